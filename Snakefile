@@ -1,0 +1,15 @@
+# szmass: CNN masses of galaxy clusters from Compton-y maps (de Andres et al. 2022).
+# The stages live in workflow/rules/*.smk; all logic lives in the szmass library (src/szmass).
+# The demo config unless one is given (`--configfile` replaces it instead of being merged into it).
+if not config:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/sims.smk"
+
+
+rule all:
+    input:
+        halo_tables=expand("results/halos/{sim}.csv", sim=SIMS),

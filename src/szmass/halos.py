@@ -1,0 +1,164 @@
+"""Halo selection: THE THREE HUNDRED halo catalogues -> the halo table of the data contract.
+
+Selection (de Andres et al. 2022): M500 > 1e14 h^-1 Msun, uncontaminated by low-resolution
+particles (AHF ``fMhires`` at least a configured fraction), and 0 < z <= 1. M500 and R500 are taken
+from the AHF columns ``M500c``/``R500c`` when the catalogue has them, else computed by spherical
+overdensity (500 times the critical density) from the snapshot's particles around the halo centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from os import PathLike
+
+import numpy as np
+import pandas as pd
+from astropy.cosmology import FlatLambdaCDM
+
+from szmass.cosmology import rho_crit_msun_kpc3
+
+HALO_COLUMNS = [
+    "sim", "region", "snapshot", "redshift", "halo_id", "M500", "R500",
+    "centre_x", "centre_y", "centre_z", "fMhires", "model",
+]
+"""Columns of ``results/halos/{sim}.csv``: M500 [Msun], R500 and centre [physical kpc]."""
+
+AHF_NEEDED = ["ID", "hostHalo", "Mvir", "Xc", "Yc", "Zc", "Rvir", "fMhires"]
+
+
+@dataclass(frozen=True)
+class HaloSelection:
+    """Selection thresholds: ``m500_min`` [h^-1 Msun], ``fmhires_min`` (fraction), redshift range (z_min, z_max]."""
+
+    m500_min: float = 1.0e14
+    fmhires_min: float = 0.98
+    z_min: float = 0.0
+    z_max: float = 1.0
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, float] | None) -> "HaloSelection":
+        d = dict(d or {})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"halo_selection: unknown key(s) {sorted(unknown)}; expected {sorted(cls.__dataclass_fields__)}")
+        return cls(**{k: float(v) for k, v in d.items()})
+
+
+def m500_from_particles(
+    pos_kpc: np.ndarray, mass_msun: np.ndarray, centre_kpc: np.ndarray, redshift: float, cosmo: FlatLambdaCDM
+) -> tuple[float, float]:
+    """Spherical-overdensity (M500 [Msun], R500 [kpc]) about ``centre_kpc`` from physical positions and masses.
+
+    R500 is the largest radius at which the mean enclosed density is 500 rho_crit(z), interpolated in
+    log(density) between particle radii. Raises if the particles never reach that overdensity or never
+    fall below it (the sphere read was too small).
+    """
+    r = np.sqrt(np.sum((np.asarray(pos_kpc, float) - np.asarray(centre_kpc, float)) ** 2, axis=1))
+    order = np.argsort(r, kind="stable")
+    r = r[order]
+    m_enc = np.cumsum(np.asarray(mass_msun, float)[order])
+    keep = r > 0
+    r, m_enc = r[keep], m_enc[keep]
+    if r.size < 2:
+        raise ValueError("M500 from particles: fewer than two particles around the centre")
+    target = 500.0 * rho_crit_msun_kpc3(cosmo, redshift)
+    dens = m_enc / (4.0 / 3.0 * np.pi * r**3)
+    above = np.nonzero(dens >= target)[0]
+    if above.size == 0:
+        raise ValueError(f"M500 from particles: mean density never reaches 500 rho_crit around {centre_kpc}")
+    i = above[-1]
+    if i == r.size - 1:
+        raise ValueError(
+            f"M500 from particles: still above 500 rho_crit at the last particle (r = {r[-1]:.1f} kpc); read a larger sphere"
+        )
+    # log-linear interpolation of the mean density between r[i] and r[i+1]
+    f = (np.log(dens[i]) - np.log(target)) / (np.log(dens[i]) - np.log(dens[i + 1]))
+    r500 = float(np.exp(np.log(r[i]) + f * (np.log(r[i + 1]) - np.log(r[i]))))
+    m500 = float(4.0 / 3.0 * np.pi * r500**3 * target)
+    return m500, r500
+
+
+ParticleSource = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""Callable (centres [kpc] (n,3), radii [kpc] (n,)) -> (positions [kpc], masses [Msun]) of all matter."""
+
+
+def select_halos(
+    ahf: pd.DataFrame,
+    *,
+    ahf_path: str | PathLike[str],
+    sim: str,
+    region: int,
+    snapshot: int,
+    redshift: float,
+    h: float,
+    model: str,
+    selection: HaloSelection,
+    cosmo: FlatLambdaCDM,
+    particles: ParticleSource | None = None,
+) -> pd.DataFrame:
+    """Select the halos of one AHF catalogue (``ahf`` as read by ``szmass.sims.read_ahf_halos``).
+
+    AHF units (h^-1 Msun, comoving kpc/h) are converted with ``h`` and the scale factor 1/(1+z).
+    ``particles`` supplies the matter around candidate halos when the catalogue lacks ``M500c``/``R500c``.
+    Returns rows with :data:`HALO_COLUMNS` (empty when nothing passes).
+    """
+    from szmass.sims import require_columns
+
+    require_columns(ahf, AHF_NEEDED, ahf_path)
+    if not selection.z_min < redshift <= selection.z_max:
+        return pd.DataFrame(columns=HALO_COLUMNS)
+    a = 1.0 / (1.0 + redshift)
+    m_min_msun = selection.m500_min / h
+    cand = ahf[(ahf["fMhires"] >= selection.fmhires_min) & (ahf["Mvir"] / h > m_min_msun)]
+    centres = cand[["Xc", "Yc", "Zc"]].to_numpy(float) * a / h
+    if {"M500c", "R500c"} <= set(ahf.columns):
+        m500 = cand["M500c"].to_numpy(float) / h
+        r500 = cand["R500c"].to_numpy(float) * a / h
+    else:
+        if particles is None:
+            raise ValueError(f"file {ahf_path}: no M500c/R500c columns and no snapshot given to compute them from particles")
+        m500 = np.empty(len(cand))
+        r500 = np.empty(len(cand))
+        radii = cand["Rvir"].to_numpy(float) * a / h  # R500 < Rvir always
+        for k, (c, rv) in enumerate(zip(centres, radii)):
+            pos, mass = particles(c[None, :], np.array([1.5 * rv]))
+            m500[k], r500[k] = m500_from_particles(pos, mass, c, redshift, cosmo)
+    out = pd.DataFrame(
+        {
+            "sim": sim,
+            "region": int(region),
+            "snapshot": int(snapshot),
+            "redshift": float(redshift),
+            "halo_id": cand["ID"].to_numpy(np.int64),
+            "M500": m500,
+            "R500": r500,
+            "centre_x": centres[:, 0],
+            "centre_y": centres[:, 1],
+            "centre_z": centres[:, 2],
+            "fMhires": cand["fMhires"].to_numpy(float),
+            "model": model,
+        },
+        columns=HALO_COLUMNS,
+    )
+    return out[out["M500"] > m_min_msun].reset_index(drop=True)
+
+
+def snapshot_matter(path: str | PathLike[str]) -> ParticleSource:
+    """A :data:`ParticleSource` reading gas and dark matter of the snapshot at ``path`` (physical units).
+
+    Positions are returned as minimum images about each requested centre, so spheres that straddle the
+    periodic box boundary are whole.
+    """
+    from szmass.sims import read_snapshot
+
+    def source(centres: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        snap = read_snapshot(path, centre=centres, radius=radii, dark_matter=True)
+        box = snap.box_size * snap.scale_factor / snap.h
+        pos = np.concatenate([snap.pos, snap.dm_pos]).astype(float)
+        mass = np.concatenate([snap.mass, snap.dm_mass]).astype(float)
+        c = np.asarray(centres, float)[0]
+        pos = c + (pos - c + 0.5 * box) % box - 0.5 * box
+        return pos, mass
+
+    return source

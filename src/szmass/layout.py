@@ -1,0 +1,59 @@
+"""Where the workflow's inputs live: regions, snapshots and file paths of each configured simulation.
+
+A simulation entry of the config (``sims.<name>``) is either ``source: synthetic`` (written by the
+``simulate`` rule under ``resources/sims/<name>/`` in THE THREE HUNDRED's layout) or ``source: files``
+(real snapshots and AHF catalogues found through the user's path templates, formatted with
+``region``, ``snapshot`` and ``redshift``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+SYNTH_ROOT = "resources/sims"
+FORMAT_SUFFIX = {"hdf5": ".hdf5", "gadget1": "", "gadget2": ""}
+
+
+def regions(sim_cfg: Mapping[str, Any]) -> list[int]:
+    """Region numbers of a simulation entry: ``regions`` is a count N (regions 1..N) or an explicit list."""
+    r = sim_cfg["regions"]
+    return list(range(1, int(r) + 1)) if isinstance(r, int) else [int(x) for x in r]
+
+
+def snapshots(sim_cfg: Mapping[str, Any]) -> dict[int, float]:
+    """Snapshot number -> redshift of a simulation entry, in snapshot order."""
+    return {int(k): float(v) for k, v in sorted(sim_cfg["snapshots"].items(), key=lambda kv: int(kv[0]))}
+
+
+def synthetic_snapshot_pattern(fmt: str) -> str:
+    """Snakemake output pattern of a synthetic snapshot in format ``fmt`` (wildcards sim, region, snapshot)."""
+    return SYNTH_ROOT + "/{sim}/NewMDCLUSTER_{region}/snap_{snapshot}" + FORMAT_SUFFIX[fmt]
+
+
+SYNTHETIC_AHF_PATTERN = SYNTH_ROOT + "/{sim}/NewMDCLUSTER_{region}/snap_{snapshot}.AHF_halos"
+
+
+def snapshot_path(sim: str, sim_cfg: Mapping[str, Any], region: int, snapshot: int) -> str:
+    """Path of one snapshot (the base name for a multi-file binary snapshot)."""
+    if sim_cfg["source"] == "synthetic":
+        pattern = synthetic_snapshot_pattern(sim_cfg["format"])
+        return pattern.format(sim=sim, region=f"{region:04d}", snapshot=f"{snapshot:03d}")
+    z = snapshots(sim_cfg)[snapshot]
+    return str(sim_cfg["snapshot_path"]).format(region=region, snapshot=snapshot, redshift=z)
+
+
+def ahf_path(sim: str, sim_cfg: Mapping[str, Any], region: int, snapshot: int) -> str:
+    """Path of the AHF ``*.AHF_halos`` catalogue of one snapshot."""
+    if sim_cfg["source"] == "synthetic":
+        return SYNTHETIC_AHF_PATTERN.format(sim=sim, region=f"{region:04d}", snapshot=f"{snapshot:03d}")
+    z = snapshots(sim_cfg)[snapshot]
+    return str(sim_cfg["ahf_path"]).format(region=region, snapshot=snapshot, redshift=z)
+
+
+def region_seed(base_seed: int, sim: str, region: int) -> int:
+    """A 63-bit seed for one region of one simulation, derived from the config seed (stable across runs)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{base_seed}/{sim}/{region}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1

@@ -1,0 +1,115 @@
+"""Halo selection and spherical-overdensity masses."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from szmass.cosmology import make_cosmology, rho_crit_msun_kpc3
+from szmass.halos import HALO_COLUMNS, HaloSelection, m500_from_particles, select_halos
+
+COSMO = make_cosmology()
+
+
+def isothermal_sphere(n: int, amplitude: float, r_max: float, rng: np.random.Generator):
+    """Equal-mass particles of rho = A / r^2 (M(<r) = 4 pi A r) at quantile radii, random directions."""
+    m_tot = 4 * np.pi * amplitude * r_max
+    r = (np.arange(n) + 0.5) / n * r_max
+    v = rng.normal(size=(n, 3))
+    v /= np.linalg.norm(v, axis=1)[:, None]
+    return r[:, None] * v, np.full(n, m_tot / n)
+
+
+def test_m500_of_isothermal_sphere_matches_analytic():
+    z = 0.3
+    rc = rho_crit_msun_kpc3(COSMO, z)
+    amplitude = 3.0e9  # Msun / kpc
+    r500_true = np.sqrt(3 * amplitude / (500 * rc))  # mean density 3A/r^2 = 500 rho_c
+    centre = np.array([1000.0, -500.0, 20.0])
+    pos, mass = isothermal_sphere(200_000, amplitude, 3 * r500_true, np.random.default_rng(1))
+    m500, r500 = m500_from_particles(pos + centre, mass, centre, z, COSMO)
+    assert r500 == pytest.approx(r500_true, rel=1e-3)
+    assert m500 == pytest.approx(4 * np.pi * amplitude * r500_true, rel=3e-3)
+
+
+def test_m500_needs_a_large_enough_sphere():
+    pos, mass = isothermal_sphere(1000, 3.0e9, 10.0, np.random.default_rng(2))  # all far above 500 rho_c
+    with pytest.raises(ValueError, match="larger sphere"):
+        m500_from_particles(pos, mass, np.zeros(3), 0.1, COSMO)
+
+
+def ahf_table(**overrides):
+    df = pd.DataFrame(
+        {
+            "ID": [1, 2, 3, 4],
+            "hostHalo": [-1, 1, -1, -1],
+            "Mvir": [2e15, 3e14, 5e14, 5e13],
+            "Xc": [5e5, 5.01e5, 5.05e5, 4.9e5],
+            "Yc": [5e5] * 4,
+            "Zc": [5e5] * 4,
+            "Rvir": [2000.0, 900.0, 1100.0, 500.0],
+            "fMhires": [1.0, 1.0, 0.5, 1.0],
+            "M500c": [1.2e15, 0.9e14, 3e14, 3e13],
+            "R500c": [1300.0, 400.0, 700.0, 300.0],
+        }
+    )
+    return df.assign(**overrides)
+
+
+def run_selection(df, redshift=0.2, h=0.6777):
+    return select_halos(
+        df, ahf_path="x.AHF_halos", sim="s", region=3, snapshot=120, redshift=redshift, h=h,
+        model="gadget_x", selection=HaloSelection(), cosmo=COSMO,
+    )
+
+
+def test_selection_cuts_mass_contamination_and_converts_units():
+    h, z = 0.6777, 0.2
+    out = run_selection(ahf_table(), z, h)
+    assert list(out.columns) == HALO_COLUMNS
+    # halo 2 is below 1e14 h^-1 Msun in M500, halo 3 contaminated, halo 4 too light
+    assert out["halo_id"].tolist() == [1]
+    row = out.iloc[0]
+    assert row["M500"] == pytest.approx(1.2e15 / h)
+    assert row["R500"] == pytest.approx(1300.0 / (1 + z) / h)
+    assert row["centre_x"] == pytest.approx(5e5 / (1 + z) / h)
+    assert (row["sim"], row["region"], row["snapshot"], row["model"]) == ("s", 3, 120, "gadget_x")
+
+
+def test_selection_outside_redshift_range_is_empty():
+    assert run_selection(ahf_table(), redshift=1.5).empty
+
+
+def test_selection_missing_columns_names_the_file():
+    with pytest.raises(ValueError, match=r"x\.AHF_halos.*fMhires"):
+        run_selection(ahf_table().drop(columns=["fMhires"]))
+
+
+def test_selection_without_m500_columns_needs_particles():
+    with pytest.raises(ValueError, match="M500c"):
+        run_selection(ahf_table().drop(columns=["M500c", "R500c"]))
+
+
+def test_selection_computes_m500_from_particles_when_absent():
+    z, h = 0.2, 0.6777
+    rc = rho_crit_msun_kpc3(COSMO, z)
+    amplitude = 8.0e9
+    r500_true = np.sqrt(3 * amplitude / (500 * rc))
+    df = ahf_table().drop(columns=["M500c", "R500c"]).iloc[[0]]
+    df = df.assign(Rvir=[2.0 * r500_true * (1 + z) * h])  # comoving kpc/h
+    centre = df[["Xc", "Yc", "Zc"]].to_numpy()[0] / (1 + z) / h
+    pos, mass = isothermal_sphere(100_000, amplitude, 4 * r500_true, np.random.default_rng(3))
+
+    def particles(centres, radii):
+        assert np.allclose(centres[0], centre) and radii[0] >= r500_true
+        return pos + centre, mass
+
+    out = select_halos(
+        df, ahf_path="x", sim="s", region=1, snapshot=1, redshift=z, h=h, model="m",
+        selection=HaloSelection(), cosmo=COSMO, particles=particles,
+    )
+    assert out["R500"].iloc[0] == pytest.approx(r500_true, rel=2e-3)
+
+
+def test_selection_config_rejects_unknown_key():
+    with pytest.raises(ValueError, match="m500min"):
+        HaloSelection.from_mapping({"m500min": 1e14})

@@ -1,0 +1,41 @@
+# Config validation and the path helpers every stage uses.
+import json
+
+from snakemake.utils import min_version, validate
+
+from szmass import layout
+
+min_version("9.0")
+
+validate(config, "../schemas/config.schema.yaml")
+
+SIMS = config["sims"]
+SYNTH_FORMATS = {c.get("format", "gadget2") for c in SIMS.values() if c["source"] == "synthetic"}
+if len(SYNTH_FORMATS) > 1:
+    raise ValueError(f"config: all synthetic sims must share one 'format', got {sorted(SYNTH_FORMATS)}")
+SYNTH_FORMAT = SYNTH_FORMATS.pop() if SYNTH_FORMATS else "gadget2"
+
+
+def sim_pairs(sim):
+    """(region, snapshot) pairs of one simulation."""
+    c = SIMS[sim]
+    return [(r, s) for r in layout.regions(c) for s in layout.snapshots(c)]
+
+
+def snapshot_file(sim, region, snapshot):
+    return layout.snapshot_path(sim, SIMS[sim], int(region), int(snapshot))
+
+
+def ahf_file(sim, region, snapshot):
+    return layout.ahf_path(sim, SIMS[sim], int(region), int(snapshot))
+
+
+def as_json(obj):
+    """Canonical JSON of a config section, passed as a rule param so that changing it reruns the rule."""
+    return json.dumps(obj, sort_keys=True)
+
+
+wildcard_constraints:
+    sim="[A-Za-z0-9_]+",
+    region="[0-9]+",
+    snapshot="[0-9]+",
