@@ -162,3 +162,11 @@ def snapshot_matter(path: str | PathLike[str]) -> ParticleSource:
         return pos, mass
 
     return source
+
+
+def check_redshift(path: str | PathLike[str], header_z: float, config_z: float, tol: float = 2e-3) -> None:
+    """Raise if the configured redshift of a snapshot differs from its header's by more than ``tol``."""
+    if abs(header_z - config_z) > tol:
+        raise ValueError(
+            f"file {path}: header Redshift = {header_z:.4f} but the config gives {config_z:.4f}; fix sims.<name>.snapshots"
+        )

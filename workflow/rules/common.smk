@@ -30,6 +30,12 @@ def ahf_file(sim, region, snapshot):
     return layout.ahf_path(sim, SIMS[sim], int(region), int(snapshot))
 
 
+def sim_model(sim):
+    """Gas model name recorded in every output of a simulation."""
+    c = SIMS[sim]
+    return c.get("model") or c.get("synthetic", {}).get("gas_model", "gadget_x")
+
+
 def as_json(obj):
     """Canonical JSON of a config section, passed as a rule param so that changing it reruns the rule."""
     return json.dumps(obj, sort_keys=True)

@@ -24,28 +24,39 @@ rule simulate:
         "../scripts/simulate.py"
 
 
-def select_halos_inputs(w):
-    c = SIMS[w.sim]
-    pairs = sim_pairs(w.sim)
-    return {
-        "ahf": [ahf_file(w.sim, r, s) for r, s in pairs],
-        "snapshots": [snapshot_file(w.sim, r, s) for r, s in pairs],
-    }
+def existing_snapshot(path):
+    """A snapshot path as a Snakemake input: multi-file snapshots are given by their first file."""
+    import os
+
+    return path if os.path.exists(path) or not os.path.exists(path + ".0") else path + ".0"
 
 
 rule select_halos:
-    """The halo table of one simulation: M500 > 1e14 h^-1 Msun, uncontaminated, 0 < z <= 1."""
+    """Halos of one snapshot: M500 > 1e14 h^-1 Msun, uncontaminated, 0 < z <= 1."""
     input:
-        unpack(select_halos_inputs),
+        ahf=lambda w: ahf_file(w.sim, w.region, w.snapshot),
+        snapshot=lambda w: existing_snapshot(snapshot_file(w.sim, w.region, w.snapshot)),
     output:
-        "results/halos/{sim}.csv",
+        "results/halos/parts/{sim}/{region}_{snapshot}.csv",
     params:
-        pairs=lambda w: sim_pairs(w.sim),
-        redshifts=lambda w: layout.snapshots(SIMS[w.sim]),
-        model=lambda w: SIMS[w.sim].get("model") or SIMS[w.sim].get("synthetic", {}).get("gas_model", "gadget_x"),
+        snapshot=lambda w: snapshot_file(w.sim, w.region, w.snapshot),
+        redshift=lambda w: layout.snapshots(SIMS[w.sim])[int(w.snapshot)],
+        model=lambda w: sim_model(w.sim),
         selection=as_json(config["halo_selection"]),
         cosmology=as_json(config["cosmology"]),
     log:
-        "logs/select_halos/{sim}.log",
+        "logs/select_halos/{sim}/{region}_{snapshot}.log",
     script:
         "../scripts/select_halos.py"
+
+
+rule halo_table:
+    """The halo table of one simulation (results/halos/{sim}.csv), in region and snapshot order."""
+    input:
+        lambda w: [f"results/halos/parts/{w.sim}/{r:04d}_{s:03d}.csv" for r, s in sim_pairs(w.sim)],
+    output:
+        "results/halos/{sim}.csv",
+    log:
+        "logs/halo_table/{sim}.log",
+    script:
+        "../scripts/concat_tables.py"

@@ -1,0 +1,115 @@
+"""The CNN of de Andres et al. 2022 ("DeepPlanck") and its raw-map wrapper.
+
+`build_cnn` is the paper's network on STANDARDISED y-maps; `with_standardisation` puts the
+input standardisation (x - mean) / std and an output offset around it, so that a saved
+``.keras`` model predicts log10 M500 [Msun] straight from raw Compton-y maps.
+
+Layer choices that the published weights fix (DeepPlanck release, ``BaseModel``): 3 x 3
+convolutions with "valid" padding and ReLU, 2 x 2 max pooling, so 96 -> 94 -> 47 -> 45 -> 22
+-> 20 -> 10 pixels before the global average pool.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+MAP_SHAPE: tuple[int, int, int] = (96, 96, 1)
+"""Input of the network: 96 x 96 pixels of 1.7 arcmin, one channel (Compton y)."""
+
+DROPOUT_RATE = 0.1
+CONV_FILTERS = (16, 32, 64)
+DENSE_UNITS = (200, 100, 20)
+
+
+def build_cnn(*, input_shape: tuple[int, int, int] = MAP_SHAPE, seed: int = 0) -> keras.Model:
+    """Return the paper's CNN, uncompiled (58,437 trainable parameters for 96 x 96 x 1 inputs).
+
+    conv 3x3x16, max-pool 2, conv 3x3x32, max-pool 2, conv 3x3x64, max-pool 2, global average
+    pool, dropout 0.1, dense 200, dropout 0.1, dense 100, dense 20, dense 1; ReLU on the hidden
+    layers, linear output (log10 of a mass). Inputs are standardised y-maps (dimensionless).
+    ``seed`` fixes the Glorot-uniform kernel initialisation and the dropout masks: each layer
+    gets its own seed drawn from ``numpy.random.default_rng(seed)``.
+    """
+    rng = np.random.default_rng(seed)
+
+    def next_seed() -> int:
+        return int(rng.integers(0, 2**31 - 1))
+
+    def conv(filters: int, name: str) -> keras.layers.Conv2D:
+        init = keras.initializers.GlorotUniform(seed=next_seed())
+        return keras.layers.Conv2D(filters, 3, activation="relu", kernel_initializer=init, name=name)
+
+    def dense(units: int, activation: str | None, name: str) -> keras.layers.Dense:
+        init = keras.initializers.GlorotUniform(seed=next_seed())
+        return keras.layers.Dense(units, activation=activation, kernel_initializer=init, name=name)
+
+    c1, c2, c3 = CONV_FILTERS
+    d1, d2, d3 = DENSE_UNITS
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape, name="y_standardised"),
+            conv(c1, "conv1"),
+            keras.layers.MaxPooling2D(2, name="pool1"),
+            conv(c2, "conv2"),
+            keras.layers.MaxPooling2D(2, name="pool2"),
+            conv(c3, "conv3"),
+            keras.layers.MaxPooling2D(2, name="pool3"),
+            keras.layers.GlobalAveragePooling2D(name="global_average"),
+            keras.layers.Dropout(DROPOUT_RATE, seed=next_seed(), name="dropout1"),
+            dense(d1, "relu", "dense1"),
+            keras.layers.Dropout(DROPOUT_RATE, seed=next_seed(), name="dropout2"),
+            dense(d2, "relu", "dense2"),
+            dense(d3, "relu", "dense3"),
+            dense(1, None, "log10_mass"),
+        ],
+        name="deepplanck_cnn",
+    )
+
+
+@keras.saving.register_keras_serializable(package="szmass")
+class Standardise(keras.layers.Layer):
+    """(x - mean) / std with fixed, non-trainable mean and std (units of x, here Compton y).
+
+    The constants live in the layer's config, so they are saved in the ``.keras`` file exactly
+    (JSON floats). Written out rather than using ``keras.layers.Normalization``, which divides
+    by max(sqrt(variance), 1e-7): y-map standard deviations are ~1e-6, too close to that floor.
+    """
+
+    def __init__(self, mean: float, std: float, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+            raise ValueError(f"Standardise: need a finite mean and a finite std > 0, got mean={mean!r}, std={std!r}")
+        self.mean = float(mean)
+        self.std = float(std)
+
+    def call(self, inputs: Any) -> Any:
+        return (inputs - self.mean) / self.std
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+def with_standardisation(
+    cnn: keras.Model, mean: float, std: float, *, output_offset: float = 0.0, name: str = "log10_m500_msun"
+) -> keras.Model:
+    """Wrap ``cnn`` so that it takes RAW y-maps and returns log10 M500 [Msun].
+
+    The wrapper standardises its input with ``mean`` and ``std`` (those of the training maps,
+    Compton y) and adds ``output_offset`` [dex] to the network's output: 0 for a network trained
+    on log10 M500 [Msun]; -log10(h) for one trained on log10 M500 [h^-1 Msun] such as the
+    published weights. Layers are shared with ``cnn`` (no copy of the weights).
+    """
+    raw = keras.Input(shape=cnn.input_shape[1:], name="y")
+    out = cnn(Standardise(mean, std, name="standardise")(raw))
+    if output_offset != 0.0:
+        out = keras.layers.Rescaling(scale=1.0, offset=float(output_offset), name="to_msun")(out)
+    return keras.Model(raw, out, name=name)

@@ -1,0 +1,255 @@
+"""CNN masses of y-map cutouts: read cutouts, load per-redshift-bin models, predict log10 M500 [Msun].
+
+Model directories (`load_models`) come in two layouts:
+
+* the published DeepPlanck release: ``bestmodel-1.h5 ... bestmodel-4.h5`` (`szmass.published`);
+* a run of this pipeline, e.g. ``results/models/{dataset}``: ``z1/best.keras ... zN/best.keras``,
+  full models (standardisation included) that output log10 M500 [Msun], plus optionally
+  ``redshift_bins.json`` = ``{"edges": [z0, ..., zN]}`` (`write_bin_edges`); without it the
+  paper's four bins are assumed.
+
+Cutouts (`read_fits_cutout`, `read_zarr_cutouts`): a FITS image of 96 x 96 pixels with the
+redshift in the header keyword ``Z``, or a zarr store of an xarray Dataset with variable ``y``
+(entry, py, px) and coordinate ``redshift`` along the entry dimension.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+from astropy.io import fits  # noqa: E402
+from numpy.typing import ArrayLike, NDArray  # noqa: E402
+
+import szmass.model  # noqa: E402  (also registers the Standardise layer for loading .keras files)
+from szmass.atomic import atomic_path  # noqa: E402
+from szmass.published import REDSHIFT_EDGES, WEIGHT_FILE, check_edges, load_published, redshift_bins  # noqa: E402
+
+RUN_MODEL_FILE = "z{bin}/best.keras"
+BIN_EDGES_FILE = "redshift_bins.json"
+REDSHIFT_KEYWORD = "Z"
+
+
+@dataclass(frozen=True)
+class MassModels:
+    """Networks per redshift bin (1-based index -> model on raw y-maps giving log10 M500 [Msun]) and the bin edges."""
+
+    models: dict[int, keras.Model]
+    edges: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Cutouts:
+    """Cutouts to predict: y-maps (n, py, px) [Compton y], redshifts (n,), one label (file or entry name) each."""
+
+    images: NDArray[np.floating]
+    redshifts: NDArray[np.float64]
+    labels: list[str]
+
+
+def write_bin_edges(models_dir: str | os.PathLike[str], edges: Sequence[float]) -> None:
+    """Write ``redshift_bins.json`` (the bin edges of a run's ``z{bin}/best.keras`` models) atomically."""
+    valid = check_edges(edges)
+    with atomic_path(Path(models_dir) / BIN_EDGES_FILE) as tmp:
+        tmp.write_text(json.dumps({"edges": list(valid)}) + "\n")
+
+
+def _read_bin_edges(models_dir: Path) -> tuple[float, ...]:
+    path = models_dir / BIN_EDGES_FILE
+    if not path.is_file():
+        return REDSHIFT_EDGES
+    try:
+        return check_edges(json.loads(path.read_text())["edges"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: field 'edges': expected increasing redshift bin edges [z0, z1, ...]: {exc}") from exc
+
+
+def _load_run_model(path: Path) -> keras.Model:
+    """A saved full model (raw y-map -> log10 M500 [Msun]), checked for the (96, 96, 1) -> (1,) signature."""
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: cannot load as a Keras model: {exc}") from exc
+    shape_in, shape_out = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+    if shape_in != szmass.model.MAP_SHAPE or shape_out != (1,):
+        raise ValueError(f"{path}: model maps {shape_in} -> {shape_out}; expected {szmass.model.MAP_SHAPE} -> (1,)")
+    return model
+
+
+def load_models(weights_dir: str | os.PathLike[str]) -> MassModels:
+    """Load the published ``bestmodel-{1..4}.h5`` or a run's ``z{bin}/best.keras`` models from ``weights_dir``."""
+    weights_dir = Path(weights_dir)
+    if (weights_dir / WEIGHT_FILE.format(bin=1)).is_file():
+        return MassModels(load_published(weights_dir), REDSHIFT_EDGES)
+    if (weights_dir / RUN_MODEL_FILE.format(bin=1)).is_file():
+        edges = _read_bin_edges(weights_dir)
+        paths = {b: weights_dir / RUN_MODEL_FILE.format(bin=b) for b in range(1, len(edges))}
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{weights_dir}: {len(edges) - 1} redshift bins but no model file {missing}")
+        return MassModels({b: _load_run_model(p) for b, p in paths.items()}, edges)
+    raise FileNotFoundError(
+        f"{weights_dir}: no models found; expected {WEIGHT_FILE.format(bin='{1..4}')} (published DeepPlanck) "
+        f"or {RUN_MODEL_FILE.format(bin='{bin}')} (a run of this pipeline)"
+    )
+
+
+def predict_masses(
+    images: ArrayLike,
+    redshifts: ArrayLike,
+    models: Mapping[int, keras.Model],
+    *,
+    edges: Sequence[float] = REDSHIFT_EDGES,
+    labels: Sequence[str] | None = None,
+    batch_size: int = 256,
+) -> NDArray[np.float64]:
+    """log10 M500 [Msun] of each raw y-map (n, 96, 96) [Compton y] at its redshift (n,).
+
+    Each map goes to the model of its redshift bin (1-based, bin i = (edges[i-1], edges[i]]),
+    in batches of ``batch_size``. Errors name the offending entry by ``labels[i]`` (e.g. its
+    file) or by its index.
+    """
+    edges = check_edges(edges)
+    maps = np.asarray(images)
+    z = np.asarray(redshifts, dtype=float)
+
+    def name(i: int) -> str:
+        return labels[i] if labels is not None else f"image {i}"
+
+    expected = szmass.model.MAP_SHAPE[:2]
+    if maps.ndim != 3 or maps.shape[1:] != expected:
+        raise ValueError(f"images: expected shape (n, {expected[0]}, {expected[1]}), got {maps.shape}")
+    n = maps.shape[0]
+    if z.shape != (n,):
+        raise ValueError(f"redshifts: expected shape ({n},) to match the images, got {z.shape}")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"labels: expected {n} labels to match the images, got {len(labels)}")
+    bad_pixels = ~np.isfinite(maps).reshape(n, -1)
+    if bad_pixels.any():
+        i = int(np.argmax(bad_pixels.any(axis=1)))
+        raise ValueError(f"{name(i)}: y-map has {int(bad_pixels[i].sum())} non-finite (NaN/inf) pixels; expected none")
+    outside = ~(np.isfinite(z) & (z > edges[0]) & (z <= edges[-1]))
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise ValueError(f"{name(i)}: redshift {float(z[i])!r} outside the model bins ({edges[0]:g}, {edges[-1]:g}]")
+
+    bins = redshift_bins(z, edges)
+    for b in np.unique(bins):
+        if int(b) not in models:
+            i = int(np.argmax(bins == b))
+            raise ValueError(
+                f"{name(i)}: no model for redshift bin {b} ({edges[b - 1]:g}, {edges[b]:g}]; "
+                f"models given for bins {sorted(models)}"
+            )
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
+
+    out = np.empty(n, dtype=np.float64)
+    for b in np.unique(bins):
+        rows = np.flatnonzero(bins == b)
+        model = models[int(b)]
+        # one batch shape per model (the last batch zero-padded), so the graph is traced once
+        size = min(batch_size, rows.size)
+        batch = np.zeros((size, *maps.shape[1:], 1), dtype=np.float32)
+        for start in range(0, rows.size, size):
+            chunk = rows[start : start + size]
+            batch[: chunk.size, ..., 0] = maps[chunk]
+            batch[chunk.size :] = 0.0
+            pred = np.asarray(model.predict_on_batch(batch), dtype=np.float64)
+            out[chunk] = pred[: chunk.size, 0]
+    return out
+
+
+def read_fits_cutout(path: str | os.PathLike[str], *, redshift: float | None = None) -> Cutouts:
+    """One FITS cutout: the first HDU holding an image [Compton y]; redshift from header ``Z`` unless given."""
+    path = Path(path)
+    try:
+        with fits.open(path) as hdul:
+            hdu = next((h for h in hdul if h.data is not None), None)
+            if hdu is None:
+                raise ValueError(f"{path}: no HDU with image data; expected a 96 x 96 y-map")
+            image = np.asarray(hdu.data, dtype=np.float64)
+            header_z = hdu.header.get(REDSHIFT_KEYWORD, hdul[0].header.get(REDSHIFT_KEYWORD))
+    except OSError as exc:
+        raise OSError(f"{path}: cannot read as FITS: {exc}") from exc
+    expected = szmass.model.MAP_SHAPE[:2]
+    if image.shape != expected:
+        raise ValueError(f"{path}: image shape {image.shape}; expected {expected}")
+    if redshift is None:
+        if header_z is None:
+            raise ValueError(f"{path}: header keyword {REDSHIFT_KEYWORD!r} (redshift) missing; give --redshift")
+        if isinstance(header_z, bool) or not isinstance(header_z, (int, float)):
+            raise ValueError(f"{path}: header keyword {REDSHIFT_KEYWORD!r} = {header_z!r}; expected a number")
+        redshift = float(header_z)
+    return Cutouts(image[np.newaxis], np.array([redshift], dtype=np.float64), [str(path)])
+
+
+def read_zarr_cutouts(path: str | os.PathLike[str]) -> Cutouts:
+    """All maps of a zarr store: variable ``y`` (entry, py, px), coordinate ``redshift``; labels from ``name`` or index."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"zarr store not found: {path}")
+    with xr.open_zarr(path) as ds:
+        if "y" not in ds:
+            raise ValueError(f"{path}: no variable 'y'; expected y-maps (entry, py, px)")
+        y = ds["y"]
+        if y.ndim != 3:
+            raise ValueError(f"{path}: variable 'y' has dims {y.dims}; expected (entry, py, px)")
+        entry = y.dims[0]
+        if "redshift" not in ds.coords or ds["redshift"].dims != (entry,):
+            raise ValueError(f"{path}: no coordinate 'redshift' along {entry!r}; expected one redshift per map")
+        redshift = ds["redshift"].values.astype(np.float64)
+        if "name" in ds.coords and ds["name"].dims == (entry,):
+            labels = [str(v) for v in ds["name"].values]
+        else:
+            labels = [f"{path}[{i}]" for i in range(y.shape[0])]
+        images = y.values
+    return Cutouts(images, redshift, labels)
+
+
+def is_zarr_store(path: str | os.PathLike[str]) -> bool:
+    """True for a zarr store (a directory, or a ``.zarr`` path); other paths are read as FITS."""
+    p = Path(path)
+    return p.is_dir() or p.suffix == ".zarr"
+
+
+def read_cutouts(paths: Sequence[str | os.PathLike[str]], redshifts: Sequence[float] | None = None) -> Cutouts:
+    """FITS cutouts and zarr stores in order; ``redshifts`` (one value, or one per path) override FITS headers.
+
+    Overrides apply to FITS files only: a zarr store carries its own ``redshift`` coordinate.
+    """
+    if redshifts is not None:
+        stores = [str(p) for p in paths if is_zarr_store(p)]
+        if stores:
+            raise ValueError(f"redshift overrides apply to FITS cutouts only; zarr stores {stores} carry their own")
+        if len(redshifts) not in (1, len(paths)):
+            raise ValueError(f"got {len(redshifts)} redshifts for {len(paths)} files; expected 1 or {len(paths)}")
+    parts = []
+    for k, p in enumerate(paths):
+        if is_zarr_store(p):
+            parts.append(read_zarr_cutouts(p))
+        else:
+            z = None if redshifts is None else redshifts[k if len(redshifts) > 1 else 0]
+            parts.append(read_fits_cutout(p, redshift=z))
+    if not parts:
+        raise ValueError("no cutouts given")
+    return Cutouts(
+        np.concatenate([c.images for c in parts]),
+        np.concatenate([c.redshifts for c in parts]),
+        [label for c in parts for label in c.labels],
+    )
+
+
+def predict_table(cutouts: Cutouts, models: MassModels) -> pd.DataFrame:
+    """One row per cutout: ``file`` (label), ``redshift``, ``log10_M500`` [Msun]."""
+    log_m = predict_masses(cutouts.images, cutouts.redshifts, models.models, edges=models.edges, labels=cutouts.labels)
+    return pd.DataFrame({"file": cutouts.labels, "redshift": cutouts.redshifts, "log10_M500": log_m})

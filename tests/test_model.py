@@ -1,0 +1,170 @@
+"""The paper's CNN (szmass.model) and the published DeepPlanck weights (szmass.published)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import h5py
+import keras
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from szmass.model import Standardise, build_cnn, with_standardisation
+from szmass.published import (
+    H_PUBLISHED,
+    INPUT_MEAN,
+    INPUT_STD,
+    load_published,
+    load_published_cnn,
+    redshift_bin,
+    redshift_bins,
+)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepplanck"
+WEIGHTS = DATA / "weights"
+CUTOUT = DATA / "PSZ2G359.07-32.12.fits"
+needs_data = pytest.mark.skipif(
+    not (WEIGHTS / "bestmodel-2.h5").is_file() or not CUTOUT.is_file(),
+    reason=f"DeepPlanck reference data absent ({DATA})",
+)
+
+# FACTS.md: the published bin-2 network on this cutout gives log10(M500 / Msun) = 14.6829.
+KNOWN_LOG10_M500 = 14.6829
+
+
+def test_parameter_count_and_output_shape() -> None:
+    cnn = build_cnn()
+    assert sum(int(np.prod(w.shape)) for w in cnn.trainable_weights) == 58_437
+    assert not cnn.non_trainable_weights
+    assert cnn.output_shape == (None, 1)
+    out = cnn(np.zeros((3, 96, 96, 1), dtype=np.float32))
+    assert tuple(out.shape) == (3, 1)
+
+
+def test_layer_order_and_configuration() -> None:
+    cnn = build_cnn()
+    L = keras.layers
+    expected = [
+        (L.Conv2D, 16), (L.MaxPooling2D, None), (L.Conv2D, 32), (L.MaxPooling2D, None),
+        (L.Conv2D, 64), (L.MaxPooling2D, None), (L.GlobalAveragePooling2D, None), (L.Dropout, None),
+        (L.Dense, 200), (L.Dropout, None), (L.Dense, 100), (L.Dense, 20), (L.Dense, 1),
+    ]  # fmt: skip
+    assert [type(layer) for layer in cnn.layers] == [cls for cls, _ in expected]
+    for layer, (cls, width) in zip(cnn.layers, expected, strict=True):
+        cfg = layer.get_config()
+        if cls is L.Conv2D:
+            assert (cfg["filters"], cfg["kernel_size"], cfg["padding"], cfg["activation"]) == (width, (3, 3), "valid", "relu")
+        elif cls is L.MaxPooling2D:
+            assert cfg["pool_size"] == (2, 2)
+        elif cls is L.Dropout:
+            assert cfg["rate"] == pytest.approx(0.1)
+        elif cls is L.Dense:
+            assert cfg["units"] == width
+            assert cfg["activation"] == ("linear" if width == 1 else "relu")
+    # valid 3x3 convolutions and 2x2 pools: 96 -> 94 -> 47 -> 45 -> 22 -> 20 -> 10
+    assert cnn.get_layer("pool3").output.shape == (None, 10, 10, 64)
+
+
+def test_seed_fixes_initial_weights() -> None:
+    a, b, c = build_cnn(seed=1), build_cnn(seed=1), build_cnn(seed=2)
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(a.get_weights()[0], c.get_weights()[0])
+    # every layer draws its own seed: no two conv kernels share their leading values
+    firsts = [w.ravel()[:4] for w in a.get_weights()[::2]]
+    assert len({tuple(f) for f in firsts}) == len(firsts)
+
+
+def test_standardisation_wrapper_is_affine_in_front_and_behind() -> None:
+    cnn = build_cnn(seed=3)
+    mean, std, offset = 2.0e-7, 1.5e-6, -0.25
+    model = with_standardisation(cnn, mean, std, output_offset=offset)
+    rng = np.random.default_rng(0)
+    x = (mean + std * rng.standard_normal((4, 96, 96, 1))).astype(np.float32)
+    direct = cnn.predict_on_batch(((x.astype(np.float64) - mean) / std).astype(np.float32))
+    np.testing.assert_allclose(model.predict_on_batch(x), direct + offset, rtol=0, atol=1e-5)
+    assert not model.get_layer("standardise").weights  # mean and std are fixed constants, not weights
+
+
+def test_standardise_rejects_bad_constants() -> None:
+    with pytest.raises(ValueError, match="std > 0"):
+        Standardise(0.0, 0.0)
+    with pytest.raises(ValueError, match="finite"):
+        Standardise(float("nan"), 1.0)
+
+
+def test_keras_round_trip_with_standardisation(tmp_path: Path) -> None:
+    mean, std = INPUT_MEAN[1], INPUT_STD[1]
+    model = with_standardisation(build_cnn(seed=4), mean, std, output_offset=0.1)
+    path = tmp_path / "best.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, compile=False)
+    x = (mean + std * np.random.default_rng(1).standard_normal((5, 96, 96, 1))).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict_on_batch(x), model.predict_on_batch(x))
+    cfg = loaded.get_layer("standardise").get_config()
+    assert (cfg["mean"], cfg["std"]) == (mean, std)  # stored exactly
+
+
+@pytest.mark.parametrize(("z", "expected"), [(0.1, 1), (0.1000001, 2), (0.2, 2), (0.4, 3), (0.41, 4), (1.0, 4), (1e-9, 1)])
+def test_redshift_bin_edges(z: float, expected: int) -> None:
+    assert redshift_bin(z) == expected
+
+
+@pytest.mark.parametrize("z", [0.0, -0.1, 1.2, float("nan")])
+def test_redshift_bin_outside_raises(z: float) -> None:
+    with pytest.raises(ValueError, match="outside the bins"):
+        redshift_bin(z)
+
+
+def test_redshift_bins_vectorised_and_custom_edges() -> None:
+    np.testing.assert_array_equal(redshift_bins([0.05, 0.15, 0.3, 0.9]), [1, 2, 3, 4])
+    np.testing.assert_array_equal(redshift_bins([0.5, 1.0], edges=(0.0, 0.5, 1.0)), [1, 2])
+    with pytest.raises(ValueError, match="index 2"):
+        redshift_bins([0.5, 0.6, 1.5])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        redshift_bins([0.5], edges=(0.0, 0.4, 0.2))
+
+
+@needs_data
+def test_published_weights_land_in_layer_order() -> None:
+    path = WEIGHTS / "bestmodel-3.h5"
+    cnn = load_published_cnn(path)
+    with h5py.File(path, "r") as f:
+        stored = []
+        for layer in f.attrs["layer_names"]:
+            g = f[layer]
+            stored += [g[name][...] for name in g.attrs["weight_names"]]
+    loaded = cnn.get_weights()
+    assert [w.shape for w in loaded] == [w.shape for w in stored]
+    for a, b in zip(loaded, stored, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_data
+def test_published_known_answer() -> None:
+    with fits.open(CUTOUT) as hdul:
+        y = np.asarray(hdul[0].data, dtype=np.float64)
+        z = float(hdul[0].header["Z"])
+    assert redshift_bin(z) == 2
+    models = load_published(WEIGHTS)
+    assert sorted(models) == [1, 2, 3, 4]
+    log_m = float(models[2].predict_on_batch(y[np.newaxis, ..., np.newaxis].astype(np.float32))[0, 0])
+    assert log_m == pytest.approx(KNOWN_LOG10_M500, abs=1e-4)
+    # the wrapper adds exactly -log10(h_published) to the raw network output [log10 h^-1 Msun]
+    raw = load_published_cnn(WEIGHTS / "bestmodel-2.h5")
+    x = ((y - INPUT_MEAN[1]) / INPUT_STD[1])[np.newaxis, ..., np.newaxis].astype(np.float32)
+    assert log_m == pytest.approx(float(raw.predict_on_batch(x)[0, 0]) - np.log10(H_PUBLISHED), abs=1e-5)
+
+
+def test_not_keras_weights_raises_naming_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bestmodel-1.h5"
+    with h5py.File(bad, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(ValueError, match="bestmodel-1.h5.*layer_names"):
+        load_published_cnn(bad)
+    with pytest.raises(FileNotFoundError, match="bestmodel-2.h5"):
+        load_published_cnn(tmp_path / "bestmodel-2.h5")
