@@ -92,7 +92,7 @@ def test_selection_without_m500_columns_needs_particles():
 def test_selection_computes_m500_from_particles_when_absent():
     z, h = 0.2, 0.6777
     rc = rho_crit_msun_kpc3(COSMO, z)
-    amplitude = 8.0e9
+    amplitude = 5.0e10  # M500 ~ 8e14 Msun, above the cut
     r500_true = np.sqrt(3 * amplitude / (500 * rc))
     df = ahf_table().drop(columns=["M500c", "R500c"]).iloc[[0]]
     df = df.assign(Rvir=[2.0 * r500_true * (1 + z) * h])  # comoving kpc/h
