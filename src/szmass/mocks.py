@@ -44,9 +44,7 @@ from szmass.atomic import atomic_path
 from szmass.constants import ARCMIN_PER_RAD
 from szmass.cosmology import angular_diameter_distance_kpc, make_cosmology
 from szmass.planck import centre_distance_arcmin
-
-REDSHIFT_EDGES: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4, 1.0)
-"""The paper's redshift bins (0, 0.1], (0.1, 0.2], (0.2, 0.4], (0.4, 1] (as ``szmass.published``)."""
+from szmass.zbins import REDSHIFT_EDGES
 
 PSZ2_SNR_THRESHOLD = 4.5
 """Signal-to-noise threshold of the PSZ2 catalogue."""

@@ -35,7 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from szmass import healpix, noise
-from szmass.mocks import REDSHIFT_EDGES
+from szmass.zbins import REDSHIFT_EDGES
 from szmass.planck import MASKED_BELOW, fill_masked, golden_flags, reference_pixels
 
 SKY_AREA_DEG2 = 4.0 * np.pi * np.degrees(1.0) ** 2
