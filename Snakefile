@@ -8,8 +8,10 @@ if not config:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sims.smk"
+include: "workflow/rules/ymaps.smk"
 
 
 rule all:
     input:
         halo_tables=expand("results/halos/{sim}.csv", sim=SIMS),
+        clean_maps="results/maps/clean.zarr",

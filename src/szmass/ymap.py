@@ -1,0 +1,294 @@
+"""Compton-y maps of one halo along the 27 lines of sight (:mod:`szmass.rotations`), and its Y500.
+
+Physics. y = sigma_T / (m_e c^2) * integral of n_e k_B T_e dl. Each gas particle carries the weight
+
+    W_i = sigma_T k_B T_i / (m_e c^2) * N_e,i,   N_e,i = ne_i X_H m_i / m_p     [kpc^2, sigma_T in kpc^2],
+
+and ``szmass.sph.project`` spreads it with the line-of-sight integrated SPH kernel; projected in physical
+kpc, the map (sum of W per kpc^2 of the sky plane) is y itself. The pixels are ``pixel_arcsec`` wide on the
+sky, i.e. D_A * pixel [rad] physical kpc at the snapshot's redshift (flat sky), so the integrated
+Y = sum(y) * pixel solid angle = sum(W) / D_A^2.
+
+Geometry. Positions are taken relative to the halo centre (the AHF density peak) as minimum images in the
+periodic box, then rotated with the line of sight's matrix (third row = line of sight). The gas projected
+is the prism seen by the map: particles whose kernel overlaps the npix x npix field in the sky plane and
+whose centre lies within +- ``depth_r500`` R500 of the centre along the line of sight (default 5 R500, the
+radius out to which Planck integrates the GNFW pressure profile (Y_5R500): it holds essentially all the
+cluster's own signal, while structures farther along the line of sight would be separate objects on the
+real sky).
+``depth_r500=None`` projects every particle read from the snapshot (e.g. the sphere the reader selected).
+
+Y500. ``Y500_cyl`` [arcmin^2] is the sum of the high-resolution map over the aperture of radius R500
+about the centre (the cylinder of radius R500 through the projected depth), each pixel weighted by its
+area fraction inside the aperture (exact overlap: the pixels the circle crosses are sampled on a 32 x 32
+sub-grid), times the pixel solid angle. ``Y500_sph`` [arcmin^2] is sum(W) / D_A^2 over the particles whose
+centres lie inside the 3D sphere of radius R500 (independent of the line of sight).
+
+Memory. One high-resolution map (1920^2 float64, 29 MB) exists at a time: :func:`project_halo` hands each
+to an ``observe`` callable (e.g. :func:`szmass.instrument.observe`) and keeps only its small result, unless
+``keep_hires`` asks for the high-resolution maps too.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from astropy.cosmology import FLRW
+
+from szmass.constants import ARCMIN_PER_RAD, K_B_ERG_K, KPC_CM, M_P_G, ME_C2_ERG, MSUN_G, SIGMA_T_CM2, X_H
+from szmass.cosmology import angular_diameter_distance_kpc
+from szmass.rotations import N_PROJECTIONS, rotation_matrix
+from szmass.sph import project
+
+log = logging.getLogger(__name__)
+
+Y_WEIGHT_KPC2: float = SIGMA_T_CM2 / KPC_CM**2 * K_B_ERG_K / ME_C2_ERG * X_H * MSUN_G / M_P_G
+"""sigma_T [kpc^2] k_B / (m_e c^2) X_H Msun / m_p: the y-weight per (K * Msun * electron abundance)."""
+
+ARCMIN_PER_ARCSEC = 1.0 / 60.0
+"""Arcminutes per arcsecond."""
+
+Observer = Callable[[np.ndarray, float], np.ndarray]
+"""Maps (high-resolution y-map, its pixel size [arcmin]) to an observed map, e.g. ``instrument.observe``."""
+
+
+class GasSnapshot(Protocol):
+    """What :func:`project_halo` needs of a snapshot (``szmass.sims.read_snapshot`` returns one).
+
+    ``pos`` (N, 3) physical kpc, ``mass`` Msun, ``temperature`` K, ``ne`` electron abundance per H, ``hsml``
+    physical kpc (kernel support radius), ``box_size`` comoving kpc/h (None or 0: not periodic).
+    """
+
+    path: object
+    redshift: float
+    scale_factor: float
+    h: float
+    box_size: float | None
+    pos: np.ndarray
+    mass: np.ndarray
+    temperature: np.ndarray
+    ne: np.ndarray
+    hsml: np.ndarray
+
+
+def y_weight_kpc2(mass_msun: np.ndarray, temperature_k: np.ndarray, ne: np.ndarray) -> np.ndarray:
+    """Per-particle y-weight sigma_T k_B T N_e / (m_e c^2) [kpc^2], N_e = ne X_H m / m_p (float64)."""
+    return Y_WEIGHT_KPC2 * np.asarray(mass_msun, float) * np.asarray(temperature_k, float) * np.asarray(ne, float)
+
+
+def pixel_kpc(d_a_kpc: float, pixel_arcsec: float) -> float:
+    """Physical size [kpc] of a pixel of ``pixel_arcsec`` [arcsec] at angular diameter distance ``d_a_kpc``."""
+    return d_a_kpc * pixel_arcsec * ARCMIN_PER_ARCSEC / ARCMIN_PER_RAD
+
+
+def selection_radius_kpc(
+    r500_kpc: float | np.ndarray,
+    redshift: float,
+    cosmo: FLRW,
+    *,
+    npix: int = 1920,
+    pixel_arcsec: float = 5.0,
+    depth_r500: float = 5.0,
+) -> float | np.ndarray:
+    """Radius [physical kpc] of the sphere about a halo that holds the projected prism for any line of sight.
+
+    The prism is the field (npix * pixel wide) times +- ``depth_r500`` R500; read this sphere from the
+    snapshot (``read_snapshot(path, centre, radius)``) to have every particle a projection uses (up to
+    particles centred just outside the field's corners whose kernels reach in).
+    """
+    half_width = 0.5 * npix * pixel_kpc(angular_diameter_distance_kpc(cosmo, redshift), pixel_arcsec)
+    return np.sqrt(2.0 * half_width**2 + (depth_r500 * np.asarray(r500_kpc, float)) ** 2)
+
+
+def disc_fraction(npix: int, radius_pix: float, oversample: int = 32) -> tuple[slice, np.ndarray]:
+    """Fraction of each pixel of a centred npix x npix grid inside the disc of radius ``radius_pix`` [pixels].
+
+    Returns (s, frac): the fractions ``frac`` of the pixels ``[s, s]`` (the square holding the disc, clipped to
+    the grid); pixels crossed by the circle are sampled on an ``oversample`` x ``oversample`` sub-grid
+    (the disc's area is then exact to ~1e-5 for radii of >~ 10 pixels).
+    """
+    lo = max(0, int(np.floor(0.5 * npix - radius_pix)) - 1)
+    s = slice(lo, npix - lo)
+    c = np.arange(lo, npix - lo) - 0.5 * (npix - 1)
+    r = np.hypot(c[:, None], c[None, :])
+    frac = (r < radius_pix).astype(float)
+    jj, ii = np.nonzero(np.abs(r - radius_pix) < np.sqrt(0.5))
+    sub = (np.arange(oversample) + 0.5) / oversample - 0.5
+    xs = c[ii][:, None, None] + sub[None, None, :]
+    ys = c[jj][:, None, None] + sub[None, :, None]
+    frac[jj, ii] = np.mean(xs**2 + ys**2 < radius_pix**2, axis=(1, 2))
+    return s, frac
+
+
+def y500_cyl_arcmin2(ymap: np.ndarray, pixel_arcmin: float, r500_arcmin: float) -> float:
+    """Y inside the aperture of radius R500 [arcmin^2]: y summed with each pixel's area fraction inside R500.
+
+    ``ymap`` is square, centred on the halo, with pixels of ``pixel_arcmin`` [arcmin] (:func:`disc_fraction`).
+    """
+    s, frac = disc_fraction(ymap.shape[0], r500_arcmin / pixel_arcmin)
+    return float(np.sum(ymap[s, s] * frac) * pixel_arcmin**2)
+
+
+@dataclass(frozen=True)
+class HaloGas:
+    """The gas of one snapshot around one halo, ready to be projected.
+
+    ``offset_kpc`` (N, 3) physical kpc from the halo centre (minimum image), ``hsml_kpc`` (N,) support radii,
+    ``weight_kpc2`` (N,) y-weights (:func:`y_weight_kpc2`), ``d_a_kpc`` the angular diameter distance, ``label``
+    names the halo in messages.
+    """
+
+    offset_kpc: np.ndarray
+    hsml_kpc: np.ndarray
+    weight_kpc2: np.ndarray
+    r500_kpc: float
+    d_a_kpc: float
+    label: str
+
+    @classmethod
+    def from_snapshot(
+        cls, snapshot: GasSnapshot, centre_kpc: np.ndarray, r500_kpc: float, *, cosmo: FLRW, label: str | None = None
+    ) -> HaloGas:
+        """Centre the gas of ``snapshot`` on ``centre_kpc`` [physical kpc] (periodic box: minimum image)."""
+        centre = np.asarray(centre_kpc, dtype=float)
+        name = label or f"halo at {np.array2string(centre, precision=1)} kpc"
+        if centre.shape != (3,) or not np.all(np.isfinite(centre)):
+            raise ValueError(f"{name}: centre must be 3 finite coordinates [kpc], got {centre_kpc!r}")
+        if not (np.isfinite(r500_kpc) and r500_kpc > 0):
+            raise ValueError(f"{name}: R500 must be a positive length [kpc], got {r500_kpc!r}")
+        if not snapshot.redshift > 0:
+            raise ValueError(
+                f"snapshot {snapshot.path}: redshift {snapshot.redshift} <= 0; a y-map needs the halo at z > 0 "
+                f"to place it on the sky ({name})"
+            )
+        offset = np.asarray(snapshot.pos, dtype=float) - centre
+        if snapshot.box_size:
+            box = snapshot.box_size * snapshot.scale_factor / snapshot.h
+            offset -= box * np.round(offset / box)
+        return cls(
+            offset_kpc=offset,
+            hsml_kpc=np.asarray(snapshot.hsml, dtype=float),
+            weight_kpc2=y_weight_kpc2(snapshot.mass, snapshot.temperature, snapshot.ne),
+            r500_kpc=float(r500_kpc),
+            d_a_kpc=float(angular_diameter_distance_kpc(cosmo, snapshot.redshift)),
+            label=name,
+        )
+
+    @property
+    def r500_arcmin(self) -> float:
+        """R500 on the sky [arcmin]."""
+        return self.r500_kpc / self.d_a_kpc * ARCMIN_PER_RAD
+
+    def y500_sph_arcmin2(self) -> float:
+        """Y of the particles inside the sphere of radius R500 [arcmin^2]."""
+        inside = np.einsum("ij,ij->i", self.offset_kpc, self.offset_kpc) < self.r500_kpc**2
+        return float(self.weight_kpc2[inside].sum() / self.d_a_kpc**2 * ARCMIN_PER_RAD**2)
+
+    def ymap(
+        self,
+        projection: int,
+        *,
+        npix: int = 1920,
+        pixel_arcsec: float = 5.0,
+        kernel: str = "wendland_c4",
+        depth_r500: float | None = 5.0,
+    ) -> np.ndarray:
+        """High-resolution y-map (npix, npix) float64 along line of sight ``projection`` (0..26).
+
+        Raises ValueError naming the halo when no particle lies in the projected prism.
+        """
+        rot = rotation_matrix(projection)
+        pix = pixel_kpc(self.d_a_kpc, pixel_arcsec)
+        half_width = 0.5 * npix * pix
+        depth = math.inf if depth_r500 is None else depth_r500 * self.r500_kpc
+        along = self.offset_kpc @ rot[2]
+        sel = np.flatnonzero(np.abs(along) <= depth)
+        slab = self.offset_kpc[sel]
+        x, y = slab @ rot[0], slab @ rot[1]
+        del slab
+        reach = half_width + self.hsml_kpc[sel]
+        in_field = (np.abs(x) < reach) & (np.abs(y) < reach)
+        if not np.any(in_field):
+            raise ValueError(
+                f"{self.label}: no gas particle in the {npix} x {npix} field ({2 * half_width:.0f} kpc wide) within "
+                f"+-{depth:.0f} kpc along line of sight {projection} ({self.offset_kpc.shape[0]} particles read)"
+            )
+        sel = sel[in_field]
+        return project(
+            x[in_field], y[in_field], self.hsml_kpc[sel], self.weight_kpc2[sel],
+            npix=npix, pixel_size=pix, kernel=kernel,
+        )
+
+
+@dataclass(frozen=True)
+class HaloMaps:
+    """The projections of one halo.
+
+    ``projections`` (n,) line-of-sight indices; ``y500_cyl`` (n,) [arcmin^2] per projection; ``y500_sph``
+    [arcmin^2]; ``d_a_kpc`` angular diameter distance [kpc]; ``pixel_arcmin`` of the high-resolution maps;
+    ``maps`` (n, ...) what ``observe`` returned per projection (None without ``observe``); ``hires``
+    (n, npix, npix) float64 high-resolution y-maps (None unless ``keep_hires``).
+    """
+
+    projections: np.ndarray
+    y500_cyl: np.ndarray
+    y500_sph: float
+    d_a_kpc: float
+    pixel_arcmin: float
+    maps: np.ndarray | None
+    hires: np.ndarray | None
+
+
+def project_halo(
+    snapshot: GasSnapshot,
+    centre_kpc: np.ndarray,
+    r500_kpc: float,
+    *,
+    cosmo: FLRW,
+    npix: int = 1920,
+    pixel_arcsec: float = 5.0,
+    kernel: str = "wendland_c4",
+    depth_r500: float | None = 5.0,
+    projections: Iterable[int] = range(N_PROJECTIONS),
+    observe: Observer | None = None,
+    keep_hires: bool = False,
+    label: str | None = None,
+) -> HaloMaps:
+    """Project the halo at ``centre_kpc`` [physical kpc] with R500 ``r500_kpc`` [physical kpc] along each line of sight.
+
+    Each high-resolution map (``npix`` pixels of ``pixel_arcsec``) gives Y500_cyl and is passed to ``observe``
+    (with its pixel size in arcmin) before the next one is made; see the module docstring. ``label`` names
+    the halo in errors and log lines.
+    """
+    gas = HaloGas.from_snapshot(snapshot, centre_kpc, r500_kpc, cosmo=cosmo, label=label)
+    pixel_arcmin = pixel_arcsec * ARCMIN_PER_ARCSEC
+    if gas.r500_arcmin > 0.5 * npix * pixel_arcmin:
+        log.warning("%s: R500 = %.1f arcmin exceeds the half-width of the map; Y500_cyl is truncated",
+                    gas.label, gas.r500_arcmin)
+    indices = np.array(list(projections), dtype=np.int64)
+    if indices.size == 0:
+        raise ValueError(f"{gas.label}: no line of sight requested (projections is empty)")
+    y500_cyl = np.empty(indices.size)
+    maps: list[np.ndarray] = []
+    hires = np.empty((indices.size, npix, npix)) if keep_hires else None
+    for n, k in enumerate(indices):
+        ymap = gas.ymap(int(k), npix=npix, pixel_arcsec=pixel_arcsec, kernel=kernel, depth_r500=depth_r500)
+        y500_cyl[n] = y500_cyl_arcmin2(ymap, pixel_arcmin, gas.r500_arcmin)
+        if observe is not None:
+            maps.append(observe(ymap, pixel_arcmin))
+        if hires is not None:
+            hires[n] = ymap
+    return HaloMaps(
+        projections=indices,
+        y500_cyl=y500_cyl,
+        y500_sph=gas.y500_sph_arcmin2(),
+        d_a_kpc=gas.d_a_kpc,
+        pixel_arcmin=pixel_arcmin,
+        maps=np.stack(maps) if maps else None,
+        hires=hires,
+    )
