@@ -1,0 +1,126 @@
+"""Train / validation / test splits by cluster identity, redshift bins of a map store, derived seeds.
+
+Maps of one simulated cluster are strongly correlated (27 lines of sight, neighbouring snapshots), so
+the split is drawn over cluster identities, never over maps: every map of one identity lands in the
+same split (DESIGN.md stage 6, 80/10/10 as in de Andres et al. 2022).
+
+Identity (:func:`cluster_identity`):
+
+* ``"halo"``: (sim, region, halo_id). Right for the synthetic generator (:mod:`szmass.synth`), which
+  keeps a halo's ``halo_id`` stable across the snapshots of its region, so one halo's snapshots share
+  an identity.
+* ``"region"``: (sim, region). The safe choice for real THE THREE HUNDRED data, where AHF halo IDs
+  change from snapshot to snapshot, so the same cluster at two redshifts would get two "halo"
+  identities and could sit on both sides of a split. A region holds one central cluster (plus a few
+  smaller ones), so splitting by region loses little.
+
+Seeds: the TEST set is drawn with ``test_seed`` only and is therefore the same for every run of a
+redshift bin; the train / validation split is redrawn with each run's ``seed``. Both come from the
+config seed through :func:`derive_seed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+from numpy.typing import ArrayLike, NDArray
+
+from szmass.published import REDSHIFT_EDGES, check_edges
+
+IdentityKey = Literal["halo", "region"]
+IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {"halo": ("sim", "region", "halo_id"), "region": ("sim", "region")}
+"""Map coordinates that make up a cluster identity, per identity key."""
+
+SPLITS: tuple[str, str, str] = ("train", "val", "test")
+DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
+SEED_BOUND = 2**31
+"""Derived seeds lie in [0, 2**31): valid for numpy, Python's random, TensorFlow (int32 under XLA) and Keras."""
+
+
+def derive_seed(base_seed: int, *parts: int | str) -> int:
+    """A seed in [0, 2**31) derived from the config seed and labels, e.g. ``derive_seed(s, "test", 2)``.
+
+    SHA-256 of the labels, so it is stable across Python sessions and platforms, and distinct labels
+    give independent streams.
+    """
+    digest = hashlib.sha256("/".join(str(p) for p in (int(base_seed), *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") % SEED_BOUND
+
+
+def cluster_identity(ds: xr.Dataset, key: IdentityKey = "halo") -> NDArray[np.str_]:
+    """Per-map cluster identity strings such as ``"synth/3/12"`` (sim/region/halo_id) or ``"synth/3"``.
+
+    ``ds`` is a map store Dataset (dimension ``map``); see the module docs for the choice of ``key``.
+    """
+    if key not in IDENTITY_FIELDS:
+        raise ValueError(f"cluster identity key must be one of {sorted(IDENTITY_FIELDS)}, got {key!r}")
+    fields = IDENTITY_FIELDS[key]
+    missing = [f for f in fields if f not in ds.variables]
+    if missing:
+        raise ValueError(f"map store: coordinate(s) {missing} missing; the {key!r} identity needs {list(fields)}")
+    columns = [np.asarray(ds[f].values).astype(str) for f in fields]
+    out = columns[0]
+    for col in columns[1:]:
+        out = np.char.add(np.char.add(out, "/"), col)
+    return np.asarray(out, dtype=str)
+
+
+def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    f = np.asarray(fractions, dtype=float)
+    if f.shape != (3,) or not np.all(np.isfinite(f)) or np.any(f <= 0) or abs(f.sum() - 1.0) > 1e-9:
+        raise ValueError(f"split fractions must be three positive numbers (train, val, test) summing to 1, got {fractions!r}")
+    return float(f[0]), float(f[1]), float(f[2])
+
+
+def split_maps(
+    identity: ArrayLike,
+    *,
+    test_seed: int,
+    seed: int,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+) -> NDArray[np.str_]:
+    """Label each map "train", "val" or "test" so that all maps of one identity share a label.
+
+    Fractions count identities (not maps): round(f * n) identities each for test and validation (at
+    least one each), the rest for training. The test identities are a uniform draw with
+    ``numpy.random.default_rng(test_seed)`` over the sorted distinct identities, so they do not depend
+    on ``seed``; the validation identities are then drawn from the remaining ones with
+    ``default_rng(seed)``.
+    """
+    _, f_val, f_test = _check_fractions(fractions)
+    ids = np.asarray(identity)
+    if ids.ndim != 1:
+        raise ValueError(f"identity must be one-dimensional (one entry per map), got shape {ids.shape}")
+    distinct, inverse = np.unique(ids, return_inverse=True)
+    n = distinct.size
+    n_test = max(1, round(f_test * n))
+    n_val = max(1, round(f_val * n))
+    if n - n_test - n_val < 1:
+        raise ValueError(f"{n} distinct cluster identities cannot be split into train, val and test (need >= 3)")
+    label = np.full(n, "train", dtype="<U5")
+    test = np.random.default_rng(test_seed).permutation(n)[:n_test]
+    label[test] = "test"
+    rest = np.flatnonzero(label == "train")
+    label[np.random.default_rng(seed).permutation(rest)[:n_val]] = "val"
+    return label[inverse]
+
+
+def select_redshift_bin(ds: xr.Dataset, number: int, edges: Sequence[float] = REDSHIFT_EDGES) -> xr.Dataset:
+    """The maps of redshift bin ``number`` (1-based; bin i is (edges[i-1], edges[i]]) by each map's ``redshift``.
+
+    The result carries an integer ``map`` coordinate: each map's index in ``ds`` (kept if ``ds`` already
+    has one), so predictions can be joined back to the store.
+    """
+    e = check_edges(edges)
+    if not 1 <= number < len(e):
+        raise ValueError(f"redshift bin {number} does not exist: bins are 1..{len(e) - 1} for edges {e}")
+    if "redshift" not in ds.variables:
+        raise ValueError("map store: coordinate 'redshift' missing; it is needed to assign maps to redshift bins")
+    if "map" not in ds.coords:
+        ds = ds.assign_coords(map=np.arange(ds.sizes["map"], dtype=np.int64))
+    z = np.asarray(ds["redshift"].values, dtype=float)
+    return ds.isel(map=np.flatnonzero((z > e[number - 1]) & (z <= e[number])))

@@ -1,0 +1,426 @@
+"""Training of one CNN run on the maps of one redshift bin, with per-epoch checkpoints and resume.
+
+A run (DESIGN.md stage 6) trains :func:`szmass.model.build_cnn` on log10 M500 [Msun] with the
+paper's settings: inputs standardised with the pixel mean and std of the TRAINING maps, loss = MSE
+of log10 M500, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
+validation loss kept. The split is by cluster identity (:mod:`szmass.splits`).
+
+Outputs in ``out_dir`` (each written atomically, so a failed run leaves none half-written):
+
+* ``model.keras``: the network wrapped with its standardisation (``szmass.model.with_standardisation``):
+  RAW y-maps in, log10 M500 [Msun] out;
+* ``history.csv``: epoch (1-based), loss, val_loss (MSE of log10 M500 [dex^2]);
+* ``predictions.csv``: map (index in the map store), split, redshift, log10_M_true, log10_M_cnn for
+  every map of the bin.
+
+Checkpoint and resume: after every epoch ``out_dir/checkpoint/state.npz`` holds the model's variables
+(weights and the dropout seed-generator states), the optimizer's variables (step, moments), the
+best weights so far and the history. A rerun of a killed job restores it and continues with the next
+epoch; as the training order of epoch ``e`` is drawn from ``default_rng([seed, e])`` and every random
+op is seeded, the resumed run ends with the same weights as an uninterrupted one. The checkpoint is
+deleted once the outputs are written. (With Snakemake, declare the three files, not ``out_dir``, as
+outputs, or a failed job's checkpoint is removed with its outputs.)
+
+Data pipeline: batches come from a :class:`MapSource`, which holds the bin's maps in memory when
+they fit in ``max_memory_bytes`` and otherwise reads each batch from the (zarr-backed, lazily
+opened) store; either way a ``tf.data`` generator pipeline with prefetching feeds Keras, and the
+batches are the same, so both paths train identically. Streaming reads whole store chunks (one halo
+each) for a batch of random maps, so it costs I/O; it is a fallback for bins larger than memory.
+
+Determinism: ``keras.utils.set_random_seed(seed)`` and ``tf.config.experimental.enable_op_determinism()``;
+on a CPU two runs with the same seed give identical weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import xarray as xr  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
+
+from szmass.atomic import atomic_path  # noqa: E402
+from szmass.model import build_cnn, with_standardisation  # noqa: E402
+from szmass.splits import DEFAULT_FRACTIONS, SEED_BOUND, SPLITS, IdentityKey, cluster_identity, split_maps  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+PREDICTIONS_FILE = "predictions.csv"
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_FILE = "state.npz"
+PREDICTION_COLUMNS = ("map", "split", "redshift", "log10_M_true", "log10_M_cnn")
+HISTORY_COLUMNS = ("epoch", "loss", "val_loss")
+OUTPUT_LAYER = "log10_mass"
+"""Name of the output layer of :func:`szmass.model.build_cnn`."""
+
+DEFAULT_MAX_MEMORY_BYTES = 8 * 2**30
+"""Bins whose maps take more than this many bytes are streamed from the store batch by batch."""
+EVAL_BATCH_SIZE = 256
+"""Batch size for validation and prediction (no effect on the result beyond float rounding)."""
+MOMENT_BLOCK = 512
+"""Maps per block when accumulating the pixel mean and variance."""
+PREFETCH_BATCHES = 4
+
+
+class MapSource:
+    """The raw y-maps (Compton y) of a map-store Dataset, read by map index.
+
+    Held in memory (float32) when ``y`` takes at most ``max_memory_bytes``; otherwise each :meth:`take`
+    reads the needed maps from the lazily opened store. Non-finite pixels raise ValueError.
+    """
+
+    def __init__(self, ds: xr.Dataset, *, max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES) -> None:
+        if "y" not in ds.variables:
+            raise ValueError("map store: variable 'y' missing; expected y (map, py, px)")
+        y = ds["y"]
+        if y.ndim != 3 or y.dims[0] != "map":
+            raise ValueError(f"map store: y has dimensions {y.dims}, expected ('map', 'py', 'px')")
+        self.n_maps: int = int(y.shape[0])
+        self.map_shape: tuple[int, int] = (int(y.shape[1]), int(y.shape[2]))
+        self.in_memory: bool = self.n_maps * self.map_shape[0] * self.map_shape[1] * 4 <= max_memory_bytes
+        self._y: NDArray[np.float32] | xr.DataArray = y
+        if self.in_memory:
+            self._y = self._check(np.asarray(y.values, dtype=np.float32), np.arange(self.n_maps))
+
+    @staticmethod
+    def _check(maps: NDArray[np.float32], indices: NDArray[np.int64]) -> NDArray[np.float32]:
+        bad = ~np.isfinite(maps).all(axis=(1, 2))
+        if np.any(bad):
+            raise ValueError(f"map store: variable 'y' has non-finite pixels in map(s) {indices[bad][:10].tolist()}")
+        return maps
+
+    def take(self, indices: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Maps at positions ``indices`` (in the given order), shape (len(indices), py, px), float32."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if isinstance(self._y, np.ndarray):
+            return self._y[idx]
+        distinct, inverse = np.unique(idx, return_inverse=True)  # one sorted, orthogonal read per batch
+        maps = np.asarray(self._y.isel(map=distinct).values, dtype=np.float32)
+        return self._check(maps, distinct)[inverse]
+
+
+def log10_m500(ds: xr.Dataset) -> NDArray[np.float64]:
+    """log10 of each map's ``M500`` coordinate [Msun]; ValueError if one is missing, non-finite or <= 0."""
+    if "M500" not in ds.variables:
+        raise ValueError("map store: coordinate 'M500' [Msun] missing")
+    m = np.asarray(ds["M500"].values, dtype=np.float64)
+    bad = ~np.isfinite(m) | (m <= 0)
+    if np.any(bad):
+        raise ValueError(f"map store: coordinate 'M500' must be finite and > 0 [Msun], got {m[bad][:5].tolist()}")
+    return np.log10(m)
+
+
+def map_index(ds: xr.Dataset) -> NDArray[np.int64]:
+    """Each map's index in the map store: the ``map`` coordinate if present (see
+    :func:`szmass.splits.select_redshift_bin`), else its position in ``ds``."""
+    if "map" in ds.coords:
+        return np.asarray(ds["map"].values, dtype=np.int64)
+    return np.arange(ds.sizes["map"], dtype=np.int64)
+
+
+def pixel_moments(source: MapSource, indices: NDArray[np.int64]) -> tuple[float, float]:
+    """Mean and standard deviation (population, float64) of all pixels of the maps ``indices`` [Compton y].
+
+    Accumulated block by block with Chan et al.'s pairwise update, so it is exact to float64 rounding
+    for the in-memory and the streamed source alike. ValueError if the pixels are all equal.
+    """
+    count, mean, m2 = 0, 0.0, 0.0
+    for start in range(0, len(indices), MOMENT_BLOCK):
+        x = source.take(indices[start : start + MOMENT_BLOCK]).astype(np.float64).ravel()
+        mb = float(x.mean())
+        m2b = float(np.square(x - mb).sum())
+        total = count + x.size
+        delta = mb - mean
+        mean += delta * x.size / total
+        m2 += m2b + delta**2 * count * x.size / total
+        count = total
+    if count == 0 or m2 <= 0:
+        raise ValueError(f"training maps ({len(indices)}) have no pixel variance: cannot standardise them")
+    return mean, float(np.sqrt(m2 / count))
+
+
+def batch_dataset(
+    read: Callable[[NDArray[np.int64]], tuple[NDArray[np.float32], ...]],
+    order: NDArray[np.int64],
+    batch_size: int,
+    signature: tuple[tf.TensorSpec, ...],
+) -> tf.data.Dataset:
+    """A prefetched ``tf.data`` pipeline yielding ``read(order[i:i + batch_size])`` for consecutive batches."""
+
+    def batches() -> Iterator[tuple[NDArray[np.float32], ...]]:
+        for start in range(0, len(order), batch_size):
+            yield read(order[start : start + batch_size])
+
+    n_batches = -(-len(order) // batch_size)
+    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return data.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(PREFETCH_BATCHES)
+
+
+def epoch_order(seed: int, epoch: int, indices: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Training order of epoch ``epoch`` (0-based): a permutation of ``indices`` from ``default_rng([seed, epoch])``."""
+    return np.random.default_rng([seed, epoch]).permutation(indices)
+
+
+def configure_determinism(seed: int, *, deterministic: bool = True) -> None:
+    """Seed Python, numpy and TensorFlow (``keras.utils.set_random_seed``) and, if ``deterministic``,
+    make TF ops deterministic for the rest of the process (TensorFlow cannot switch that off again;
+    Keras then ignores ``jit_compile=True`` of ``Model.compile``)."""
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+@dataclass(frozen=True)
+class Split:
+    """Per-map split labels and the map positions of each split."""
+
+    labels: NDArray[np.str_]
+    train: NDArray[np.int64]
+    val: NDArray[np.int64]
+    test: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, labels: NDArray[np.str_]) -> Split:
+        """From per-map labels "train" / "val" / "test"."""
+        return cls(labels, *(np.flatnonzero(labels == s) for s in SPLITS))
+
+    def digest(self) -> str:
+        """A short hash of the labels (identifies the split in a checkpoint)."""
+        return hashlib.sha256("".join(s[0] for s in self.labels).encode()).hexdigest()[:16]
+
+
+def draw_split(ds: xr.Dataset, *, seed: int, test_seed: int, identity: IdentityKey, fractions: Sequence[float]) -> Split:
+    """The run's split of the maps of ``ds`` (:func:`szmass.splits.split_maps` over cluster identities)."""
+    return Split.of(split_maps(cluster_identity(ds, identity), test_seed=test_seed, seed=seed, fractions=fractions))
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
+    """Write ``arrays`` and the JSON-serialisable ``meta`` to the ``.npz`` file ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)
+
+
+def load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> tuple[dict[str, NDArray[Any]], dict[str, Any]] | None:
+    """(arrays, meta) of the checkpoint ``path``, or None if there is none.
+
+    ValueError if it was written for another run (its ``meta["fingerprint"]`` differs from ``fingerprint``).
+    """
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "__meta__"}
+        meta = json.loads(str(z["__meta__"]))
+    if meta.get("fingerprint") != fingerprint:
+        raise ValueError(
+            f"checkpoint {path}: field 'fingerprint' is {meta.get('fingerprint')}, expected {fingerprint} "
+            "(written by a run with other settings or data); delete the checkpoint directory to start afresh"
+        )
+    return arrays, meta
+
+
+def numbered(prefix: str, values: Sequence[NDArray[Any]]) -> dict[str, NDArray[Any]]:
+    """``{"prefix/0": values[0], ...}`` for a checkpoint."""
+    return {f"{prefix}/{i}": np.asarray(v) for i, v in enumerate(values)}
+
+
+def unnumbered(arrays: dict[str, NDArray[Any]], prefix: str) -> list[NDArray[Any]]:
+    """The arrays ``prefix/0, prefix/1, ...`` of a checkpoint, in order."""
+    n = sum(1 for k in arrays if k.startswith(prefix + "/"))
+    return [arrays[f"{prefix}/{i}"] for i in range(n)]
+
+
+def assign_all(variables: Sequence[keras.Variable], values: Sequence[NDArray[Any]], what: str) -> None:
+    """Assign checkpointed ``values`` to ``variables``, checking count and shapes."""
+    if len(values) != len(variables):
+        raise ValueError(f"checkpoint: {what} has {len(values)} arrays, the model has {len(variables)} variables")
+    for var, val in zip(variables, values, strict=True):
+        if tuple(var.shape) != val.shape:
+            raise ValueError(f"checkpoint: {what} variable {var.path} has shape {val.shape}, expected {tuple(var.shape)}")
+        var.assign(val)
+
+
+# -- outputs -----------------------------------------------------------------------------------------
+
+
+def predict_maps(model: keras.Model, source: MapSource, indices: NDArray[np.int64]) -> NDArray[np.float64]:
+    """``model``'s output (log10 M500 [Msun]) for the raw maps ``indices``, in inference mode."""
+    sig = (tf.TensorSpec((None, *source.map_shape, 1), tf.float32),)
+    data = batch_dataset(lambda i: (source.take(i)[..., None],), indices, EVAL_BATCH_SIZE, sig)
+    return np.asarray(model.predict(data, verbose=0), dtype=np.float64).reshape(-1)
+
+
+def write_run_outputs(
+    out_dir: Path,
+    inference: keras.Model,
+    history: NDArray[np.float64],
+    ds: xr.Dataset,
+    source: MapSource,
+    split: Split,
+) -> None:
+    """Write ``predictions.csv``, ``history.csv`` and ``model.keras`` (each atomically) for one run.
+
+    ``inference`` maps raw y-maps to log10 M500 [Msun]; ``history`` rows are (epoch, loss, val_loss).
+    """
+    every = np.arange(source.n_maps)
+    predictions = pd.DataFrame(
+        {
+            "map": map_index(ds),
+            "split": split.labels,
+            "redshift": np.asarray(ds["redshift"].values, dtype=np.float64),
+            "log10_M_true": log10_m500(ds),
+            "log10_M_cnn": predict_maps(inference, source, every),
+        }
+    )
+    with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
+        predictions.to_csv(tmp, index=False)
+    hist = pd.DataFrame(history, columns=list(HISTORY_COLUMNS)).astype({"epoch": np.int64})
+    with atomic_path(out_dir / HISTORY_FILE) as tmp:
+        hist.to_csv(tmp, index=False)
+    with atomic_path(out_dir / MODEL_FILE) as tmp:
+        inference.save(tmp)
+
+
+# -- one run -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Summary of a finished run: where its outputs are, its best epoch (1-based) and validation
+    loss [dex^2], epochs trained in total and restored from a checkpoint, the standardisation
+    (mean, std of the training pixels [Compton y]) and the number of maps per split."""
+
+    out_dir: Path
+    seed: int
+    best_epoch: int
+    best_val_loss: float
+    epochs: int
+    resumed_epochs: int
+    mean: float
+    std: float
+    n_maps: dict[str, int]
+
+
+def train_run(
+    ds: xr.Dataset,
+    *,
+    out_dir: str | os.PathLike[str],
+    seed: int,
+    test_seed: int,
+    epochs: int = 200,
+    batch_size: int = 32,
+    learning_rate: float = 1e-4,
+    identity: IdentityKey = "halo",
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    init_output_bias: bool = True,
+    deterministic: bool = True,
+    jit_compile: bool = False,
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> RunResult:
+    """Train one seeded run on the maps of ``ds`` (one redshift bin of a map store) and write its outputs.
+
+    ``seed`` (in [0, 2**31)) fixes the weights' initialisation, dropout, the train / validation split
+    and the per-epoch order; ``test_seed`` fixes the test set (shared by all runs of the bin).
+    Resumes from ``out_dir/checkpoint`` if a killed run left one. ``callbacks`` are passed to each
+    epoch's ``keras.Model.fit`` (e.g. progress or early-abort hooks). See the module docs for outputs.
+
+    ``init_output_bias``: start the output layer's bias at the mean log10 M500 of the training maps
+    (~14.5) instead of 0. The loss and the network are the paper's; only the starting point differs,
+    which spares the first hundreds of Adam steps (at lr 1e-4) the climb from 0 to ~14.5 dex, a climb
+    that a toy-sized training set might not finish in 200 epochs. ``deterministic=False`` (with
+    ``jit_compile=True``) trades bitwise reproducibility for speed on a GPU.
+    """
+    if not 0 <= seed < SEED_BOUND:
+        raise ValueError(f"seed must be in [0, {SEED_BOUND}), got {seed}")
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
+    if jit_compile and deterministic:
+        raise ValueError("jit_compile=True needs deterministic=False: TensorFlow has no deterministic XLA max-pool gradient")
+    out = Path(out_dir)
+    source = MapSource(ds, max_memory_bytes=max_memory_bytes)
+    log_m = log10_m500(ds)
+    target = log_m.astype(np.float32)
+    split = draw_split(ds, seed=seed, test_seed=test_seed, identity=identity, fractions=fractions)
+    configure_determinism(seed, deterministic=deterministic)
+    mean, std = pixel_moments(source, split.train)
+
+    cnn = build_cnn(input_shape=(*source.map_shape, 1), seed=seed)
+    if init_output_bias:
+        cnn.get_layer(OUTPUT_LAYER).bias.assign([float(np.mean(log_m[split.train]))])
+    model = with_standardisation(cnn, mean, std)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", jit_compile=jit_compile)
+    model.optimizer.build(model.trainable_variables)
+
+    fingerprint = {
+        "seed": seed, "test_seed": test_seed, "batch_size": batch_size, "learning_rate": learning_rate,
+        "identity": identity, "fractions": list(map(float, fractions)), "n_maps": source.n_maps,
+        "map_shape": list(source.map_shape), "split": split.digest(), "mean": mean, "std": std,
+        "init_output_bias": init_output_bias,
+    }  # fmt: skip
+    ckpt_path = out / CHECKPOINT_DIR / CHECKPOINT_FILE
+    history: list[tuple[float, float, float]] = []
+    best_epoch, best_val, best_weights = 0, np.inf, None
+    restored = load_checkpoint(ckpt_path, fingerprint)
+    if restored is not None:
+        arrays, meta = restored
+        assign_all(model.variables, unnumbered(arrays, "model"), "model")
+        assign_all(model.optimizer.variables, unnumbered(arrays, "optimizer"), "optimizer")
+        history = [tuple(map(float, row)) for row in arrays["history"]]
+        best_epoch, best_val = int(meta["best_epoch"]), float(meta["best_val_loss"])
+        best_weights = unnumbered(arrays, "best") or None
+        log.info("seed %d: resumed from %s after epoch %d", seed, ckpt_path, len(history))
+    resumed = len(history)
+
+    def read(i: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        return source.take(i)[..., None], target[i, None]
+
+    sig = (tf.TensorSpec((None, *source.map_shape, 1), tf.float32), tf.TensorSpec((None, 1), tf.float32))
+    val_data = batch_dataset(read, split.val, EVAL_BATCH_SIZE, sig)
+    for epoch in range(resumed, epochs):
+        train_data = batch_dataset(read, epoch_order(seed, epoch, split.train), batch_size, sig)
+        fit = model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1,
+                        shuffle=False, verbose=0, callbacks=list(callbacks))  # fmt: skip
+        loss, val_loss = float(fit.history["loss"][-1]), float(fit.history["val_loss"][-1])
+        history.append((epoch + 1, loss, val_loss))
+        if val_loss < best_val:
+            best_epoch, best_val, best_weights = epoch + 1, val_loss, model.get_weights()
+        save_checkpoint(
+            ckpt_path,
+            {**numbered("model", [v.numpy() for v in model.variables]),
+             **numbered("optimizer", [v.numpy() for v in model.optimizer.variables]),
+             **numbered("best", best_weights or []), "history": np.asarray(history, dtype=np.float64)},
+            {"fingerprint": fingerprint, "best_epoch": best_epoch, "best_val_loss": best_val},
+        )  # fmt: skip
+        log.info("seed %d epoch %d/%d: loss %.5f val_loss %.5f (best epoch %d)", seed, epoch + 1, epochs, loss,
+                 val_loss, best_epoch)  # fmt: skip
+    if best_weights is None:
+        raise FloatingPointError(f"seed {seed}: validation loss was never finite in {len(history)} epochs")
+
+    model.set_weights(best_weights)
+    write_run_outputs(out, with_standardisation(cnn, mean, std), np.asarray(history), ds, source, split)
+    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+    return RunResult(
+        out_dir=out, seed=seed, best_epoch=best_epoch, best_val_loss=best_val, epochs=len(history),
+        resumed_epochs=resumed, mean=mean, std=std, n_maps={s: int(np.sum(split.labels == s)) for s in SPLITS},
+    )  # fmt: skip

@@ -1,0 +1,99 @@
+"""Splits by cluster identity, redshift bins of a map store, derived seeds (szmass.splits)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from szmass.splits import SEED_BOUND, cluster_identity, derive_seed, select_redshift_bin, split_maps
+
+
+def store(
+    n_regions: int = 5, halos_per_region: int = 4, snapshots: tuple[float, ...] = (0.05, 0.15, 0.3), n_proj: int = 3
+) -> xr.Dataset:
+    """A map-store-like Dataset: every halo at every snapshot along n_proj lines of sight (maps are zeros)."""
+    rows = [
+        (r, s, h, p, z)
+        for r in range(1, n_regions + 1)
+        for s, z in enumerate(snapshots)
+        for h in range(halos_per_region)
+        for p in range(n_proj)
+    ]
+    region, snapshot, halo, proj, z = (np.array(c) for c in zip(*rows, strict=True))
+    coords = {"sim": ("map", np.full(len(rows), "synth")), "region": ("map", region), "snapshot": ("map", snapshot),
+              "halo_id": ("map", 100 + halo), "projection": ("map", proj), "redshift": ("map", z)}  # fmt: skip
+    return xr.Dataset({"y": (("map", "py", "px"), np.zeros((len(rows), 4, 4), np.float32))}, coords=coords)
+
+
+def test_identity_keys() -> None:
+    ds = store()
+    halo = cluster_identity(ds, "halo")
+    region = cluster_identity(ds, "region")
+    assert halo[0] == "synth/1/100" and region[0] == "synth/1"
+    assert len(np.unique(halo)) == 5 * 4  # halo_id is stable across the snapshots of a region
+    assert len(np.unique(region)) == 5
+    with pytest.raises(ValueError, match="identity key"):
+        cluster_identity(ds, "snapshot")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="halo_id"):
+        cluster_identity(ds.drop_vars("halo_id"), "halo")
+
+
+def test_split_keeps_each_identity_in_one_split_with_80_10_10_counts() -> None:
+    ids = np.repeat([f"c{i:03d}" for i in range(200)], np.arange(200) % 7 + 1)  # 1 to 7 maps per cluster
+    labels = split_maps(ids, test_seed=5, seed=9)
+    per_id = pd.Series(labels).groupby(ids).nunique()
+    assert (per_id == 1).all()
+    first = pd.Series(labels).groupby(ids).first()
+    assert first.value_counts().to_dict() == {"train": 160, "val": 20, "test": 20}
+
+
+def test_test_set_fixed_across_seeds_and_train_val_redrawn() -> None:
+    ids = np.repeat(np.arange(50), 3)
+    a = split_maps(ids, test_seed=1, seed=10)
+    b = split_maps(ids, test_seed=1, seed=11)
+    assert np.array_equal(a == "test", b == "test")
+    assert not np.array_equal(a, b)
+    assert np.array_equal(a, split_maps(ids, test_seed=1, seed=10))  # reproducible
+    assert not np.array_equal(a == "test", split_maps(ids, test_seed=2, seed=10) == "test")
+
+
+def test_test_membership_is_uniform_over_identities() -> None:
+    # 2 of 20 identities go to test: over 400 test seeds each is drawn ~40 times (binomial sd 6)
+    ids = np.arange(20)
+    hits = sum((split_maps(ids, test_seed=s, seed=0) == "test").astype(int) for s in range(400))
+    assert hits.sum() == 800
+    assert np.all(np.abs(hits - 40) < 5 * 6)
+
+
+def test_small_and_bad_inputs() -> None:
+    assert sorted(split_maps(np.array([3, 1, 2]), test_seed=0, seed=0)) == ["test", "train", "val"]
+    with pytest.raises(ValueError, match="need >= 3"):
+        split_maps(np.array([1, 1, 2]), test_seed=0, seed=0)
+    with pytest.raises(ValueError, match="fractions"):
+        split_maps(np.arange(10), test_seed=0, seed=0, fractions=(0.8, 0.1, 0.2))
+
+
+def test_redshift_bins_select_by_upper_closed_edges_and_keep_store_index() -> None:
+    ds = store(snapshots=(0.05, 0.1, 0.15, 0.4, 0.7))
+    z = ds["redshift"].values
+    bins = {n: select_redshift_bin(ds, n) for n in (1, 2, 3, 4)}
+    assert sum(b.sizes["map"] for b in bins.values()) == ds.sizes["map"]
+    assert set(bins[1]["redshift"].values) == {0.05, 0.1}  # bin 1 is (0, 0.1]
+    assert set(bins[3]["redshift"].values) == {0.4}
+    assert np.array_equal(bins[2]["map"].values, np.flatnonzero(z == 0.15))
+    nested = select_redshift_bin(bins[4], 1, edges=(0.5, 1.0))  # an existing map index is kept
+    assert np.array_equal(nested["map"].values, np.flatnonzero(z == 0.7))
+    with pytest.raises(ValueError, match="bin 5"):
+        select_redshift_bin(ds, 5)
+
+
+def test_derive_seed_is_a_stable_hash_in_range() -> None:
+    expected = int.from_bytes(hashlib.sha256(b"7/test/2").digest()[:8], "little") % SEED_BOUND
+    assert derive_seed(7, "test", 2) == expected
+    seeds = {derive_seed(7, "run", 2, r) for r in range(100)}
+    assert len(seeds) == 100 and all(0 <= s < SEED_BOUND for s in seeds)
+    assert derive_seed(7, "test", 1) != derive_seed(8, "test", 1)

@@ -1,0 +1,213 @@
+"""Training runs (szmass.train) and K runs at once (szmass.ensemble) on tiny 32 x 32 maps."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+
+import szmass.train as train  # noqa: E402
+from szmass.ensemble import build_ensemble, load_run, run_weights, train_ensemble  # noqa: E402
+from szmass.mapstore import open_maps  # noqa: E402
+from szmass.model import build_cnn, with_standardisation  # noqa: E402
+from szmass.splits import cluster_identity, select_redshift_bin, split_maps  # noqa: E402
+from szmass.train import MapSource, pixel_moments, train_run  # noqa: E402
+
+NPIX = 32
+EPOCHS = 3
+BATCH = 19  # 57, 58 and 60 training maps (seeds 14, 11, 12): 3 or 4 steps, full or partial last batch
+TEST_SEED = 2
+SEED = 11
+
+
+def tiny_store(n_halos: int = 24, seed: int = 0) -> xr.Dataset:
+    """Map-store layout (every coordinate of the data contract) with 2 to 4 maps per halo at z = 0.05
+    and two at z = 0.3: a Gaussian blob whose amplitude scales as M^(5/3), plus white noise."""
+    rng = np.random.default_rng(seed)
+    log_m = rng.uniform(14.0, 15.0, n_halos)
+    yy, xx = np.mgrid[:NPIX, :NPIX] - (NPIX - 1) / 2
+    maps, rows = [], []
+    for h in range(n_halos):
+        for p in range(2 + h % 3):
+            width = 3.0 + rng.uniform(-0.5, 0.5)
+            blob = 1e-6 * 10 ** (5 / 3 * (log_m[h] - 14.5)) * np.exp(-(xx**2 + yy**2) / (2 * width**2))
+            maps.append(blob + 2e-7 * rng.normal(size=(NPIX, NPIX)))
+            rows.append(("synth", 1 + h % 6, 124, h, p, 0.05, 10 ** log_m[h]))
+    for h in (0, 1):  # a later snapshot: another redshift bin
+        maps.append(np.zeros((NPIX, NPIX)))
+        rows.append(("synth", 1 + h % 6, 117, h, 0, 0.3, 10 ** log_m[h]))
+    cols = ("sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500")
+    coords = {c: ("map", np.array(v)) for c, v in zip(cols, zip(*rows, strict=True), strict=True)}
+    n = len(rows)
+    coords |= {"R500": ("map", np.full(n, 1000.0)), "Y500_cyl": ("map", np.ones(n)), "Y500_sph": ("map", np.ones(n)),
+               "model": ("map", np.full(n, "gadget_x"))}  # fmt: skip
+    return xr.Dataset({"y": (("map", "py", "px"), np.asarray(maps, np.float32))}, coords=coords)
+
+
+def weights(run_dir: Path) -> list[np.ndarray]:
+    return keras.saving.load_model(run_dir / train.MODEL_FILE).get_weights()
+
+
+def max_weight_diff(a: Path, b: Path) -> float:
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(weights(a), weights(b), strict=True))
+
+
+@pytest.fixture(scope="module")
+def bin1() -> xr.Dataset:
+    return select_redshift_bin(tiny_store(), 1)
+
+
+@pytest.fixture(scope="module")
+def reference(bin1: xr.Dataset, tmp_path_factory: pytest.TempPathFactory) -> train.RunResult:
+    return train_run(bin1, out_dir=tmp_path_factory.mktemp("ref") / "run", seed=SEED, test_seed=TEST_SEED,
+                     epochs=EPOCHS, batch_size=BATCH)  # fmt: skip
+
+
+def test_outputs_cover_every_map_and_the_saved_model_reproduces_them(bin1: xr.Dataset, reference: train.RunResult) -> None:
+    out = reference.out_dir
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "model.keras", "predictions.csv"]  # checkpoint gone
+    pred = pd.read_csv(out / train.PREDICTIONS_FILE)
+    assert list(pred.columns) == list(train.PREDICTION_COLUMNS)
+    assert np.array_equal(pred["map"], bin1["map"].values)
+    labels = split_maps(cluster_identity(bin1), test_seed=TEST_SEED, seed=SEED)
+    assert np.array_equal(pred["split"], labels)
+    assert np.allclose(pred["log10_M_true"], np.log10(bin1["M500"].values), rtol=0, atol=1e-12)
+    model = keras.saving.load_model(out / train.MODEL_FILE)  # raw maps in, log10 M500 [Msun] out
+    again = model.predict(bin1["y"].values[..., None], verbose=0)[:, 0]
+    assert np.allclose(again, pred["log10_M_cnn"], rtol=0, atol=1e-5)
+
+    hist = pd.read_csv(out / train.HISTORY_FILE)
+    assert list(hist["epoch"]) == list(range(1, EPOCHS + 1))
+    best = int(hist["val_loss"].idxmin())
+    assert reference.best_epoch == best + 1
+    # the kept weights are those of the best epoch: their validation MSE is that epoch's val_loss
+    val = pred[pred["split"] == "val"]
+    mse = np.mean((val["log10_M_cnn"] - val["log10_M_true"].astype(np.float32)) ** 2)
+    assert mse == pytest.approx(hist["val_loss"][best], rel=1e-5)
+
+
+def test_standardisation_uses_the_training_maps_only(bin1: xr.Dataset, reference: train.RunResult) -> None:
+    labels = split_maps(cluster_identity(bin1), test_seed=TEST_SEED, seed=SEED)
+    x = bin1["y"].values[labels == "train"].astype(np.float64)
+    assert reference.mean == pytest.approx(x.mean(), rel=1e-12)
+    assert reference.std == pytest.approx(x.std(), rel=1e-12)
+    assert reference.std != pytest.approx(bin1["y"].values.astype(np.float64).std(), rel=1e-3)
+    layer = keras.saving.load_model(reference.out_dir / train.MODEL_FILE).get_layer("standardise")
+    assert (layer.mean, layer.std) == (reference.mean, reference.std)
+    assert reference.n_maps == {s: int(np.sum(labels == s)) for s in ("train", "val", "test")}
+
+
+def test_pixel_moments_combine_blocks_exactly(bin1: xr.Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(train, "MOMENT_BLOCK", 7)
+    idx = np.arange(3, 50)
+    x = bin1["y"].values[idx].astype(np.float64)
+    mean, std = pixel_moments(MapSource(bin1), idx)
+    assert mean == pytest.approx(x.mean(), rel=1e-12)
+    assert std == pytest.approx(x.std(), rel=1e-12)
+
+
+def test_same_seed_gives_identical_weights(bin1: xr.Dataset, reference: train.RunResult, tmp_path: Path) -> None:
+    again = train_run(bin1, out_dir=tmp_path, seed=SEED, test_seed=TEST_SEED, epochs=EPOCHS, batch_size=BATCH)
+    assert max_weight_diff(reference.out_dir, again.out_dir) == 0.0
+    a, b = (pd.read_csv(d / train.PREDICTIONS_FILE) for d in (reference.out_dir, again.out_dir))
+    assert a.equals(b)
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Kill the run at the end of epoch ``epoch`` (0-based), before its checkpoint is written."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.stop_at = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch == self.stop_at:
+            raise KeyboardInterrupt(f"killed at epoch {epoch}")
+
+
+def test_resume_after_interruption_gives_the_same_weights(bin1: xr.Dataset, reference: train.RunResult, tmp_path: Path) -> None:
+    kwargs = dict(out_dir=tmp_path, seed=SEED, test_seed=TEST_SEED, epochs=EPOCHS, batch_size=BATCH)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(bin1, callbacks=[Interrupt(1)], **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [train.CHECKPOINT_DIR]  # no partial outputs
+    with pytest.raises(ValueError, match="fingerprint"):  # a checkpoint of other settings is refused
+        train_run(bin1, **{**kwargs, "batch_size": 8})
+    resumed = train_run(bin1, **kwargs)
+    assert resumed.resumed_epochs == 1 and resumed.epochs == EPOCHS
+    assert max_weight_diff(reference.out_dir, tmp_path) <= 1e-6
+    assert np.allclose(pd.read_csv(tmp_path / train.HISTORY_FILE), pd.read_csv(reference.out_dir / train.HISTORY_FILE),
+                       rtol=1e-6, atol=0)  # fmt: skip
+
+
+def test_streaming_from_zarr_trains_like_in_memory(reference: train.RunResult, tmp_path: Path) -> None:
+    path = tmp_path / "clean.zarr"
+    tiny_store().to_zarr(path, consolidated=False, encoding={"y": {"chunks": (3, NPIX, NPIX)}})
+    streamed = select_redshift_bin(open_maps(path), 1)
+    assert not MapSource(streamed, max_memory_bytes=0).in_memory
+    run = train_run(streamed, out_dir=tmp_path / "run", seed=SEED, test_seed=TEST_SEED, epochs=EPOCHS,
+                    batch_size=BATCH, max_memory_bytes=0)  # fmt: skip
+    assert max_weight_diff(reference.out_dir, run.out_dir) == 0.0
+
+
+def test_bad_inputs_are_named(bin1: xr.Dataset, tmp_path: Path) -> None:
+    bad_mass = bin1.assign_coords(M500=bin1["M500"].where(bin1["map"] != bin1["map"][3], -1.0))
+    with pytest.raises(ValueError, match="'M500'"):
+        train_run(bad_mass, out_dir=tmp_path, seed=1, test_seed=2, epochs=1)
+    y = bin1["y"].values.copy()
+    y[5, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"non-finite pixels in map\(s\) \[5\]"):
+        MapSource(bin1.assign(y=(("map", "py", "px"), y)))
+    assert not any(tmp_path.iterdir())
+
+
+def test_vectorised_runs_match_single_runs(bin1: xr.Dataset, reference: train.RunResult, tmp_path: Path) -> None:
+    seeds = [SEED, 14, 12]
+    singles = [reference.out_dir] + [
+        train_run(bin1, out_dir=tmp_path / f"single{s}", seed=s, test_seed=TEST_SEED, epochs=EPOCHS, batch_size=BATCH).out_dir
+        for s in seeds[1:]
+    ]
+    n_train = [(split_maps(cluster_identity(bin1), test_seed=TEST_SEED, seed=s) == "train").sum() for s in seeds]
+    assert len({-(-n // BATCH) for n in n_train}) > 1  # the runs have different numbers of steps per epoch
+    assert any(n % BATCH for n in n_train)  # and partial last batches
+
+    out_dirs = [tmp_path / f"ens{s}" for s in seeds]
+    kwargs = dict(out_dirs=out_dirs, seeds=seeds, test_seed=TEST_SEED, epochs=EPOCHS, batch_size=BATCH)
+
+    def interrupt(epoch: int) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(bin1, epoch_hook=interrupt, **kwargs)
+    results = train_ensemble(bin1, **kwargs)  # resumes after epoch 1
+    assert [r.resumed_epochs for r in results] == [1, 1, 1]
+    for single, run in zip(singles, results, strict=True):
+        assert max_weight_diff(single, run.out_dir) < 1e-5
+        a, b = (pd.read_csv(d / train.PREDICTIONS_FILE) for d in (single, run.out_dir))
+        assert a["split"].equals(b["split"])
+        assert np.allclose(a["log10_M_cnn"], b["log10_M_cnn"], rtol=0, atol=1e-5)
+        assert np.allclose(pd.read_csv(single / train.HISTORY_FILE), pd.read_csv(run.out_dir / train.HISTORY_FILE),
+                           rtol=1e-5, atol=0)  # fmt: skip
+    assert max_weight_diff(singles[0], singles[1]) > 1e-3  # different seeds, different networks
+
+
+@pytest.mark.parametrize("split_conv", [True, False])
+def test_vectorised_model_computes_each_run_as_its_single_network(split_conv: bool) -> None:
+    means, stds = [1e-7, -2e-7, 0.0], [1e-6, 2e-6, 5e-7]
+    cnns = [build_cnn(input_shape=(NPIX, NPIX, 1), seed=s) for s in (3, 4, 5)]
+    ensemble = build_ensemble(means, stds, map_shape=(NPIX, NPIX), split_conv=split_conv)
+    for k, cnn in enumerate(cnns):
+        load_run(ensemble, k, cnn)
+    x = (1e-6 * np.random.default_rng(0).standard_normal((5, NPIX, NPIX, 3))).astype(np.float32)
+    out = ensemble.predict(x, verbose=0)
+    for k, cnn in enumerate(cnns):
+        single = with_standardisation(cnn, means[k], stds[k]).predict(x[..., k : k + 1], verbose=0)[:, 0]
+        assert np.allclose(out[:, k], single, rtol=0, atol=1e-5)
+        assert all(np.array_equal(a, b) for a, b in zip(run_weights(ensemble, k), cnn.get_weights(), strict=True))
