@@ -9,9 +9,13 @@ if not config:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sims.smk"
 include: "workflow/rules/ymaps.smk"
+include: "workflow/rules/planck.smk"
 
 
 rule all:
     input:
         halo_tables=expand("results/halos/{sim}.csv", sim=SIMS),
         clean_maps="results/maps/clean.zarr",
+        planck_maps="results/maps/planck.zarr",
+        mass_cuts="results/tables/mass_cuts.csv",
+        sky="results/sky/cutouts.zarr",

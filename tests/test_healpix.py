@@ -11,6 +11,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from healpy.projector import GnomonicProj
 
+from szmass import healpix
 from szmass.healpix import cutout, cutout_pixels, cutout_wcs, cutouts, paint, read_healpix_map, write_cutout_fits
 
 
@@ -234,3 +235,14 @@ def test_read_healpix_map_without_ordering_needs_nest(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"plain\.fits.*no ORDERING"):
         read_healpix_map(path)
     np.testing.assert_array_equal(read_healpix_map(path, nest=True), ring)
+
+
+def test_write_healpix_map_round_trip(tmp_path):
+    nside = 16
+    m = np.random.default_rng(5).normal(size=hp.nside2npix(nside))
+    m[3] = np.nan
+    path = tmp_path / "map.fits"
+    healpix.write_healpix_map(path, m)
+    back = healpix.read_healpix_map(path, nside=nside)
+    assert np.isnan(back[3])
+    np.testing.assert_array_equal(np.delete(back, 3), np.delete(m.astype(np.float32), 3))

@@ -1,5 +1,7 @@
 """Paths, regions, snapshots and seeds of configured simulations."""
 
+import hashlib
+
 import pytest
 
 from szmass import layout
@@ -24,12 +26,12 @@ def test_paths_follow_the300_layout():
     assert layout.ahf_path("g", FILES, 7, 124) == "/data/AHF/GadgetX-NewMDCLUSTER_0007.snap_124.z0.093.AHF_halos"
 
 
-def test_region_seeds_are_stable_and_distinct():
-    seeds = {layout.region_seed(1, "s", r) for r in range(100)}
+def test_derive_seeds_are_stable_and_distinct():
+    seeds = {layout.derive_seed(1, "s", r) for r in range(100)}
     assert len(seeds) == 100
-    assert layout.region_seed(1, "s", 5) == layout.region_seed(1, "s", 5)
-    assert layout.region_seed(1, "s", 5) != layout.region_seed(2, "s", 5)
-    assert 0 <= layout.region_seed(1, "s", 5) < 2**63
+    assert layout.derive_seed(1, "s", 5) == layout.derive_seed(1, "s", 5)
+    assert layout.derive_seed(1, "s", 5) != layout.derive_seed(2, "s", 5)
+    assert 0 <= layout.derive_seed(1, "s", 5) < 2**31
 
 
 @pytest.mark.parametrize("fmt", ["hdf5", "gadget1", "gadget2"])
@@ -37,3 +39,8 @@ def test_snapshot_pattern_matches_path(fmt):
     pattern = layout.synthetic_snapshot_pattern(fmt)
     path = pattern.format(sim="s", region="0001", snapshot="124")
     assert path == layout.snapshot_path("s", dict(SYNTH, format=fmt), 1, 124)
+
+
+def test_derive_seed_is_the_documented_hash():
+    expected = int.from_bytes(hashlib.sha256(b"7/test/2").digest()[:8], "little") % layout.SEED_BOUND
+    assert layout.derive_seed(7, "test", 2) == expected

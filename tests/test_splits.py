@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from szmass.splits import SEED_BOUND, cluster_identity, derive_seed, select_redshift_bin, split_maps
+from szmass.splits import cluster_identity, select_redshift_bin, split_maps
 
 
 def store(
@@ -90,10 +88,3 @@ def test_redshift_bins_select_by_upper_closed_edges_and_keep_store_index() -> No
     with pytest.raises(ValueError, match="bin 5"):
         select_redshift_bin(ds, 5)
 
-
-def test_derive_seed_is_a_stable_hash_in_range() -> None:
-    expected = int.from_bytes(hashlib.sha256(b"7/test/2").digest()[:8], "little") % SEED_BOUND
-    assert derive_seed(7, "test", 2) == expected
-    seeds = {derive_seed(7, "run", 2, r) for r in range(100)}
-    assert len(seeds) == 100 and all(0 <= s < SEED_BOUND for s in seeds)
-    assert derive_seed(7, "test", 1) != derive_seed(8, "test", 1)

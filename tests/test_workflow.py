@@ -6,10 +6,9 @@ import pytest
 import xarray as xr
 
 from szmass.cosmology import make_cosmology, rho_crit_msun_kpc3
-from workflow_utils import REPO, snakemake
+from workflow_utils import ci_config, snakemake
 
 pytestmark = pytest.mark.workflow
-CI_CONFIG = str(REPO / "config" / "ci.yaml")
 MAP_COORDS = ["sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "R500",
               "Y500_cyl", "Y500_sph", "model"]
 
@@ -18,7 +17,8 @@ MAP_COORDS = ["sim", "region", "snapshot", "halo_id", "projection", "redshift", 
 def run(tmp_path_factory):
     """The whole ci.yaml DAG, run once for the module."""
     workdir = tmp_path_factory.mktemp("ci_run")
-    snakemake(workdir, "--cores", "2", "--configfile", CI_CONFIG)
+    config = ci_config(workdir)
+    snakemake(workdir, "--cores", "2", "--configfile", str(config))
     return workdir
 
 
@@ -56,5 +56,5 @@ def test_clean_maps_follow_the_contract(run):
 
 
 def test_nothing_to_rerun(run):
-    proc = snakemake(run, "-n", "--configfile", CI_CONFIG)
+    proc = snakemake(run, "-n", "--configfile", str(run / "ci.yaml"))
     assert "Nothing to be done" in proc.stdout + proc.stderr

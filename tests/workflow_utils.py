@@ -9,6 +9,23 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SHARED_DATA = REPO.parent / "shared" / "data"
+PSZ2 = SHARED_DATA / "psz2" / "HFI_PCCS_SZ-union_R2.08.fits"
+
+
+def ci_config(tmp_path: Path, **training: object) -> Path:
+    """config/ci.yaml with the PSZ2 catalogue of the shared reference data (no download in tests)."""
+    import pytest
+    import yaml
+
+    if not PSZ2.is_file():
+        pytest.skip(f"the PSZ2 catalogue of the shared reference data is not at {PSZ2}")
+    cfg = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+    cfg["planck"]["psz2_catalogue"] = str(PSZ2)
+    cfg["training"].update(training)
+    path = tmp_path / "ci.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:

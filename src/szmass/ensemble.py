@@ -48,7 +48,8 @@ import xarray as xr  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
 from szmass.model import CONV_FILTERS, DENSE_UNITS, DROPOUT_RATE, build_cnn, with_standardisation  # noqa: E402
-from szmass.splits import DEFAULT_FRACTIONS, SEED_BOUND, SPLITS, IdentityKey  # noqa: E402
+from szmass.layout import SEED_BOUND  # noqa: E402
+from szmass.splits import DEFAULT_FRACTIONS, SPLITS, IdentityKey  # noqa: E402
 from szmass.train import (  # noqa: E402
     CHECKPOINT_DIR,
     CHECKPOINT_FILE,

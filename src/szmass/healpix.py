@@ -234,6 +234,15 @@ def paint(hpmap: np.ndarray, glon: float, glat: float, image: np.ndarray, *, res
     hpmap[pix[inside]] += values
 
 
+def write_healpix_map(path: str | os.PathLike[str], hpmap: np.ndarray, *, dtype: type = np.float32) -> None:
+    """Write a full-sky RING map as a HEALPix FITS file (galactic coordinates), atomically.
+
+    NaN pixels are written as ``healpy.UNSEEN`` (and read back as NaN by :func:`read_healpix_map`).
+    """
+    with atomic_path(path) as tmp:
+        hp.write_map(str(tmp), np.asarray(hpmap), nest=False, coord="G", dtype=dtype, overwrite=True)
+
+
 def read_healpix_map(
     path: str | os.PathLike[str],
     *,

@@ -8,6 +8,7 @@ A simulation entry of the config (``sims.<name>``) is either ``source: synthetic
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,9 +52,14 @@ def ahf_path(sim: str, sim_cfg: Mapping[str, Any], region: int, snapshot: int) -
     return str(sim_cfg["ahf_path"]).format(region=region, snapshot=snapshot, redshift=z)
 
 
-def region_seed(base_seed: int, sim: str, region: int) -> int:
-    """A 63-bit seed for one region of one simulation, derived from the config seed (stable across runs)."""
-    import hashlib
+SEED_BOUND = 2**31
+"""Derived seeds lie in [0, SEED_BOUND), valid for numpy, TensorFlow and Keras alike."""
 
-    digest = hashlib.sha256(f"{base_seed}/{sim}/{region}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+
+def derive_seed(base_seed: int, *keys: object) -> int:
+    """A seed for one random step (e.g. ``"noise"``, or a sim and region), derived from the config seed.
+
+    Stable across runs and machines (SHA-256 of the keys), independent streams for distinct keys.
+    """
+    digest = hashlib.sha256("/".join(map(str, (int(base_seed), *keys))).encode()).digest()
+    return int.from_bytes(digest[:8], "little") % SEED_BOUND

@@ -44,7 +44,7 @@ from szmass.atomic import atomic_path
 from szmass.constants import ARCMIN_PER_RAD
 from szmass.cosmology import angular_diameter_distance_kpc, make_cosmology
 from szmass.planck import centre_distance_arcmin
-from szmass.zbins import REDSHIFT_EDGES
+from szmass.zbins import REDSHIFT_EDGES, check_edges
 
 PSZ2_SNR_THRESHOLD = 4.5
 """Signal-to-noise threshold of the PSZ2 catalogue."""
@@ -244,11 +244,13 @@ def mock_snr(
     fwhm_arcmin: float = 10.0,
     aperture_r500: float = 0.5,
     block: int = BLOCK_MAPS,
+    noise_positions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """S/N (n_map,) of each Planck mock map: its CAP over the CAP's noise std (module docstring).
 
-    The noise std is measured on noise-only cutouts of ``noise_map`` at the distinct (``noise_glon``,
-    ``noise_glat``) of ``ds_planck`` (at least :data:`MIN_NOISE_POSITIONS`); the aperture uses each map's
+    The noise std is measured on noise-only cutouts of ``noise_map`` at ``noise_positions`` (glon, glat)
+    [deg], e.g. every PSZ2 cluster, or by default at the distinct (``noise_glon``, ``noise_glat``) of
+    ``ds_planck`` (at least :data:`MIN_NOISE_POSITIONS` either way); the aperture uses each map's
     R500 [kpc] and redshift with ``cosmo`` (default: THE THREE HUNDRED's).
     """
     missing = [k for k in ("y", "R500", "redshift", *NOISE_COORDS) if k not in ds_planck.variables]
@@ -260,9 +262,10 @@ def mock_snr(
         ds_planck["R500"].values, ds_planck["redshift"].values, cosmo=cosmo, fwhm_arcmin=fwhm_arcmin,
         aperture_r500=aperture_r500, max_arcmin=0.5 * npix * reso_arcmin / np.sqrt(2.0),
     )
-    positions = np.unique(np.stack([ds_planck["noise_glon"].values, ds_planck["noise_glat"].values], axis=1), axis=0)
+    glon, glat = noise_positions or (ds_planck["noise_glon"].values, ds_planck["noise_glat"].values)
+    positions = np.unique(np.stack([np.asarray(glon, float), np.asarray(glat, float)], axis=1), axis=0)
     if len(positions) < MIN_NOISE_POSITIONS:
-        raise ValueError(f"Planck mock store: {len(positions)} distinct noise positions, fewer than "
+        raise ValueError(f"Planck mocks: {len(positions)} distinct noise positions, fewer than "
                          f"{MIN_NOISE_POSITIONS} to measure the noise of the aperture statistic")
     noise = _noise_cutouts(noise_map, positions[:, 0], positions[:, 1], npix, reso_arcmin)
     sigma = cap_noise_std(noise, theta, reso_arcmin=reso_arcmin)
@@ -312,17 +315,16 @@ def mass_cuts(
     reso_arcmin: float = 1.7,
     fwhm_arcmin: float = 10.0,
     aperture_r500: float = 0.5,
+    noise_positions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """The mass cut per redshift bin (lo, hi] of the Planck mocks: one row per bin.
+    """The mass cut per redshift bin (lo, hi] of the Planck mocks: one row per bin (noise as in :func:`mock_snr`).
 
     Columns: bin (1-based), z_lo, z_hi, n_maps, M500_cut [Msun] (:func:`mass_cut`; NaN for an empty bin),
     n_maps_kept (maps with M500 >= M500_cut), snr_threshold, median_snr (of the bin's maps).
     """
-    edges = np.asarray(z_edges, dtype=np.float64)
-    if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
-        raise ValueError(f"z_edges must be >= 2 strictly increasing redshifts, got {z_edges!r}")
+    edges = np.asarray(check_edges(z_edges))
     snr = mock_snr(ds_planck, noise_map, cosmo=cosmo, reso_arcmin=reso_arcmin, fwhm_arcmin=fwhm_arcmin,
-                   aperture_r500=aperture_r500)
+                   aperture_r500=aperture_r500, noise_positions=noise_positions)
     z = ds_planck["redshift"].values
     m500 = ds_planck["M500"].values
     rows = []

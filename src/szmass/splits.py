@@ -16,12 +16,11 @@ Identity (:func:`cluster_identity`):
 
 Seeds: the TEST set is drawn with ``test_seed`` only and is therefore the same for every run of a
 redshift bin; the train / validation split is redrawn with each run's ``seed``. Both come from the
-config seed through :func:`derive_seed`.
+config seed through :func:`szmass.layout.derive_seed`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Literal
 
@@ -29,7 +28,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
-from szmass.published import REDSHIFT_EDGES, check_edges
+from szmass.zbins import REDSHIFT_EDGES, check_edges
 
 IdentityKey = Literal["halo", "region"]
 IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {"halo": ("sim", "region", "halo_id"), "region": ("sim", "region")}
@@ -37,18 +36,6 @@ IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {"halo": ("sim", "region", "halo_i
 
 SPLITS: tuple[str, str, str] = ("train", "val", "test")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
-SEED_BOUND = 2**31
-"""Derived seeds lie in [0, 2**31): valid for numpy, Python's random, TensorFlow (int32 under XLA) and Keras."""
-
-
-def derive_seed(base_seed: int, *parts: int | str) -> int:
-    """A seed in [0, 2**31) derived from the config seed and labels, e.g. ``derive_seed(s, "test", 2)``.
-
-    SHA-256 of the labels, so it is stable across Python sessions and platforms, and distinct labels
-    give independent streams.
-    """
-    digest = hashlib.sha256("/".join(str(p) for p in (int(base_seed), *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") % SEED_BOUND
 
 
 def cluster_identity(ds: xr.Dataset, key: IdentityKey = "halo") -> NDArray[np.str_]:

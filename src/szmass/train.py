@@ -54,7 +54,8 @@ from numpy.typing import NDArray  # noqa: E402
 
 from szmass.atomic import atomic_path  # noqa: E402
 from szmass.model import build_cnn, with_standardisation  # noqa: E402
-from szmass.splits import DEFAULT_FRACTIONS, SEED_BOUND, SPLITS, IdentityKey, cluster_identity, split_maps  # noqa: E402
+from szmass.layout import SEED_BOUND  # noqa: E402
+from szmass.splits import DEFAULT_FRACTIONS, SPLITS, IdentityKey, cluster_identity, split_maps  # noqa: E402
 
 log = logging.getLogger(__name__)
 

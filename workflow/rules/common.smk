@@ -4,6 +4,7 @@ import json
 from snakemake.utils import min_version, validate
 
 from szmass import layout
+from szmass.layout import derive_seed
 
 min_version("9.0")
 

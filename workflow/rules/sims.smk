@@ -10,7 +10,7 @@ rule simulate:
     params:
         synthetic=lambda w: as_json(SIMS[w.sim].get("synthetic", {})),
         redshift=lambda w: layout.snapshots(SIMS[w.sim])[int(w.snapshot)],
-        seed=lambda w: layout.region_seed(config["seed"], w.sim, int(w.region)),
+        seed=lambda w: layout.derive_seed(config["seed"], w.sim, int(w.region)),
         cosmology=as_json(config["cosmology"]),
         fmt=SYNTH_FORMAT,
     resources:

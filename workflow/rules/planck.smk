@@ -1,0 +1,126 @@
+# Stages 4-5: Planck noise and mocks; the sky (the real Planck y-map, or a synthetic sky with known
+# truth when none is configured) cut out at every PSZ2 cluster, with the Golden-sample flag.
+
+PLANCK = config["planck"]
+REAL_SKY = bool(PLANCK.get("ymap"))
+# A configured catalogue is only ever read; without one, the workflow downloads its own copy.
+PSZ2 = PLANCK.get("psz2_catalogue") or "resources/planck/HFI_PCCS_SZ-union_R2.08.fits"
+
+
+rule download_psz2:
+    """The PSZ2 union catalogue from the Planck archive, when the config names no local copy."""
+    output:
+        "resources/planck/HFI_PCCS_SZ-union_R2.08.fits",
+    params:
+        url=PLANCK.get("psz2_url", ""),
+    log:
+        "logs/download_psz2.log",
+    script:
+        "../scripts/download.py"
+
+
+rule noise_map:
+    """A full-sky Planck-like noise realisation (HEALPix) from the real noise products or the default model."""
+    output:
+        "resources/planck/noise_nside{nside}.fits",
+    params:
+        seed=derive_seed(config["seed"], "noise", "mocks"),
+        std_map=PLANCK.get("noise_std_map") or "",
+        noise_cl=PLANCK.get("noise_cl") or "",
+    resources:
+        mem_mb=6000,
+    log:
+        "logs/noise_map/nside{nside}.log",
+    script:
+        "../scripts/noise_map.py"
+
+
+NOISE_MAP = f"resources/planck/noise_nside{PLANCK['nside']}.fits"
+
+
+rule planck_mocks:
+    """Planck mocks: each clean map plus a noise cutout at a random PSZ2 position."""
+    input:
+        clean="results/maps/clean.zarr",
+        noise=NOISE_MAP,
+        psz2=PSZ2,
+    output:
+        directory("results/maps/planck.zarr"),
+    params:
+        seed=derive_seed(config["seed"], "planck_mocks"),
+        reso_arcmin=config["instrument"]["pixel_arcmin"],
+    resources:
+        mem_mb=8000,
+    log:
+        "logs/planck_mocks.log",
+    script:
+        "../scripts/planck_mocks.py"
+
+
+rule mass_cuts:
+    """The mass cut per redshift bin from the S/N of the Planck mocks (PSZ2 threshold)."""
+    input:
+        planck="results/maps/planck.zarr",
+        noise=NOISE_MAP,
+        psz2=PSZ2,
+    output:
+        report("results/tables/mass_cuts.csv", category="Tables", caption="../report/mass_cuts.rst"),
+    params:
+        threshold=PLANCK["snr_threshold"],
+        z_edges=config["training"]["redshift_edges"],
+        cosmology=as_json(config["cosmology"]),
+        reso_arcmin=config["instrument"]["pixel_arcmin"],
+        fwhm_arcmin=config["instrument"]["fwhm_arcmin"],
+    log:
+        "logs/mass_cuts.log",
+    script:
+        "../scripts/mass_cuts.py"
+
+
+rule synthetic_sky:
+    """A synthetic sky: noise plus a simulated halo injected at every PSZ2 cluster, and synthetic masks."""
+    input:
+        clean="results/maps/clean.zarr",
+        psz2=PSZ2,
+    output:
+        sky="resources/sky/synthetic_sky.fits",
+        mask="resources/sky/synthetic_mask.fits",
+        truth="results/sky/truth.csv",
+    params:
+        seed=derive_seed(config["seed"], "synthetic_sky"),
+        nside=PLANCK["nside"],
+        hydrostatic_bias=PLANCK["hydrostatic_bias"],
+        reso_arcmin=config["instrument"]["pixel_arcmin"],
+        z_edges=config["training"]["redshift_edges"],
+        galactic_cut_deg=PLANCK["galactic_cut_deg"],
+        point_source_density_deg2=PLANCK["point_source_density_deg2"],
+        point_source_radius_arcmin=PLANCK["point_source_radius_arcmin"],
+    resources:
+        mem_mb=8000,
+    log:
+        "logs/synthetic_sky.log",
+    script:
+        "../scripts/synthetic_sky.py"
+
+
+rule sky_cutouts:
+    """Cutouts of the sky at every PSZ2 cluster with a redshift, the Golden flag, masked pixels filled."""
+    input:
+        sky=PLANCK["ymap"] if REAL_SKY else "resources/sky/synthetic_sky.fits",
+        masks=PLANCK.get("masks", []) if REAL_SKY else ["resources/sky/synthetic_mask.fits"],
+        psz2=PSZ2,
+        truth=[] if REAL_SKY else ["results/sky/truth.csv"],
+    output:
+        directory("results/sky/cutouts.zarr"),
+    params:
+        seed=derive_seed(config["seed"], "sky_cutouts"),
+        nside=PLANCK["nside"],
+        npix=config["instrument"]["npix"],
+        reso_arcmin=config["instrument"]["pixel_arcmin"],
+        golden_radius_arcmin=PLANCK["golden_radius_arcmin"],
+    resources:
+        mem_mb=8000,
+    log:
+        "logs/sky_cutouts.log",
+    script:
+        "../scripts/sky_cutouts.py"

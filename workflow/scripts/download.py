@@ -1,0 +1,8 @@
+"""Download a public input (e.g. the PSZ2 catalogue) to the configured path, gunzipping ``.gz``."""
+from szmass.download import fetch
+from szmass.logs import configure
+
+sm = snakemake  # noqa: F821  (injected by Snakemake)
+log = configure(sm.log)
+fetch(sm.params.url, sm.output[0])
+log.info("%s -> %s", sm.params.url, sm.output[0])
