@@ -10,6 +10,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/sims.smk"
 include: "workflow/rules/ymaps.smk"
 include: "workflow/rules/planck.smk"
+include: "workflow/rules/training.smk"
 
 
 rule all:
@@ -19,3 +20,6 @@ rule all:
         planck_maps="results/maps/planck.zarr",
         mass_cuts="results/tables/mass_cuts.csv",
         sky="results/sky/cutouts.zarr",
+        selected=expand("results/models/{dataset}/z{zbin}/best.keras", dataset=DATASETS, zbin=ZBINS),
+        model_bins=expand("results/models/{dataset}/redshift_bins.json", dataset=DATASETS),
+        supp_fig4=expand("results/figures/supp_fig4_{dataset}.png", dataset=DATASETS),

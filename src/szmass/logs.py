@@ -9,7 +9,7 @@ from os import PathLike
 
 
 def configure(log_paths: Sequence[str | PathLike[str]] = (), level: int = logging.INFO) -> logging.Logger:
-    """Send the ``szmass`` logger's records to the given log files (Snakemake ``log:``) and to stderr."""
+    """Send the ``szmass`` logger's records, and any uncaught exception, to the log files (Snakemake ``log:``) and stderr."""
     logger = logging.getLogger("szmass")
     logger.setLevel(level)
     logger.handlers.clear()
@@ -19,4 +19,9 @@ def configure(log_paths: Sequence[str | PathLike[str]] = (), level: int = loggin
     for h in handlers:
         h.setFormatter(fmt)
         logger.addHandler(h)
+
+    def log_uncaught(exc_type, exc, tb):  # the traceback of a failed job lands in its log file too
+        logger.critical("job failed", exc_info=(exc_type, exc, tb))
+
+    sys.excepthook = log_uncaught
     return logger

@@ -49,7 +49,7 @@ def cluster_identity(ds: xr.Dataset, key: IdentityKey = "halo") -> NDArray[np.st
     missing = [f for f in fields if f not in ds.variables]
     if missing:
         raise ValueError(f"map store: coordinate(s) {missing} missing; the {key!r} identity needs {list(fields)}")
-    columns = [np.asarray(ds[f].values).astype(str) for f in fields]
+    columns = [np.asarray(ds[f].values).astype(object).astype(str) for f in fields]  # also numpy StringDType
     out = columns[0]
     for col in columns[1:]:
         out = np.char.add(np.char.add(out, "/"), col)

@@ -1,5 +1,6 @@
 # Config validation and the path helpers every stage uses.
 import json
+import os
 
 from snakemake.utils import min_version, validate
 

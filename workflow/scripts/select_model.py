@@ -1,0 +1,11 @@
+"""Apply the selection rule to every run of one bin: selection.csv and best.keras."""
+import os
+
+from szmass.logs import configure
+from szmass.select import select_model
+
+sm = snakemake  # noqa: F821  (injected by Snakemake)
+log = configure(sm.log)
+table, chosen = select_model(sm.params.run_dirs, threshold=sm.params.threshold, n_bins=sm.params.n_bins,
+                             out_dir=os.path.dirname(sm.output.best))
+log.info("%d of %d runs pass; selected %s", int(table["passed"].sum()), len(table), chosen)
