@@ -27,11 +27,18 @@ def test_real_data_template_builds_the_dag(tmp_path):
                 p = Path(sim[key].format(region=region, snapshot=snapshot, redshift=z))
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.touch()
+    planck = cfg["planck"]
+    planck["psz2_catalogue"] = planck["psz2_catalogue"].replace("/path/to", str(root))
+    planck["ymap"] = planck["ymap"].replace("/path/to", str(root))
+    planck["masks"] = [m.replace("/path/to", str(root)) for m in planck["masks"]]
+    for p in [planck["psz2_catalogue"], planck["ymap"], *planck["masks"]]:
+        Path(p).touch()
     path = tmp_path / "real.yaml"
     path.write_text(yaml.safe_dump(cfg))
     proc = snakemake(tmp_path, "-n", "--configfile", str(path))
     assert "select_halos" in proc.stdout
-    assert "simulate" not in proc.stdout  # real inputs are never generated
+    assert "simulate" not in proc.stdout and "synthetic_sky" not in proc.stdout  # real inputs are never generated
+    assert "download_psz2" not in proc.stdout
 
 
 @pytest.mark.parametrize(

@@ -24,16 +24,10 @@ from szmass.published import (
     redshift_bins,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepplanck"
-WEIGHTS = DATA / "weights"
-CUTOUT = DATA / "PSZ2G359.07-32.12.fits"
-needs_data = pytest.mark.skipif(
-    not (WEIGHTS / "bestmodel-2.h5").is_file() or not CUTOUT.is_file(),
-    reason=f"DeepPlanck reference data absent ({DATA})",
-)
+from reference_data import CUTOUT, KNOWN_LOG10_M500, WEIGHTS  # noqa: E402
+from reference_data import needs_deepplanck as needs_data  # noqa: E402
 
 # FACTS.md: the published bin-2 network on this cutout gives log10(M500 / Msun) = 14.6829.
-KNOWN_LOG10_M500 = 14.6829
 
 
 def test_parameter_count_and_output_shape() -> None:

@@ -12,7 +12,7 @@ from astropy.io import fits
 from szmass import noise
 from szmass.healpix import cutouts
 
-REAL_CUTOUT = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepplanck" / "PSZ2G359.07-32.12.fits"
+from reference_data import CUTOUT as REAL_CUTOUT  # noqa: E402
 TARGET = np.array(noise.MILCA_CORR)
 
 

@@ -1,6 +1,5 @@
 """PSZ2 catalogue, masks, the Golden selection and the filling of masked pixels (szmass.planck)."""
 
-from pathlib import Path
 
 import healpy as hp
 import numpy as np
@@ -19,7 +18,7 @@ from szmass.planck import (
     unit_noise_field,
 )
 
-PSZ2_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "psz2" / "HFI_PCCS_SZ-union_R2.08.fits"
+from reference_data import PSZ2_FILE  # noqa: E402
 needs_psz2 = pytest.mark.skipif(not PSZ2_FILE.is_file(), reason=f"reference PSZ2 catalogue not found at {PSZ2_FILE}")
 
 

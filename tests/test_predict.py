@@ -25,14 +25,8 @@ from szmass.predict import (
     write_bin_edges,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepplanck"
-WEIGHTS = DATA / "weights"
-CUTOUT = DATA / "PSZ2G359.07-32.12.fits"
-needs_data = pytest.mark.skipif(
-    not (WEIGHTS / "bestmodel-2.h5").is_file() or not CUTOUT.is_file(),
-    reason=f"DeepPlanck reference data absent ({DATA})",
-)
-KNOWN_LOG10_M500 = 14.6829  # FACTS.md, bin-2 published network on CUTOUT (z = 0.1496)
+from reference_data import CUTOUT, KNOWN_LOG10_M500, WEIGHTS  # noqa: E402
+from reference_data import needs_deepplanck as needs_data  # noqa: E402
 
 
 def mean_plus_bin_model(b: int) -> keras.Model:

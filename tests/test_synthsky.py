@@ -1,6 +1,5 @@
 """The synthetic sky: injected clusters, synthetic masks and the sky's cutout store (szmass.synthsky)."""
 
-from pathlib import Path
 
 import healpy as hp
 import numpy as np
@@ -12,7 +11,7 @@ from szmass import healpix
 from szmass.planck import centre_distance_arcmin, golden_flags, read_psz2
 from szmass.synthsky import TRUTH_COLUMNS, match_halos, sky_cutouts, synthetic_mask, synthetic_sky
 
-PSZ2_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "psz2" / "HFI_PCCS_SZ-union_R2.08.fits"
+from reference_data import PSZ2_FILE  # noqa: E402
 SNAPSHOT_Z = (0.093, 0.168, 0.278, 0.499)
 
 

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from reference_data import PSZ2_FILE
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-SHARED_DATA = REPO.parent / "shared" / "data"
-PSZ2 = SHARED_DATA / "psz2" / "HFI_PCCS_SZ-union_R2.08.fits"
 
 
 def ci_config(tmp_path: Path, **training: object) -> Path:
@@ -18,10 +18,10 @@ def ci_config(tmp_path: Path, **training: object) -> Path:
     import pytest
     import yaml
 
-    if not PSZ2.is_file():
-        pytest.skip(f"the PSZ2 catalogue of the shared reference data is not at {PSZ2}")
+    if not PSZ2_FILE.is_file():
+        pytest.skip(f"the PSZ2 catalogue of the shared reference data is not at {PSZ2_FILE}")
     cfg = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
-    cfg["planck"]["psz2_catalogue"] = str(PSZ2)
+    cfg["planck"]["psz2_catalogue"] = str(PSZ2_FILE)
     cfg["training"].update(training)
     path = tmp_path / "ci.yaml"
     path.write_text(yaml.safe_dump(cfg))
