@@ -9,7 +9,6 @@ subclassed model whose weighted layers are, in order, the three convolutions and
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,7 +16,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import h5py  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from numpy.typing import ArrayLike, NDArray  # noqa: E402
 
 from szmass.model import build_cnn, with_standardisation  # noqa: E402
 from szmass.zbins import REDSHIFT_EDGES, check_edges, redshift_bin, redshift_bins  # noqa: E402,F401  (re-exported)
