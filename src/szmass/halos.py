@@ -17,6 +17,7 @@ import pandas as pd
 from astropy.cosmology import FlatLambdaCDM
 
 from szmass.cosmology import rho_crit_msun_kpc3
+from szmass.settings import known_keys
 
 HALO_COLUMNS = [
     "sim", "region", "snapshot", "redshift", "halo_id", "M500", "R500",
@@ -38,11 +39,7 @@ class HaloSelection:
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, float] | None) -> "HaloSelection":
-        d = dict(d or {})
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"halo_selection: unknown key(s) {sorted(unknown)}; expected {sorted(cls.__dataclass_fields__)}")
-        return cls(**{k: float(v) for k, v in d.items()})
+        return cls(**{k: float(v) for k, v in known_keys(d, cls, "halo_selection").items()})
 
 
 def m500_from_particles(

@@ -39,6 +39,7 @@ from astropy.cosmology import FLRW
 from szmass.atomic import atomic_path
 from szmass.instrument import observe
 from szmass.rotations import N_PROJECTIONS
+from szmass.settings import known_keys
 from szmass.ymap import project_halo, selection_radius_kpc
 
 log = logging.getLogger(__name__)
@@ -94,10 +95,7 @@ class MapConfig:
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> MapConfig:
         """From a config mapping; ``projections`` is a count N (lines of sight 0..N-1) or a list of indices."""
-        d = dict(d or {})
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"maps: unknown key(s) {sorted(unknown)}; expected {sorted(cls.__dataclass_fields__)}")
+        d = known_keys(d, cls, "maps")
         if "projections" in d:
             p = d["projections"]
             d["projections"] = tuple(range(int(p))) if isinstance(p, int) else tuple(int(k) for k in p)

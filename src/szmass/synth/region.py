@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from colossus.halo import mass_so
 
 from szmass.constants import GAMMA_ADIABATIC, K_B_ERG_K, M_P_G, NE_FULLY_IONISED, mean_molecular_weight
 from szmass.cosmology import rho_crit_msun_kpc3
+from szmass.settings import known_keys
 from szmass.synth.gasmodels import gas_model
 from szmass.synth.halos import (
     G_KPC_KMS2_MSUN,
@@ -91,11 +92,7 @@ class SynthConfig:
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> "SynthConfig":
         """Build from a config mapping; unknown keys or invalid values raise ValueError naming the key."""
-        d = dict(d or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"synthetic config: unknown key(s) {unknown}; expected some of {sorted(known)}")
+        d = known_keys(d, cls, "synthetic config")
         kwargs: dict[str, Any] = {}
         for key, value in d.items():
             kind = type(getattr(cls, key))
