@@ -42,13 +42,30 @@ class HaloSelection:
         return cls(**{k: float(v) for k, v in known_keys(d, cls, "halo_selection").items()})
 
 
+def overdensity_radius(r: np.ndarray, m_enc: np.ndarray, threshold: float) -> float | None:
+    """Outermost radius where the mean enclosed density crosses ``threshold`` (log-linear); None if never below it.
+
+    ``r`` sorted ascending (> 0), ``m_enc`` the cumulative mass; units consistent. Returns 0 when the
+    density never reaches the threshold.
+    """
+    dens = m_enc / (4.0 / 3.0 * np.pi * r**3)
+    above = np.nonzero(dens >= threshold)[0]
+    if above.size == 0:
+        return 0.0
+    i = int(above[-1])
+    if i == r.size - 1:
+        return None
+    f = (np.log(dens[i]) - np.log(threshold)) / (np.log(dens[i]) - np.log(dens[i + 1]))
+    return float(np.exp(np.log(r[i]) + f * (np.log(r[i + 1]) - np.log(r[i]))))
+
+
 def m500_from_particles(
     pos_kpc: np.ndarray, mass_msun: np.ndarray, centre_kpc: np.ndarray, redshift: float, cosmo: FlatLambdaCDM
 ) -> tuple[float, float]:
     """Spherical-overdensity (M500 [Msun], R500 [kpc]) about ``centre_kpc`` from physical positions and masses.
 
-    R500 is the largest radius at which the mean enclosed density is 500 rho_crit(z), interpolated in
-    log(density) between particle radii. Raises if the particles never reach that overdensity or never
+    R500 is the largest radius at which the mean enclosed density is 500 rho_crit(z)
+    (:func:`overdensity_radius`). Raises if the particles never reach that overdensity or never
     fall below it (the sphere read was too small).
     """
     r = np.sqrt(np.sum((np.asarray(pos_kpc, float) - np.asarray(centre_kpc, float)) ** 2, axis=1))
@@ -60,20 +77,14 @@ def m500_from_particles(
     if r.size < 2:
         raise ValueError("M500 from particles: fewer than two particles around the centre")
     target = 500.0 * rho_crit_msun_kpc3(cosmo, redshift)
-    dens = m_enc / (4.0 / 3.0 * np.pi * r**3)
-    above = np.nonzero(dens >= target)[0]
-    if above.size == 0:
+    r500 = overdensity_radius(r, m_enc, target)
+    if r500 == 0.0:
         raise ValueError(f"M500 from particles: mean density never reaches 500 rho_crit around {centre_kpc}")
-    i = above[-1]
-    if i == r.size - 1:
+    if r500 is None:
         raise ValueError(
             f"M500 from particles: still above 500 rho_crit at the last particle (r = {r[-1]:.1f} kpc); read a larger sphere"
         )
-    # log-linear interpolation of the mean density between r[i] and r[i+1]
-    f = (np.log(dens[i]) - np.log(target)) / (np.log(dens[i]) - np.log(dens[i + 1]))
-    r500 = float(np.exp(np.log(r[i]) + f * (np.log(r[i + 1]) - np.log(r[i]))))
-    m500 = float(4.0 / 3.0 * np.pi * r500**3 * target)
-    return m500, r500
+    return float(4.0 / 3.0 * np.pi * r500**3 * target), r500
 
 
 ParticleSource = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]

@@ -39,6 +39,7 @@ from colossus.halo import mass_so
 
 from szmass.constants import GAMMA_ADIABATIC, K_B_ERG_K, M_P_G, NE_FULLY_IONISED, mean_molecular_weight
 from szmass.cosmology import rho_crit_msun_kpc3
+from szmass.halos import overdensity_radius
 from szmass.settings import known_keys
 from szmass.synth.gasmodels import gas_model
 from szmass.synth.halos import (
@@ -261,23 +262,6 @@ def build_region_snapshot(
     return RegionSnapshot(z, gas_dict, dm_dict, catalogue, states, population)
 
 
-def _overdensity_radius(r: np.ndarray, m_enc: np.ndarray, threshold: float) -> float | None:
-    """Outermost radius where the mean enclosed density crosses ``threshold`` (log-linear); None if never below it.
-
-    ``r`` sorted ascending (> 0), ``m_enc`` the cumulative mass; units consistent. Returns 0 when the
-    density never reaches the threshold.
-    """
-    dens = m_enc / (4.0 / 3.0 * np.pi * r**3)
-    above = np.nonzero(dens >= threshold)[0]
-    if above.size == 0:
-        return 0.0
-    i = int(above[-1])
-    if i == r.size - 1:
-        return None
-    f = (np.log(dens[i]) - np.log(threshold)) / (np.log(dens[i]) - np.log(dens[i + 1]))
-    return float(np.exp(np.log(r[i]) + f * (np.log(r[i + 1]) - np.log(r[i]))))
-
-
 @dataclass(frozen=True)
 class _Measured:
     m500: float
@@ -310,8 +294,8 @@ def _measure(dpos: np.ndarray, mass: np.ndarray, vel: np.ndarray, is_gas: np.nda
     ok = r > 0
     r, m_enc = r[ok], m_enc[ok]
     idx = order[ok]
-    rvir = _overdensity_radius(r, m_enc, tvir)
-    r500 = _overdensity_radius(r, m_enc, t500)
+    rvir = overdensity_radius(r, m_enc, tvir)
+    r500 = overdensity_radius(r, m_enc, t500)
     if rvir is None or r500 is None:
         if not bound:
             return None
