@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 from astropy.cosmology import FLRW
 
 from szmass.atomic import atomic_path
@@ -333,4 +334,5 @@ def gather(part_paths: Sequence[str | os.PathLike[str]], out_path: str | os.Path
                 written = True
             elif ds.sizes["map"]:
                 ds.to_zarr(tmp, append_dim="map", consolidated=False)
+        zarr.consolidate_metadata(tmp)  # users open the gathered store with xarray's defaults, quickly
         log.info("gathered %d part(s) into %s", len(parts), out_path)

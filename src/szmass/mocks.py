@@ -37,6 +37,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 from astropy.cosmology import FLRW
 
 from szmass import healpix
@@ -155,6 +156,7 @@ def write_planck_mocks(
                 part.to_zarr(tmp, mode="w", consolidated=False, encoding={"y": {"chunks": tuple(chunks)}})
             else:
                 part.to_zarr(tmp, append_dim="map", consolidated=False)
+        zarr.consolidate_metadata(tmp)
 
 
 def _sorted_radii(npix: int, reso_arcmin: float) -> tuple[np.ndarray, np.ndarray]:
