@@ -225,3 +225,11 @@ def test_clean_part_of_a_synthetic_snapshot(tmp_path: Path) -> None:
     write_part(ds, path)
     gather([path], tmp_path / "clean.zarr")
     xr.testing.assert_identical(open_maps(tmp_path / "clean.zarr").load().drop_attrs(), ds.drop_attrs())
+
+
+def test_map_config_from_the_workflow_sections():
+    cfg = MapConfig.from_sections({"npix": 384, "projections": 3, "save_hires": True},
+                                  {"npix": 64, "pixel_arcmin": 2.0, "fwhm_arcmin": 5.0})
+    assert (cfg.npix, cfg.projections, cfg.npix_out, cfg.pixel_arcmin_out, cfg.fwhm_arcmin) == (384, (0, 1, 2), 64, 2.0, 5.0)
+    with pytest.raises(ValueError, match="instrument: unknown key 'beam'"):
+        MapConfig.from_sections({}, {"beam": 10.0})

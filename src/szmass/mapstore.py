@@ -109,6 +109,17 @@ class MapConfig:
                 raise ValueError(f"maps: projections has repeated indices: {p!r}")
         return cls(**d)
 
+    @classmethod
+    def from_sections(cls, ymaps: Mapping[str, Any] | None, instrument: Mapping[str, Any] | None) -> MapConfig:
+        """From the workflow config's ``ymaps`` and ``instrument`` sections (``save_hires`` is the rule's concern)."""
+        d = {k: v for k, v in (ymaps or {}).items() if k != "save_hires"}
+        renamed = {"fwhm_arcmin": "fwhm_arcmin", "npix": "npix_out", "pixel_arcmin": "pixel_arcmin_out"}
+        for key, value in (instrument or {}).items():
+            if key not in renamed:
+                raise ValueError(f"instrument: unknown key {key!r}; expected some of {sorted(renamed)}")
+            d[renamed[key]] = value
+        return cls.from_mapping(d)
+
     def attrs(self) -> dict[str, Any]:
         """The settings as zarr/netCDF attributes (JSON-serialisable)."""
         a = asdict(self)

@@ -18,14 +18,7 @@ if len(SYNTH_FORMATS) > 1:
 SYNTH_FORMAT = SYNTH_FORMATS.pop() if SYNTH_FORMATS else "gadget2"
 
 
-_YMAPS = config.get("ymaps", {})
-_INSTRUMENT = config.get("instrument", {})
-MAP_SETTINGS = {
-    **{k: v for k, v in _YMAPS.items() if k != "save_hires"},
-    **{k2: _INSTRUMENT[k1] for k1, k2 in [("fwhm_arcmin", "fwhm_arcmin"), ("npix", "npix_out"), ("pixel_arcmin", "pixel_arcmin_out")] if k1 in _INSTRUMENT},
-}
-"""szmass.mapstore.MapConfig settings from the config's ymaps and instrument sections."""
-SAVE_HIRES = bool(_YMAPS.get("save_hires", False))
+SAVE_HIRES = bool(config["ymaps"].get("save_hires", False))
 
 
 def sim_pairs(sim):

@@ -13,7 +13,8 @@ rule project_maps:
         **({"hires": directory("results/maps/hires/{sim}/{region}_{snapshot}.zarr")} if SAVE_HIRES else {}),
     params:
         snapshot=lambda w: snapshot_file(w.sim, w.region, w.snapshot),
-        maps=as_json(MAP_SETTINGS),
+        ymaps=as_json(config["ymaps"]),
+        instrument=as_json(config["instrument"]),
         cosmology=as_json(config["cosmology"]),
     threads: 2
     resources:

@@ -18,7 +18,7 @@ part = clean_part(
     region=int(sm.wildcards.region),
     snapshot=int(sm.wildcards.snapshot),
     cosmo=make_cosmology(json.loads(sm.params.cosmology)),
-    config=MapConfig.from_mapping(json.loads(sm.params.maps)),
+    config=MapConfig.from_sections(json.loads(sm.params.ymaps), json.loads(sm.params.instrument)),
     hires_path=sm.output.get("hires"),
 )
 write_part(part, sm.output.maps)
