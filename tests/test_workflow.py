@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from workflow_utils import snakemake
 
 from szmass.cosmology import make_cosmology, rho_crit_msun_kpc3
-from workflow_utils import ci_config, snakemake
 
 pytestmark = pytest.mark.workflow
 MAP_COORDS = ["sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "R500",
@@ -14,12 +14,9 @@ MAP_COORDS = ["sim", "region", "snapshot", "halo_id", "projection", "redshift", 
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """The whole ci.yaml DAG, run once for the module."""
-    workdir = tmp_path_factory.mktemp("ci_run")
-    config = ci_config(workdir)
-    snakemake(workdir, "--cores", "2", "--configfile", str(config))
-    return workdir
+def run(ci_run):
+    """The whole ci.yaml DAG, run once per session (tests/conftest.py)."""
+    return ci_run
 
 
 def test_halo_table_follows_the_contract(run):
@@ -131,7 +128,7 @@ def test_stale_reruns(run):
     # Snakemake compares checksums instead of times for files below --max-checksum-file-size (1 MB);
     # real snapshots are far larger, so judge this tiny one by its time as well
     dry = snakemake(run, "-n", "--max-checksum-file-size", "0", "--configfile", config)
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, re.M))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, re.MULTILINE))
     assert jobs["select_halos"] == "1" and jobs["project_maps"] == "1" and "simulate" not in jobs
     snakemake(run, "--touch", "--cores", "1", "--configfile", config)  # mark everything up to date again
     import yaml
@@ -140,5 +137,5 @@ def test_stale_reruns(run):
     cfg["training"]["learning_rate"] = 2e-4
     changed = run / "ci_lr.yaml"
     changed.write_text(yaml.safe_dump(cfg))
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", snakemake(run, "-n", "--configfile", str(changed)).stdout, re.M))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", snakemake(run, "-n", "--configfile", str(changed)).stdout, re.MULTILINE))
     assert int(jobs["train"]) == 16 and "project_maps" not in jobs and "simulate" not in jobs
