@@ -1,0 +1,178 @@
+"""Bias statistics of CNN masses: the paper's Supplementary Tables 1 and 2 and the binned curves of Figures 1-2.
+
+Relative bias (de Andres et al. 2022): b = (M_CNN - M_ref) / M_CNN, with M_ref the true mass (b_t, mocks
+and a synthetic sky) or the Planck mass M_SZ (b_P, the real sky). Summaries are the median, the 16th and
+84th percentiles (numpy's default linear interpolation) and the standard error of the mean,
+std(b, ddof=1) / sqrt(N). The log residual r = log10 M_CNN - log10 M_ref [dex] is summarised by its mean,
+std (ddof = 1), skewness and excess kurtosis (bias-corrected sample estimators, see
+:func:`log_residual_moments`).
+
+Tables take one row per map or cluster with log10 masses [Msun] and a redshift-bin column (1-based
+integers as :func:`szmass.zbins.redshift_bins` gives; rows are labelled "z1", "z2", ..., plus "all").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+HIGH_MASS = 5e14
+"""Default upper mass selection of Supplementary Table 2: M_CNN > 5e14 Msun."""
+LOW_MASS = 3e14
+"""Default lower mass selection of Supplementary Table 2: M_CNN < 3e14 Msun."""
+BIAS_COLUMNS = ("zbin", "mass_range", "median", "p16", "p84", "stderr", "n")
+MOMENT_COLUMNS = ("zbin", "mean", "std", "skewness", "kurtosis", "n")
+
+
+def _pair(log10_m_a: ArrayLike, log10_m_b: ArrayLike, names: tuple[str, str]) -> tuple[NDArray, NDArray]:
+    a = np.asarray(log10_m_a, dtype=float)
+    b = np.asarray(log10_m_b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {a.shape} and {b.shape}")
+    bad = ~(np.isfinite(a) & np.isfinite(b))
+    if np.any(bad):
+        raise ValueError(f"{names[0]} / {names[1]}: {int(bad.sum())} non-finite log10 mass(es), "
+                         f"first at index {int(np.flatnonzero(bad.ravel())[0])}")
+    return a, b
+
+
+def relative_bias(log10_m_cnn: ArrayLike, log10_m_ref: ArrayLike) -> NDArray[np.float64]:
+    """b = (M_CNN - M_ref) / M_CNN = 1 - 10**(log10 M_ref - log10 M_CNN) (dimensionless) from log10 masses
+    [Msun] of equal shape; computed with expm1 so that small biases keep full precision."""
+    cnn, ref = _pair(log10_m_cnn, log10_m_ref, ("log10_m_cnn", "log10_m_ref"))
+    return -np.expm1((ref - cnn) * np.log(10.0))
+
+
+def bias_summary(b: ArrayLike) -> dict[str, float | int]:
+    """Median, 16th / 84th percentiles (linear interpolation) and standard error of the mean
+    std(b, ddof=1) / sqrt(N) of the values ``b``, with their number ``n``.
+
+    An empty input gives NaN statistics and n = 0; a single value has NaN stderr. NaN values are an error
+    (drop them explicitly beforehand)."""
+    v = np.asarray(b, dtype=float).ravel()
+    if np.any(np.isnan(v)):
+        raise ValueError(f"bias_summary: {int(np.isnan(v).sum())} NaN value(s) among {v.size}")
+    n = int(v.size)
+    if n == 0:
+        return {"median": np.nan, "p16": np.nan, "p84": np.nan, "stderr": np.nan, "n": 0}
+    p16, median, p84 = np.percentile(v, [16.0, 50.0, 84.0])
+    stderr = float(np.std(v, ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+    return {"median": float(median), "p16": float(p16), "p84": float(p84), "stderr": stderr, "n": n}
+
+
+def log_residual_moments(log10_m_cnn: ArrayLike, log10_m_true: ArrayLike) -> dict[str, float | int]:
+    """Moments of r = log10 M_CNN - log10 M_true [dex]: ``mean``; ``std`` (ddof = 1); ``skewness``
+    (``scipy.stats.skew(r, bias=False)``, the adjusted Fisher-Pearson G1, NaN for n < 3); ``kurtosis``
+    (``scipy.stats.kurtosis(r, fisher=True, bias=False)``, the bias-corrected EXCESS kurtosis G2, 0 for a
+    Gaussian, NaN for n < 4); and ``n``. Empty input gives NaNs and n = 0."""
+    cnn, true = _pair(log10_m_cnn, log10_m_true, ("log10_m_cnn", "log10_m_true"))
+    r = (cnn - true).ravel()
+    n = int(r.size)
+    nan = float("nan")
+    return {
+        "mean": float(r.mean()) if n else nan,
+        "std": float(r.std(ddof=1)) if n > 1 else nan,
+        "skewness": float(stats.skew(r, bias=False)) if n > 2 else nan,
+        "kurtosis": float(stats.kurtosis(r, fisher=True, bias=False)) if n > 3 else nan,
+        "n": n,
+    }
+
+
+def _check_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what}: column(s) {missing} missing; the table has {list(table.columns)}")
+
+
+def _bin_label(value: object) -> str:
+    """"z3" for a bin index 3 (int, float or numeric string); other labels unchanged."""
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    return f"z{int(f)}" if f.is_integer() else str(value)
+
+
+def _redshift_groups(table: pd.DataFrame, zbin: str | None) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(label, rows) for each redshift bin in ascending order, then ("all", table)."""
+    if zbin is not None:
+        if table[zbin].isna().any():
+            raise ValueError(f"column {zbin!r}: {int(table[zbin].isna().sum())} missing redshift bin(s)")
+        for value, part in table.groupby(zbin, sort=True):
+            yield _bin_label(value), part
+    yield "all", table
+
+
+def _mass_label(mass: float) -> str:
+    return f"{mass:g}".replace("e+", "e")
+
+
+def bias_table(
+    table: pd.DataFrame,
+    *,
+    ref: str,
+    cnn: str = "log10_M_cnn",
+    zbin: str | None = "zbin",
+    high_mass: float = HIGH_MASS,
+    low_mass: float = LOW_MASS,
+) -> pd.DataFrame:
+    """Supplementary Table 2: :func:`bias_summary` of b = (M_CNN - M_ref) / M_CNN for every redshift bin
+    (values of column ``zbin`` as "z1", "z2", ..., then "all"; ``zbin=None`` gives "all" only) times the
+    mass selections "all", "M_CNN>{high_mass}" and "M_CNN<{low_mass}" (strict cuts on 10**table[cnn] in
+    Msun, labels such as "M_CNN>5e14"). ``ref`` and ``cnn`` name log10 mass columns [Msun].
+
+    Columns: zbin, mass_range, median, p16, p84, stderr, n; an empty selection has NaNs and n = 0.
+    """
+    if not high_mass > 0 or not low_mass > 0:
+        raise ValueError(f"mass cuts must be > 0 Msun, got high_mass={high_mass!r}, low_mass={low_mass!r}")
+    _check_columns(table, [cnn, ref] + ([zbin] if zbin is not None else []), "bias_table")
+    work = pd.DataFrame({"b": relative_bias(table[cnn].to_numpy(float), table[ref].to_numpy(float)),
+                         "m_cnn": 10.0 ** table[cnn].to_numpy(float)})
+    if zbin is not None:
+        work["zbin"] = table[zbin].to_numpy()
+    rows = []
+    for label, part in _redshift_groups(work, None if zbin is None else "zbin"):
+        b, m = part["b"].to_numpy(), part["m_cnn"].to_numpy()
+        cuts = (("all", np.ones(b.size, dtype=bool)), (f"M_CNN>{_mass_label(high_mass)}", m > high_mass),
+                (f"M_CNN<{_mass_label(low_mass)}", m < low_mass))
+        rows += [{"zbin": label, "mass_range": name} | bias_summary(b[keep]) for name, keep in cuts]
+    return pd.DataFrame(rows, columns=list(BIAS_COLUMNS))
+
+
+def moments_table(
+    table: pd.DataFrame, *, ref: str, cnn: str = "log10_M_cnn", zbin: str | None = "zbin"
+) -> pd.DataFrame:
+    """Supplementary Table 1: :func:`log_residual_moments` of log10 M_CNN - log10 M_ref [dex] per redshift
+    bin ("z1", "z2", ...) and for "all" rows. Columns: zbin, mean, std, skewness, kurtosis, n."""
+    _check_columns(table, [cnn, ref] + ([zbin] if zbin is not None else []), "moments_table")
+    rows = [{"zbin": label} | log_residual_moments(part[cnn].to_numpy(float), part[ref].to_numpy(float))
+            for label, part in _redshift_groups(table, zbin)]
+    return pd.DataFrame(rows, columns=list(MOMENT_COLUMNS))
+
+
+def equal_count_bins(x: ArrayLike, y: ArrayLike, n_bins: int) -> pd.DataFrame:
+    """Median, 16th and 84th percentiles of ``y`` in ``n_bins`` equal-count bins of ``x`` (lowest x first).
+
+    The binning is the one of the model selection (:func:`szmass.select.relative_error_bins`): points
+    sorted by x (stable sort) and cut into consecutive groups whose sizes differ by at most one
+    (``numpy.array_split``). Columns: x_median (median of x in the bin), median, p16, p84, n.
+    """
+    xx = np.asarray(x, dtype=float)
+    yy = np.asarray(y, dtype=float)
+    if xx.shape != yy.shape or xx.ndim != 1:
+        raise ValueError(f"need two 1-D arrays of equal length, got shapes {xx.shape} and {yy.shape}")
+    if not (np.all(np.isfinite(xx)) and np.all(np.isfinite(yy))):
+        raise ValueError("equal_count_bins: x and y must be finite")
+    if int(n_bins) != n_bins or n_bins < 1 or xx.size < n_bins:
+        raise ValueError(f"{xx.size} points cannot fill {n_bins!r} equal-count bins (need n_bins >= 1 points)")
+    order = np.argsort(xx, kind="stable")
+    rows = []
+    for idx in np.array_split(order, int(n_bins)):
+        p16, median, p84 = np.percentile(yy[idx], [16.0, 50.0, 84.0])
+        rows.append({"x_median": float(np.median(xx[idx])), "median": float(median), "p16": float(p16),
+                     "p84": float(p84), "n": int(idx.size)})
+    return pd.DataFrame(rows, columns=["x_median", "median", "p16", "p84", "n"])

@@ -1,0 +1,181 @@
+"""Bias statistics (szmass.evaluate): Supplementary Tables 1 and 2 and the equal-count curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from szmass.evaluate import (
+    bias_summary,
+    bias_table,
+    equal_count_bins,
+    log_residual_moments,
+    moments_table,
+    relative_bias,
+)
+
+
+def log_masses(m_cnn: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log10 M_CNN, log10 M_ref) such that (M_CNN - M_ref) / M_CNN = b."""
+    m_cnn = np.asarray(m_cnn, dtype=float)
+    return np.log10(m_cnn), np.log10(m_cnn * (1.0 - np.asarray(b, dtype=float)))
+
+
+def test_relative_bias_of_known_masses() -> None:
+    # M_CNN = 1e15: M_ref = 8e14 -> b = 0.2; 1.1e15 -> -0.1; equal -> 0; M_CNN = 4e14, M_ref = 5e14 -> -0.25
+    b = relative_bias(np.log10([1e15, 1e15, 1e15, 4e14]), np.log10([8e14, 1.1e15, 1e15, 5e14]))
+    assert np.allclose(b, [0.2, -0.1, 0.0, -0.25], rtol=0, atol=1e-14)
+    # pandas Series in, ndarray out
+    out = relative_bias(pd.Series([15.0]), pd.Series([15.0 - np.log10(2.0)]))
+    assert isinstance(out, np.ndarray) and out[0] == pytest.approx(0.5, abs=1e-14)
+
+
+def test_relative_bias_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="same shape"):
+        relative_bias([14.0, 14.1], [14.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        relative_bias([14.0, np.nan], [14.0, 14.1])
+
+
+def test_bias_summary_hand_computed() -> None:
+    b = np.array([0.1, -0.2, 0.3, 0.0, 0.05])
+    cnn, ref = log_masses(np.full(5, 6e14), b)
+    s = bias_summary(relative_bias(cnn, ref))
+    # sorted: -0.2, 0, 0.05, 0.1, 0.3; linear interpolation at positions 0.16 * 4 = 0.64 and 0.84 * 4 = 3.36
+    assert s["n"] == 5
+    assert s["median"] == pytest.approx(0.05, abs=1e-13)
+    assert s["p16"] == pytest.approx(-0.2 + 0.64 * 0.2, abs=1e-13)
+    assert s["p84"] == pytest.approx(0.1 + 0.36 * 0.2, abs=1e-13)
+    # mean 0.05; squared deviations sum to 0.13; stderr = sqrt(0.13 / 4) / sqrt(5)
+    assert s["stderr"] == pytest.approx(np.sqrt(0.13 / 4.0 / 5.0), rel=1e-12)
+
+
+def test_bias_summary_edge_cases() -> None:
+    empty = bias_summary(np.array([]))
+    assert empty["n"] == 0 and all(np.isnan(empty[k]) for k in ("median", "p16", "p84", "stderr"))
+    one = bias_summary([0.3])
+    assert one["n"] == 1 and one["median"] == one["p16"] == one["p84"] == 0.3 and np.isnan(one["stderr"])
+    with pytest.raises(ValueError, match="NaN"):
+        bias_summary([0.1, np.nan])
+
+
+def make_table() -> pd.DataFrame:
+    """Two redshift bins; masses on both sides of the 3e14 and 5e14 Msun cuts, known biases."""
+    m = np.array([2e14, 2.5e14, 4e14, 6e14, 7e14, 1.5e14, 2.9e14, 3.5e14, 4.5e14])
+    b = np.array([0.10, 0.20, -0.05, 0.30, 0.50, -0.10, 0.00, 0.40, 0.05])
+    zbin = np.array([1, 1, 1, 1, 1, 2, 2, 2, 2])
+    cnn, ref = log_masses(m, b)
+    table = pd.DataFrame({"zbin": zbin, "log10_M_cnn": cnn, "log10_M_true": ref, "b": b})
+    return table.sample(frac=1.0, random_state=3).set_axis(np.arange(100, 109))  # order and index must not matter
+
+
+def test_bias_table_rows_and_mass_cuts() -> None:
+    table = make_table()
+    out = bias_table(table, ref="log10_M_true")
+    assert list(out.columns) == ["zbin", "mass_range", "median", "p16", "p84", "stderr", "n"]
+    assert list(out["zbin"]) == ["z1"] * 3 + ["z2"] * 3 + ["all"] * 3
+    assert list(out["mass_range"]) == ["all", "M_CNN>5e14", "M_CNN<3e14"] * 3
+    cell = out.set_index(["zbin", "mass_range"])
+    assert list(out["n"]) == [5, 2, 2, 4, 0, 2, 9, 2, 4]
+    # z1, M > 5e14: b = 0.3, 0.5 -> median 0.4, p16 = 0.3 + 0.16 * 0.2, p84 = 0.3 + 0.84 * 0.2
+    row = cell.loc[("z1", "M_CNN>5e14")]
+    assert row["median"] == pytest.approx(0.4, abs=1e-13)
+    assert row["p16"] == pytest.approx(0.332, abs=1e-13) and row["p84"] == pytest.approx(0.468, abs=1e-13)
+    assert row["stderr"] == pytest.approx(np.std([0.3, 0.5], ddof=1) / np.sqrt(2), rel=1e-12)
+    # z2 has no cluster above 5e14 Msun: NaN statistics, n = 0
+    assert np.isnan(cell.loc[("z2", "M_CNN>5e14"), "median"])
+    # all bins, M < 3e14: b = 0.1, 0.2, -0.1, 0.0 -> median 0.05
+    assert cell.loc[("all", "M_CNN<3e14"), "median"] == pytest.approx(0.05, abs=1e-13)
+    assert cell.loc[("all", "all"), "median"] == pytest.approx(np.median(table["b"]), abs=1e-13)
+
+
+def test_bias_table_options_and_errors() -> None:
+    table = make_table()
+    only_all = bias_table(table, ref="log10_M_true", zbin=None, high_mass=4.2e14, low_mass=2.2e14)
+    assert list(only_all["zbin"]) == ["all"] * 3
+    assert list(only_all["mass_range"]) == ["all", "M_CNN>4.2e14", "M_CNN<2.2e14"]
+    assert list(only_all["n"]) == [9, 3, 2]
+    with pytest.raises(ValueError, match=r"\['log10_MSZ'\]"):
+        bias_table(table, ref="log10_MSZ")
+    with pytest.raises(ValueError, match=r"\['redshift_bin'\]"):
+        bias_table(table, ref="log10_M_true", zbin="redshift_bin")
+    table.loc[table.index[0], "zbin"] = np.nan
+    with pytest.raises(ValueError, match="zbin"):
+        bias_table(table, ref="log10_M_true")
+
+
+def test_log_residual_moments_gaussian_sample() -> None:
+    n, sigma, offset = 200_000, 0.07, -0.01
+    rng = np.random.default_rng(11)
+    true = rng.uniform(14.0, 15.2, n)
+    cnn = true + offset + sigma * rng.standard_normal(n)
+    m = log_residual_moments(cnn, true)
+    assert m["n"] == n
+    # within 4 standard errors of the Gaussian values: sigma / sqrt(n), sigma / sqrt(2n), sqrt(6/n), sqrt(24/n)
+    assert abs(m["mean"] - offset) < 4 * sigma / np.sqrt(n)
+    assert abs(m["std"] - sigma) < 4 * sigma / np.sqrt(2 * n)
+    assert abs(m["skewness"]) < 4 * np.sqrt(6.0 / n)
+    assert abs(m["kurtosis"]) < 4 * np.sqrt(24.0 / n)
+
+
+def test_log_residual_moments_skewed_sample_bias_corrected() -> None:
+    rng = np.random.default_rng(5)
+    r = rng.lognormal(0.0, 0.6, 40) * 0.05  # strongly right-skewed residuals [dex]
+    true = np.full(r.size, 14.5)
+    m = log_residual_moments(true + r, true)
+    n = r.size
+    d = r - r.mean()
+    m2, m3, m4 = (np.mean(d**k) for k in (2, 3, 4))
+    g1_hand = np.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5  # adjusted Fisher-Pearson G1
+    g2_hand = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * (m4 / m2**2 - 3.0) + 6.0)  # bias-corrected excess G2
+    assert m["skewness"] == pytest.approx(g1_hand, rel=1e-10)
+    assert m["kurtosis"] == pytest.approx(g2_hand, rel=1e-10)
+    assert m["skewness"] == pytest.approx(stats.skew(r, bias=False), rel=1e-12)
+    assert m["kurtosis"] == pytest.approx(stats.kurtosis(r, fisher=True, bias=False), rel=1e-12)
+    assert m["std"] == pytest.approx(np.sqrt(np.sum(d**2) / (n - 1)), rel=1e-12)
+    assert m["skewness"] > 1.0  # the sample is visibly skewed, so the comparison is not trivial
+
+
+def test_log_residual_moments_small_samples() -> None:
+    three = log_residual_moments([14.1, 14.2, 14.6], [14.0, 14.0, 14.0])
+    assert three["n"] == 3 and three["mean"] == pytest.approx(0.3, abs=1e-12)
+    assert np.isfinite(three["skewness"]) and np.isnan(three["kurtosis"])
+    empty = log_residual_moments([], [])
+    assert empty["n"] == 0 and np.isnan(empty["mean"]) and np.isnan(empty["std"])
+
+
+def test_moments_table_per_bin() -> None:
+    rng = np.random.default_rng(2)
+    true = rng.uniform(14.0, 15.0, 60)
+    table = pd.DataFrame({"zbin": np.repeat([1, 2, 4], 20), "log10_M_true": true,
+                          "log10_M_cnn": true + rng.normal(0.0, [[0.03], [0.06], [0.1]], (3, 20)).ravel()})
+    out = moments_table(table, ref="log10_M_true")
+    assert list(out.columns) == ["zbin", "mean", "std", "skewness", "kurtosis", "n"]
+    assert list(out["zbin"]) == ["z1", "z2", "z4", "all"]
+    for label, part in [("z1", table[:20]), ("z2", table[20:40]), ("z4", table[40:]), ("all", table)]:
+        row = out.set_index("zbin").loc[label]
+        expected = log_residual_moments(part["log10_M_cnn"], part["log10_M_true"])
+        assert row["n"] == expected["n"]
+        assert np.allclose([row[k] for k in ("mean", "std", "skewness", "kurtosis")],
+                           [expected[k] for k in ("mean", "std", "skewness", "kurtosis")], rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="log10_MSZ"):
+        moments_table(table, ref="log10_MSZ")
+
+
+def test_equal_count_bins() -> None:
+    # 23 points in 4 bins: sizes 6, 6, 6, 5 (the model selection's binning); y = 10 x, shuffled
+    x = np.arange(23, dtype=float)
+    perm = np.random.default_rng(0).permutation(23)
+    out = equal_count_bins(x[perm], 10.0 * x[perm], 4)
+    assert list(out.columns) == ["x_median", "median", "p16", "p84", "n"]
+    assert list(out["n"]) == [6, 6, 6, 5]
+    assert np.allclose(out["x_median"], [2.5, 8.5, 14.5, 20.0])
+    assert np.allclose(out["median"], 10.0 * out["x_median"])
+    # first bin y = 0, 10, ..., 50: p16 at position 0.8 -> 8, p84 at position 4.2 -> 42
+    assert out.loc[0, "p16"] == pytest.approx(8.0) and out.loc[0, "p84"] == pytest.approx(42.0)
+    with pytest.raises(ValueError, match="cannot fill"):
+        equal_count_bins(x[:3], x[:3], 4)
+    with pytest.raises(ValueError, match="finite"):
+        equal_count_bins([1.0, np.nan], [1.0, 2.0], 1)

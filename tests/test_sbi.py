@@ -1,0 +1,181 @@
+"""KDE posteriors of cluster masses and their calibration (szmass.sbi).
+
+The toy is a bivariate Gaussian population of (log10 M_CNN, log10 M_true). The KDE of a Gaussian sample
+with bandwidth factor f tends to the Gaussian of covariance (1 + f^2) Sigma, so the sliced posterior
+keeps the analytic conditional mean mu_t + rho s_t / s_p (x - mu_p) and has the conditional std
+sqrt(1 + f^2) s_t sqrt(1 - rho^2); a central interval of nominal level L then covers
+2 Phi(sqrt(1 + f^2) Phi^-1((1 + L) / 2)) - 1 of the truths, and the PIT of a truth is distributed as
+Phi(Z / sqrt(1 + f^2)) with Z standard normal.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from szmass.sbi import KDEPosterior, crossfit_pit, group_folds, interval_coverage
+
+MU_P, MU_T, S_P, S_T, RHO = 14.45, 14.5, 0.25, 0.2, 0.9
+
+
+def toy(n: int, seed: int, rho: float = RHO) -> tuple[np.ndarray, np.ndarray]:
+    """n (prediction, truth) pairs [log10 Msun] from the bivariate Gaussian of the module docs."""
+    z1, z2 = np.random.default_rng(seed).standard_normal((2, n))
+    return MU_P + S_P * z1, MU_T + S_T * (rho * z1 + np.sqrt(1.0 - rho**2) * z2)
+
+
+def predicted_coverage(level: float, f: float) -> float:
+    return float(2.0 * stats.norm.cdf(np.sqrt(1.0 + f**2) * stats.norm.ppf(0.5 + level / 2.0)) - 1.0)
+
+
+@pytest.mark.parametrize("f", [0.2, 0.5])
+def test_gaussian_posterior_matches_analytic_conditional(f: float) -> None:
+    pred, truth = toy(20_000, seed=1)
+    post = KDEPosterior(pred, truth, bw_factor=f)
+    x = MU_P + S_P * np.array([-1.0, 0.0, 1.0])
+    q16, q50, q84 = post.quantiles(x).T
+    cond_std = S_T * np.sqrt(1.0 - RHO**2)
+    z84 = stats.norm.ppf(0.84)
+    # sampling noise: the posterior at x averages over the pairs near x, Kish effective number N_eff;
+    # over 30 seeds (N = 20,000, f = 0.2 and 0.5) the median scattered by 1.0-1.36 cond_std / sqrt(N_eff)
+    # and the half-width by 0.65-1.0 cond_std / sqrt(N_eff): standard errors 1.4 and 1.0 of those, 4 allowed
+    w = np.exp(-0.5 * (x[:, None] - pred[None, :]) ** 2 / (f**2 * pred.var()))
+    n_eff = w.sum(axis=1) ** 2 / (w**2).sum(axis=1)
+    se_median, se_width = 1.4 * cond_std / np.sqrt(n_eff), cond_std / np.sqrt(n_eff)
+    assert np.all(np.abs(q50 - (MU_T + RHO * S_T / S_P * (x - MU_P))) < 4 * se_median)
+    half_width = 0.5 * (q84 - q16)
+    inflated = z84 * np.sqrt(1.0 + f**2) * cond_std
+    assert np.all(np.abs(half_width - inflated) < 4 * se_width)
+    if f == 0.5:  # the 12% inflation of f = 0.5 is resolved: the uninflated width is excluded
+        assert np.all(half_width - z84 * cond_std > 4 * se_width)
+
+
+def test_pdf_is_the_sliced_scipy_kde() -> None:
+    pred, truth = toy(2_000, seed=2)
+    post = KDEPosterior(pred, truth)
+    x = np.array([14.0, 14.45, 14.9])
+    dens = post.pdf(x)
+    assert dens.shape == (3, 2000) and post.grid.size == 2000
+    assert np.allclose(np.trapezoid(dens, post.grid, axis=1), 1.0, rtol=0, atol=1e-12)
+    for k, xk in enumerate(x):
+        ref = post.kde(np.vstack([np.full(post.grid.size, xk), post.grid]))
+        ref /= np.trapezoid(ref, post.grid)
+        assert np.max(np.abs(dens[k] - ref)) < 2e-3 * ref.max()  # module docs: the deposit errs by ~1e-3 at most
+    # a coarse user grid (10 points per posterior width would not resolve it) is served from a fine one
+    coarse = np.linspace(13.5, 15.5, 60)
+    post_c = KDEPosterior(pred, truth, grid=coarse)
+    ref = post_c.kde(np.vstack([np.full(coarse.size, 14.45), coarse]))
+    ref /= np.trapezoid(ref, coarse)
+    assert np.max(np.abs(post_c.pdf(14.45)[0] - ref)) < 5e-3 * ref.max()
+
+
+def test_default_grid_and_quantile_consistency(caplog: pytest.LogCaptureFixture) -> None:
+    pred, truth = toy(3_000, seed=3)
+    post = KDEPosterior(pred, truth)
+    pad = 5.0 * np.sqrt(post.kde.covariance[1, 1])
+    assert post.grid[0] == pytest.approx(truth.min() - pad) and post.grid[-1] == pytest.approx(truth.max() + pad)
+    # quantiles invert the exact CDF, also for an observation whose posterior lies beyond the grid
+    x = np.array([14.1, 14.45, 14.8, MU_P + 8 * S_P])
+    q = (0.025, 0.16, 0.5, 0.84, 0.975)
+    with caplog.at_level(logging.WARNING, logger="szmass.sbi"):
+        quant = post.quantiles(x, q=q)
+    assert "kernel widths from every training prediction" in caplog.text
+    assert np.all(np.diff(quant, axis=1) > 0)
+    assert np.allclose(post.cdf_at(np.repeat(x, len(q)), quant.ravel()), np.tile(q, x.size), rtol=0, atol=1e-10)
+    assert quant[-1, 2] > truth.max()  # extrapolated along the nearest pairs, not clipped to the grid
+    # the PIT is the posterior's CDF: a truth at the median maps to 0.5, far tails to 0 and 1
+    assert np.allclose(post.cdf_at(x[:3], quant[:3, 2]), 0.5, atol=1e-10)
+    assert np.allclose(post.cdf_at([14.45, 14.45], [12.0, 17.0]), [0.0, 1.0], atol=1e-12)
+
+
+def test_crossfit_coverage_and_pit_of_a_calibrated_toy() -> None:
+    f = 0.2
+    pred, truth = toy(20_000, seed=4)
+    pit = crossfit_pit(pred, truth, np.arange(pred.size), n_folds=2, seed=7, bw_factor=f)
+    cov = interval_coverage(pit)
+    assert set(cov) == {"coverage_68", "stderr_68", "coverage_95", "stderr_95"}
+    for level, key in ((0.68, "68"), (0.95, "95")):
+        c, se = cov[f"coverage_{key}"], cov[f"stderr_{key}"]
+        assert se == pytest.approx(np.sqrt(c * (1 - c) / pit.size))
+        # (1 + f^2) inflation predicts 0.6895 and 0.9544 for f = 0.2
+        assert abs(c - predicted_coverage(level, f)) < 3 * se
+    # PIT uniform to the KS test's eye, and consistent with the predicted Phi(Z / sqrt(1 + f^2)) law
+    assert stats.kstest(pit, "uniform").pvalue > 1e-3
+    k = np.sqrt(1.0 + f**2)
+    assert stats.kstest(pit, lambda u: stats.norm.cdf(k * stats.norm.ppf(u))).pvalue > 1e-3
+
+
+def test_crossfit_coverage_resolves_wide_kernel() -> None:
+    """f = 0.5 inflates the posterior by 12%: the 68% interval covers 0.734, far from 0.68."""
+    pred, truth = toy(10_000, seed=5)
+    pit = crossfit_pit(pred, truth, np.arange(pred.size), n_folds=2, seed=8, bw_factor=0.5)
+    cov = interval_coverage(pit, levels=(0.68,))
+    assert abs(cov["coverage_68"] - predicted_coverage(0.68, 0.5)) < 3 * cov["stderr_68"]
+    assert cov["coverage_68"] - 0.68 > 5 * cov["stderr_68"]
+
+
+def test_group_folds_keep_clusters_together() -> None:
+    groups = np.repeat([f"synth/{i}" for i in range(37)], 27)  # 37 clusters x 27 projections
+    folds = group_folds(groups, 3, seed=1)
+    for g in np.unique(groups):
+        assert np.unique(folds[groups == g]).size == 1
+    per_fold = np.bincount(folds) // 27
+    assert sorted(per_fold.tolist()) == [12, 12, 13]
+    assert np.array_equal(folds, group_folds(groups, 3, seed=1))
+    assert not np.array_equal(folds, group_folds(groups, 3, seed=2))
+
+
+def test_crossfit_uses_the_other_folds_only() -> None:
+    pred, truth = toy(600, seed=6)
+    groups = np.repeat(np.arange(200), 3)  # 3 maps per cluster
+    pit = crossfit_pit(pred, truth, groups, n_folds=3, seed=3)
+    folds = group_folds(groups, 3, seed=3)
+    for k in range(3):
+        held = folds == k
+        manual = KDEPosterior(pred[~held], truth[~held]).cdf_at(pred[held], truth[held])
+        assert np.allclose(pit[held], manual, rtol=0, atol=1e-14)
+    # a posterior fitted on ALL maps (the held-out ones included) would differ
+    leaky = KDEPosterior(pred, truth).cdf_at(pred, truth)
+    assert np.max(np.abs(leaky - pit)) > 1e-3
+
+
+def test_interval_coverage_counts() -> None:
+    pit = np.array([0.5, 0.16, 0.84, 0.159, 0.9, 0.02, 0.975, 0.5])
+    cov = interval_coverage(pit)
+    assert cov["coverage_68"] == pytest.approx(4 / 8)  # 0.5, 0.16, 0.84 (edges inside), 0.5
+    assert cov["coverage_95"] == pytest.approx(7 / 8)  # all but 0.02
+    assert cov["stderr_68"] == pytest.approx(np.sqrt(0.25 / 8))
+    empty = interval_coverage(np.array([]))
+    assert np.isnan(empty["coverage_68"]) and np.isnan(empty["stderr_95"])
+
+
+def test_bad_input() -> None:
+    pred, truth = toy(100, seed=9)
+    with pytest.raises(ValueError, match="non-finite"):
+        KDEPosterior(np.where(np.arange(100) == 5, np.nan, pred), truth)
+    with pytest.raises(ValueError, match="equal length"):
+        KDEPosterior(pred, truth[:-1])
+    with pytest.raises(ValueError, match="at least 10"):
+        KDEPosterior(pred[:9], truth[:9])
+    with pytest.raises(ValueError, match="bw_factor"):
+        KDEPosterior(pred, truth, bw_factor=0.0)
+    with pytest.raises(ValueError, match="singular|collinear"):
+        KDEPosterior(pred, 2.0 * pred + 1.0)
+    with pytest.raises(ValueError, match="grid"):
+        KDEPosterior(pred, truth, grid=[14.0, 13.0])
+    post = KDEPosterior(pred, truth)
+    with pytest.raises(ValueError, match="quantile levels"):
+        post.quantiles([14.4], q=(0.5, 1.0))
+    with pytest.raises(ValueError, match="non-finite"):
+        post.pdf([np.inf])
+    with pytest.raises(ValueError, match="shape"):
+        post.cdf_at([14.4, 14.5], [14.4])
+    with pytest.raises(ValueError, match="groups"):
+        crossfit_pit(pred, truth, np.arange(99), seed=0)
+    with pytest.raises(ValueError, match="folds"):
+        crossfit_pit(pred, truth, np.arange(100), n_folds=1, seed=0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        interval_coverage([0.5, 1.2])
