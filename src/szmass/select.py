@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 
 from szmass.atomic import atomic_path
+from szmass.plots import save_figure
 from szmass.train import MODEL_FILE, PREDICTIONS_FILE
 
 log = logging.getLogger(__name__)
@@ -159,5 +160,4 @@ def plot_pass_counts(
     ax.set_xlim(t[0], t[-1])
     ax.set_ylim(bottom=0)
     ax.legend(fontsize="small")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=150)
+    save_figure(fig, path, dpi=150)

@@ -1,0 +1,429 @@
+"""The paper's figures (de Andres et al. 2022; DESIGN.md stage 8) as ``matplotlib.figure.Figure`` objects.
+
+No pyplot state: every function builds and returns a new Figure, and `save_figure` writes it as a PNG
+atomically. Inputs are pandas tables with masses as log10 M500 [Msun]:
+
+* predictions tables (Figure 1): ``redshift``, ``zbin`` (1-based redshift bin), ``log10_M_true``,
+  ``log10_M_cnn``; the caller picks the maps (e.g. the test split);
+* sky tables (Figures 2-3): ``name``, ``redshift``, ``zbin``, ``log10_MSZ``, ``log10_M_cnn``, ``golden``
+  (bool), and for a synthetic sky ``log10_M_true``.
+
+Relative errors are b = (M_CNN - M_ref) / M_CNN (:func:`szmass.evaluate.relative_bias`); the binned
+curves are the median and the 16th-84th percentiles of b in equal-count bins
+(:func:`szmass.evaluate.equal_count_bins`, the binning of the model selection). Artists built from the
+data carry a ``gid`` (``"median"``, ``"band"``, ``"zbin3"``, ...) so that tests and notebooks can find
+them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+from numpy.typing import ArrayLike, NDArray
+
+from szmass.atomic import atomic_path
+from szmass.evaluate import equal_count_bins, relative_bias
+
+PIXEL_ARCMIN = 1.7
+"""Pixel size of the 96 x 96 maps [arcmin]."""
+PREDICTION_COLUMNS = ("zbin", "log10_M_true", "log10_M_cnn")
+SKY_COLUMNS = ("zbin", "log10_MSZ", "log10_M_cnn", "golden")
+M_CNN_LABEL = r"$M_{\rm CNN}$ [$M_\odot$]"
+M_SZ_LABEL = r"$M_{\rm SZ}$ [$M_\odot$]"
+B_T_LABEL = r"$b_t = (M_{\rm CNN} - M_{\rm true}) / M_{\rm CNN}$"
+B_P_LABEL = r"$b_P = (M_{\rm CNN} - M_{\rm SZ}) / M_{\rm CNN}$"
+OFFSET_X_LABEL = "x offset [arcmin]"
+OFFSET_Y_LABEL = "y offset [arcmin]"
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 150) -> None:
+    """Write ``fig`` to ``path`` as a PNG of ``dpi`` dots per inch, atomically (no partial file on failure)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+
+
+def _check_table(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """ValueError naming ``what`` unless ``table`` has ``columns``, with finite numeric values."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what}: column(s) {missing} missing; the table has {list(table.columns)}")
+    for c in columns:
+        if c == "golden":
+            continue
+        values = pd.to_numeric(table[c], errors="coerce").to_numpy(float)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{what}: column {c!r} has {int((~np.isfinite(values)).sum())} non-finite value(s)")
+    if "zbin" in columns:
+        z = table["zbin"].to_numpy(float)
+        if np.any((z != np.round(z)) | (z < 1)):
+            raise ValueError(f"{what}: column 'zbin' must hold redshift-bin indices 1, 2, ...")
+
+
+def _golden(table: pd.DataFrame, what: str) -> NDArray[np.bool_]:
+    """The ``golden`` column as booleans: bool, 0/1 or the strings "True"/"False" (any case) are accepted."""
+    col = table["golden"]
+    if col.dtype == bool:
+        return col.to_numpy()
+    text = col.astype(str).str.strip().str.lower()
+    mapping = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+    bad = ~text.isin(list(mapping))
+    if bad.any():
+        raise ValueError(f"{what}: column 'golden' must be boolean, got {col[bad].iloc[0]!r}")
+    return text.map(mapping).to_numpy(bool)
+
+
+def _zbin_styles(
+    tables: Sequence[pd.DataFrame], edges: Sequence[float] | None
+) -> tuple[dict[int, tuple[float, ...]], dict[int, str]]:
+    """A colour (viridis, low z dark) and a legend label per redshift bin found in ``tables``: the bin's
+    range from ``edges`` if given, else the range of the ``redshift`` column in the bin, if any."""
+    n = max((int(t["zbin"].max()) for t in tables if len(t)), default=1)
+    if edges is not None:
+        n = max(n, len(edges) - 1)
+    colours = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, n))
+    parts = [pd.DataFrame({"zbin": t["zbin"].to_numpy().astype(np.int64), "z": t["redshift"].to_numpy(float)})
+             for t in tables if "redshift" in t.columns and len(t)]  # fmt: skip
+    ranges = pd.concat(parts).groupby("zbin")["z"].agg(["min", "max"]) if parts else None
+    labels = {}
+    for k in range(1, n + 1):
+        if edges is not None and k < len(edges):
+            labels[k] = f"${edges[k - 1]:g} < z \\leq {edges[k]:g}$"
+        elif ranges is not None and k in ranges.index:
+            labels[k] = f"bin {k}: ${ranges.at[k, 'min']:.2f} \\leq z \\leq {ranges.at[k, 'max']:.2f}$"
+        else:
+            labels[k] = f"redshift bin {k}"
+    return {k: tuple(colours[k - 1]) for k in range(1, n + 1)}, labels
+
+
+def _bias_panel(
+    ax: Axes,
+    m_x: NDArray[np.float64],
+    b: NDArray[np.float64],
+    zbin: NDArray[np.int64],
+    *,
+    n_bins: int,
+    n_points: int | None,
+    rng: np.random.Generator,
+    colours: Mapping[int, tuple[float, ...]],
+    zlabels: Mapping[int, str],
+    ylim: tuple[float, float],
+) -> None:
+    """Points per redshift bin (at most ``n_points`` each, drawn with ``rng``), the median of b and its
+    16th-84th band in equal-count bins of ``m_x`` [Msun], and lines at 0 and +-0.2."""
+    for k in np.unique(zbin):
+        idx = np.flatnonzero(zbin == k)
+        if n_points is not None and idx.size > n_points:
+            idx = np.sort(rng.choice(idx, size=n_points, replace=False))
+        ax.scatter(m_x[idx], b[idx], s=6, color=colours[int(k)], alpha=0.5, lw=0, zorder=1,
+                   label=f"{zlabels[int(k)]} ({idx.size} shown)", gid=f"zbin{int(k)}")  # fmt: skip
+    if m_x.size:
+        stats = equal_count_bins(m_x, b, min(n_bins, m_x.size))
+        ax.fill_between(stats["x_median"], stats["p16"], stats["p84"], color="0.2", alpha=0.25, lw=0, zorder=2,
+                        label="16th-84th percentiles", gid="band")  # fmt: skip
+        ax.plot(stats["x_median"], stats["median"], "o-", color="k", ms=3, zorder=3, label="median", gid="median")
+    else:
+        ax.text(0.5, 0.5, "no clusters", transform=ax.transAxes, ha="center", va="center")
+    ax.axhline(0.0, color="0.3", lw=0.8, zorder=0)
+    for y in (-0.2, 0.2):
+        ax.axhline(y, color="0.3", lw=0.8, ls="--", zorder=0, label=r"$\pm 20\%$" if y > 0 else None)
+    ax.set_xscale("log")
+    ax.set_ylim(*ylim)
+
+
+def figure1(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    n_bins: int = 10,
+    n_points: int = 200,
+    seed: int = 0,
+    edges: Sequence[float] | None = None,
+    ylim: tuple[float, float] = (-1.0, 1.0),
+) -> Figure:
+    """Figure 1: b_t = (M_CNN - M_true) / M_CNN against M_CNN [Msun], one panel per data set (``tables``:
+    e.g. "clean", "planck" -> predictions table). Median and 16th-84th band in ``n_bins`` equal-count bins
+    of M_CNN (all redshifts; fewer bins if a table has fewer maps), and ``n_points`` maps per redshift bin
+    drawn at random (``numpy.random.default_rng(seed)``, panels in order, bins ascending) as points coloured
+    by bin (``edges``: redshift-bin edges for the legend). Points outside ``ylim`` are clipped."""
+    if not tables:
+        raise ValueError("figure1: no prediction tables given")
+    for name, t in tables.items():
+        _check_table(t, PREDICTION_COLUMNS, f"figure1: table {name!r}")
+    colours, zlabels = _zbin_styles(list(tables.values()), edges)
+    rng = np.random.default_rng(seed)
+    fig = Figure(figsize=(4.8 * len(tables), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(tables), sharey=True, squeeze=False)[0]
+    for ax, (name, t) in zip(axes, tables.items(), strict=True):
+        cnn = t["log10_M_cnn"].to_numpy(float)
+        b = relative_bias(cnn, t["log10_M_true"].to_numpy(float))
+        _bias_panel(ax, 10.0**cnn, b, t["zbin"].to_numpy().astype(np.int64), n_bins=n_bins, n_points=n_points,
+                    rng=rng, colours=colours, zlabels=zlabels, ylim=ylim)  # fmt: skip
+        ax.set_title(f"{name} ({len(t)} maps)")
+        ax.set_xlabel(M_CNN_LABEL)
+    axes[0].set_ylabel(B_T_LABEL)
+    axes[0].legend(fontsize="x-small", loc="lower right")
+    return fig
+
+
+def figure2(
+    sky: pd.DataFrame,
+    *,
+    n_bins: int = 8,
+    seed: int = 0,
+    n_points: int | None = None,
+    edges: Sequence[float] | None = None,
+    ylim: tuple[float, float] = (-1.0, 1.0),
+) -> Figure:
+    """Figure 2: b_P = (M_CNN - M_SZ) / M_CNN of the sky's clusters against M_SZ [Msun], two panels: all
+    clusters and the Golden sample. Median and 16th-84th band in ``n_bins`` equal-count bins of M_SZ;
+    every cluster as a point coloured by redshift bin (or ``n_points`` per bin drawn with ``seed``)."""
+    _check_table(sky, SKY_COLUMNS, "figure2: sky table")
+    golden = _golden(sky, "figure2: sky table")
+    colours, zlabels = _zbin_styles([sky], edges)
+    rng = np.random.default_rng(seed)
+    fig = Figure(figsize=(9.6, 4.0), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (title, part) in zip(axes, (("all clusters", sky), ("Golden sample", sky[golden])), strict=True):
+        msz = part["log10_MSZ"].to_numpy(float)
+        b = relative_bias(part["log10_M_cnn"].to_numpy(float), msz)
+        _bias_panel(ax, 10.0**msz, b, part["zbin"].to_numpy().astype(np.int64), n_bins=n_bins, n_points=n_points,
+                    rng=rng, colours=colours, zlabels=zlabels, ylim=ylim)  # fmt: skip
+        ax.set_title(f"{title} ({len(part)} clusters)")
+        ax.set_xlabel(M_SZ_LABEL)
+    axes[0].set_ylabel(B_P_LABEL)
+    axes[0].legend(fontsize="x-small", loc="lower right")
+    return fig
+
+
+def _errorbar_medians(ax: Axes, m: NDArray[np.float64], b: NDArray[np.float64], n_bins: int, **style) -> None:
+    stats = equal_count_bins(m, b, min(n_bins, m.size))
+    med = stats["median"].to_numpy()
+    yerr = np.vstack([med - stats["p16"].to_numpy(), stats["p84"].to_numpy() - med])
+    ax.errorbar(stats["x_median"], med, yerr=yerr, capsize=3, **style)
+
+
+def figure3(
+    sky: pd.DataFrame,
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    *,
+    n_bins: int = 8,
+    golden: bool = False,
+) -> Figure:
+    """Figure 3: the sky's b_P = (M_CNN - M_SZ) / M_CNN medians with 16th-84th error bars in ``n_bins``
+    equal-count bins of M_SZ [Msun] (data line gid "sky"; with ``golden``, also the Golden sample, gid
+    "golden"), and one line per entry of ``curves``: label -> (M_SZ grid [Msun], predicted bias), e.g. the
+    bias of a Y-M relation of slope 1.63 against masses derived with slope 1.79."""
+    _check_table(sky, SKY_COLUMNS, "figure3: sky table")
+    if len(sky) == 0:
+        raise ValueError("figure3: the sky table is empty")
+    fig = Figure(figsize=(5.6, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    msz = sky["log10_MSZ"].to_numpy(float)
+    b = relative_bias(sky["log10_M_cnn"].to_numpy(float), msz)
+    _errorbar_medians(ax, 10.0**msz, b, n_bins, fmt="o", color="k", label=f"all clusters ({len(sky)})", gid="sky")
+    sel = _golden(sky, "figure3: sky table")
+    if golden and sel.any():
+        _errorbar_medians(ax, 10.0 ** msz[sel], b[sel], n_bins, fmt="s", color="tab:orange", mfc="none",
+                          label=f"Golden sample ({int(sel.sum())})", gid="golden")  # fmt: skip
+    styles = zip(("tab:blue", "tab:green", "tab:red", "tab:purple") * 4, ("-", "--", "-.", ":") * 4, strict=True)
+    for (label, (grid, bias)), (colour, ls) in zip(curves.items(), styles, strict=False):
+        g, y = np.asarray(grid, dtype=float), np.asarray(bias, dtype=float)
+        if g.shape != y.shape or g.ndim != 1:
+            raise ValueError(f"figure3: curve {label!r}: need equal 1-D M_SZ grid and bias, got {g.shape}, {y.shape}")
+        ax.plot(g, y, color=colour, ls=ls, lw=1.5, label=label, gid=f"curve:{label}")
+    ax.axhline(0.0, color="0.3", lw=0.8, zorder=0)
+    ax.set_xscale("log")
+    ax.set_xlabel(M_SZ_LABEL)
+    ax.set_ylabel(B_P_LABEL)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _map_panel(ax: Axes, image: NDArray, pixel_arcmin: float, *, label: str, **imshow) -> None:
+    """``image`` (py, px) with the map centre at (0, 0), axes in arcmin, its own colour bar labelled ``label``."""
+    py, px = image.shape
+    extent = (-px / 2 * pixel_arcmin, px / 2 * pixel_arcmin, -py / 2 * pixel_arcmin, py / 2 * pixel_arcmin)
+    im = ax.imshow(image, origin="lower", extent=extent, interpolation="nearest", **imshow)
+    ax.figure.colorbar(im, ax=ax, label=label, shrink=0.85)
+    ax.set_xlabel(OFFSET_X_LABEL)
+    ax.set_ylabel(OFFSET_Y_LABEL)
+
+
+def _as_image(values: ArrayLike, what: str) -> NDArray[np.float64]:
+    image = np.asarray(values, dtype=float)
+    if image.ndim != 2:
+        raise ValueError(f"{what}: expected a 2-D map (py, px), got shape {image.shape}")
+    return image
+
+
+def example_maps(
+    maps: Mapping[str, ArrayLike],
+    titles: Mapping[str, str] | None = None,
+    *,
+    pixel_arcmin: float = PIXEL_ARCMIN,
+) -> Figure:
+    """Supplementary Figure 2: a row of Compton-y maps (``maps``: key -> (py, px)), each with its own colour
+    bar; axes are offsets from the map centre [arcmin] for pixels of ``pixel_arcmin``; ``titles`` by key
+    (default: the key)."""
+    if not maps:
+        raise ValueError("example_maps: no maps given")
+    titles = dict(titles or {})
+    fig = Figure(figsize=(4.6 * len(maps), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(maps), squeeze=False)[0]
+    for ax, (key, values) in zip(axes, maps.items(), strict=True):
+        _map_panel(ax, _as_image(values, f"example_maps: {key!r}"), pixel_arcmin, label="Compton y", cmap="magma")
+        ax.set_title(titles.get(key, key), fontsize="small")
+    return fig
+
+
+def mass_redshift(samples: Mapping[str, pd.DataFrame], *, edges: Sequence[float]) -> Figure:
+    """Supplementary Figure 1: log10 M500 [Msun] against redshift for each sample (``samples``: label ->
+    table with columns ``redshift``, ``log10_M``), with vertical lines at the redshift-bin ``edges``."""
+    if not samples:
+        raise ValueError("mass_redshift: no samples given")
+    fig = Figure(figsize=(5.6, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for (label, t), marker in zip(samples.items(), ("o", "^", "s", "D") * 4, strict=False):
+        _check_table(t, ("redshift", "log10_M"), f"mass_redshift: sample {label!r}")
+        ax.scatter(t["redshift"], t["log10_M"], s=6, marker=marker, alpha=0.5, lw=0, label=f"{label} ({len(t)})",
+                   gid=f"sample:{label}")  # fmt: skip
+    for i, z in enumerate(edges):
+        ax.axvline(float(z), color="0.4", ls=":", lw=1.0, label="redshift-bin edges" if i == 0 else None)
+    ax.set_xlabel("redshift $z$")
+    ax.set_ylabel(r"$\log_{10}(M_{500} / M_\odot)$")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _coverage_line(key: str, value: float) -> str:
+    m = re.fullmatch(r"coverage_(\d+)", key)
+    if m:
+        return f"{m.group(1)}% interval: coverage {value:.3f}"
+    return f"{key}: {value:.3f}"
+
+
+def pit_histogram(pit: ArrayLike, coverage: Mapping[str, float] | None = None, *, n_bins: int = 10) -> Figure:
+    """Histogram of probability-integral-transform values (in [0, 1]) in ``n_bins`` equal bins (bars: gid "pit"),
+    with the uniform expectation N / n_bins (gid "expected") and its +-1 sigma binomial band
+    sqrt(N p (1 - p)), p = 1 / n_bins (gid "band"); ``coverage`` (e.g. coverage_68, coverage_95 ->
+    fraction of truths inside the central interval) written in the panel (gid "coverage")."""
+    u = np.asarray(pit, dtype=float).ravel()
+    if u.size == 0 or not np.all(np.isfinite(u)) or np.any((u < 0) | (u > 1)):
+        raise ValueError("pit_histogram: need >= 1 finite PIT value(s) in [0, 1]")
+    if n_bins < 1:
+        raise ValueError(f"pit_histogram: n_bins must be >= 1, got {n_bins}")
+    counts, bin_edges = np.histogram(u, bins=n_bins, range=(0.0, 1.0))
+    p = 1.0 / n_bins
+    expected, sigma = u.size * p, np.sqrt(u.size * p * (1.0 - p))
+    fig = Figure(figsize=(5.0, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    bars = ax.bar(bin_edges[:-1], counts, width=np.diff(bin_edges), align="edge", color="tab:blue", alpha=0.7,
+                  edgecolor="k", lw=0.5, label=f"test maps ({u.size})")  # fmt: skip
+    for patch in bars.patches:
+        patch.set_gid("pit")
+    ax.fill_between([0.0, 1.0], expected - sigma, expected + sigma, color="0.5", alpha=0.3, lw=0,
+                    label=r"uniform $\pm 1\sigma$ (binomial)", gid="band")  # fmt: skip
+    ax.axhline(expected, color="k", ls="--", lw=1.0, label="uniform", gid="expected")
+    if coverage:
+        text = "\n".join(_coverage_line(k, float(v)) for k, v in coverage.items())
+        ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize="small", gid="coverage")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, max(counts.max(), expected + sigma) * 1.5)
+    ax.set_xlabel("PIT of the true mass under the posterior")
+    ax.set_ylabel("number of maps per bin")
+    ax.legend(fontsize="small", loc="upper right")
+    return fig
+
+
+def saliency_figure(
+    maps: ArrayLike,
+    saliency: ArrayLike,
+    titles: Sequence[str] | None = None,
+    *,
+    pixel_arcmin: float = PIXEL_ARCMIN,
+    r500_pixels: ArrayLike | None = None,
+) -> Figure:
+    """One row per example: the Compton-y map (left) and its saliency (right, normalised |dM/dy| of
+    :func:`szmass.saliency.saliency_maps`), each with a colour bar; axes in arcmin. ``maps`` and
+    ``saliency``: (k, py, px); ``titles``: one per example; with ``r500_pixels`` (k,), a circle at R500."""
+    y = np.asarray(maps, dtype=float)
+    s = np.asarray(saliency, dtype=float)
+    if y.ndim != 3 or y.shape != s.shape or y.shape[0] == 0:
+        raise ValueError(f"saliency_figure: need maps and saliency of equal shape (k >= 1, py, px), got {y.shape}, "
+                         f"{s.shape}")  # fmt: skip
+    k = y.shape[0]
+    titles = list(titles) if titles is not None else [f"example {i + 1}" for i in range(k)]
+    if len(titles) != k:
+        raise ValueError(f"saliency_figure: {len(titles)} titles for {k} examples")
+    radii = None if r500_pixels is None else np.broadcast_to(np.asarray(r500_pixels, dtype=float), (k,))
+    fig = Figure(figsize=(9.0, 3.8 * k), layout="constrained")
+    axes = fig.subplots(k, 2, squeeze=False)
+    for i in range(k):
+        _map_panel(axes[i, 0], y[i], pixel_arcmin, label="Compton y", cmap="magma")
+        _map_panel(axes[i, 1], s[i], pixel_arcmin, label=r"saliency $|\partial M / \partial y|$ / max",
+                   cmap="inferno", vmin=0.0)  # fmt: skip
+        axes[i, 0].set_title(titles[i], fontsize="small")
+        axes[i, 1].set_title("saliency", fontsize="small")
+        if radii is not None:
+            for ax in axes[i]:
+                ax.add_patch(Circle((0.0, 0.0), radii[i] * pixel_arcmin, fill=False, color="c", ls="--",
+                                    label=r"$R_{500}$"))  # fmt: skip
+            axes[i, 1].legend(fontsize="x-small", loc="upper right")
+    return fig
+
+
+def saliency_profile(profile: pd.DataFrame) -> Figure:
+    """Radial profile of normalised saliency (:func:`szmass.saliency.radial_profile`): the median over maps
+    (gid "median") and the 16th-84th band (gid "band") against r / R500; annuli without maps are skipped."""
+    missing = [c for c in ("r_mid", "median", "p16", "p84") if c not in profile.columns]
+    if missing:
+        raise ValueError(f"saliency_profile: column(s) {missing} missing; the table has {list(profile.columns)}")
+    rows = profile.dropna(subset=["median", "p16", "p84"])
+    if len(rows) == 0:
+        raise ValueError("saliency_profile: no annulus has any map")
+    fig = Figure(figsize=(5.2, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.fill_between(rows["r_mid"], rows["p16"], rows["p84"], color="tab:red", alpha=0.25, lw=0,
+                    label="16th-84th percentiles", gid="band")  # fmt: skip
+    ax.plot(rows["r_mid"], rows["median"], "o-", color="tab:red", ms=3, label="median over maps", gid="median")
+    ax.axvline(1.0, color="0.4", ls=":", lw=1.0, label=r"$R_{500}$")
+    ax.set_xlim(left=0.0)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel(r"$r / R_{500}$")
+    ax.set_ylabel(r"mean normalised saliency $|\partial M / \partial y|$ / max")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def validation_boxplot(losses: Mapping[str, ArrayLike]) -> Figure:
+    """Hyperparameter scan: a box per configuration (``losses``: label -> best validation loss of each
+    seeded run, MSE of log10 M [dex^2]) with the runs as points (gid "runs:label"); the median lines carry
+    gid "median:label"."""
+    if not losses:
+        raise ValueError("validation_boxplot: no configurations given")
+    labels = list(losses)
+    values = [np.asarray(losses[k], dtype=float).ravel() for k in labels]
+    for label, v in zip(labels, values, strict=True):
+        if v.size == 0 or not np.all(np.isfinite(v)):
+            raise ValueError(f"validation_boxplot: configuration {label!r} needs >= 1 finite loss value(s)")
+    fig = Figure(figsize=(max(4.5, 1.1 * len(labels) + 2.0), 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    box = ax.boxplot(values, tick_labels=labels, widths=0.5, showfliers=False, medianprops={"color": "tab:red"})
+    for line, label in zip(box["medians"], labels, strict=True):
+        line.set_gid(f"median:{label}")
+    box["medians"][0].set_label("median")
+    for i, (label, v) in enumerate(zip(labels, values, strict=True), start=1):
+        ax.scatter(np.full(v.size, i), v, s=10, color="k", alpha=0.6, zorder=3, gid=f"runs:{label}",
+                   label="seeded runs" if i == 1 else None)  # fmt: skip
+    ax.set_ylabel(r"best validation loss, MSE of $\log_{10} M$ [dex$^2$]")
+    ax.set_xlabel("configuration")
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.legend(fontsize="small")
+    return fig

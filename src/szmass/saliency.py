@@ -1,0 +1,182 @@
+"""Saliency maps of the mass CNN and their radial profile in units of R500 (DESIGN.md stage 8).
+
+The saliency of pixel p of a raw y-map is |dM_CNN / dy_p| [Msun per unit Compton y]: how much
+the predicted mass M500 changes per unit change of that pixel. The saved models
+(``results/models/{dataset}/z{bin}/best.keras``, standardisation included) output
+log10 M500 [Msun], so dM/dy_p = M ln(10) d(log10 M)/dy_p. Gradients are taken with
+``tf.GradientTape`` in inference mode (``training=False``: dropout off).
+
+Each map's saliency is then divided by its own maximum, so the maps read as "relative
+importance" on [0, 1] and can be stacked across clusters of very different masses. (The factor
+M ln 10 is common to all pixels of a map and so drops out of the normalised map; it matters only
+with ``normalise=False``.) A map whose gradient is zero everywhere stays zero.
+
+The radial profile (`radial_profile`) averages the normalised saliency of each map in annuli of
+r / R500 around the map centre, then summarises the maps per annulus by the median and the
+16th-84th percentiles.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pandas as pd
+from astropy import units as u
+from numpy.typing import ArrayLike, NDArray
+
+from szmass.cosmology import angular_diameter_distance_kpc
+
+DEFAULT_R_EDGES: NDArray[np.float64] = np.linspace(0.0, 3.0, 16)
+"""Annuli of the radial profile: 0 to 3 R500 in steps of 0.2 R500."""
+
+PROFILE_COLUMNS = ("r_lo", "r_hi", "r_mid", "median", "p16", "p84", "n")
+
+
+def _check_maps(maps: ArrayLike, name: str) -> NDArray[np.float64]:
+    arr = np.asarray(maps, dtype=float)
+    if arr.ndim != 3 or arr.shape[0] == 0:
+        raise ValueError(f"{name}: expected an array (n >= 1, py, px), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.flatnonzero(~np.all(np.isfinite(arr.reshape(arr.shape[0], -1)), axis=1))[0])
+        raise ValueError(f"{name}: map {bad} has non-finite pixels")
+    return arr
+
+
+def saliency_maps(
+    model: keras.Model, maps: ArrayLike, *, batch_size: int = 64, normalise: bool = True
+) -> NDArray[np.float64]:
+    """|dM_CNN / dy_pixel| of each raw y-map, (n, py, px).
+
+    ``model``: a Keras model on raw y-maps (py, px, 1) [Compton y] returning log10 M500 [Msun]
+    (a saved ``best.keras``; ``import szmass.model`` before loading it). ``maps``: (n, py, px)
+    raw Compton-y maps. Batches of ``batch_size`` maps, inference mode. With ``normalise`` (the
+    default) each map is divided by its own maximum (dimensionless, in [0, 1]; an all-zero map
+    stays zero); otherwise the result is in Msun per unit Compton y.
+    """
+    import tensorflow as tf
+
+    if keras.config.backend() != "tensorflow":
+        raise ValueError(f"saliency_maps needs the TensorFlow backend of Keras, not {keras.config.backend()!r}")
+    arr = _check_maps(maps, "saliency_maps: maps")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n, py, px = arr.shape
+    expected_in = tuple(model.input_shape[1:])
+    if expected_in not in ((py, px, 1), (py, px)) or tuple(model.output_shape[1:]) != (1,):
+        raise ValueError(
+            f"saliency_maps: model maps {expected_in} -> {tuple(model.output_shape[1:])}; "
+            f"expected ({py}, {px}, 1) -> (1,) for maps of shape ({py}, {px})"
+        )
+    shape_in = (-1, *expected_in)
+    inputs = getattr(model, "inputs", None)  # a functional/sequential model's input dtype; else float32
+    in_dtype = str(inputs[0].dtype) if inputs else "float32"
+
+    def batch_gradient(x: Any) -> tuple[Any, Any]:  # eager: one call per batch, the layers dominate the cost
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            log10_m = model(x, training=False)
+            # maps are independent in inference mode, so the gradient of the sum is each map's own gradient
+            total = tf.reduce_sum(log10_m)
+        return log10_m, tape.gradient(total, x)
+
+    out = np.empty((n, py, px), dtype=float)
+    for start in range(0, n, batch_size):
+        x = tf.convert_to_tensor(arr[start : start + batch_size].reshape(shape_in), dtype=in_dtype)
+        log10_m, grad = batch_gradient(x)
+        log10_m = np.asarray(log10_m, dtype=float).reshape(-1)
+        grad = np.asarray(grad, dtype=float).reshape(-1, py, px)
+        # dM/dy = M ln10 dlog10M/dy  [Msun per unit y]
+        out[start : start + batch_size] = np.abs(grad) * (np.log(10.0) * 10.0**log10_m)[:, None, None]
+    if not np.all(np.isfinite(out)):
+        raise ValueError("saliency_maps: non-finite gradients (is the model's output log10 M500 [Msun]?)")
+    if normalise:
+        peak = out.reshape(n, -1).max(axis=1)
+        scale = np.divide(1.0, peak, out=np.zeros_like(peak), where=peak > 0)
+        out *= scale[:, None, None]
+    return out
+
+
+def radial_profile(
+    saliency: ArrayLike,
+    r500_pixels: ArrayLike,
+    *,
+    r_edges: ArrayLike = DEFAULT_R_EDGES,
+    require_inside: bool = True,
+) -> pd.DataFrame:
+    """Median and 16th-84th percentiles over maps of the mean saliency in annuli of r / R500.
+
+    ``saliency``: (n, py, px), e.g. the normalised output of `saliency_maps`. ``r500_pixels``: R500
+    of each map in pixels (n,) (a scalar applies to all). Pixel (j, i) sits at distance
+    sqrt((i - c_x)^2 + (j - c_y)^2) pixels from the map centre c = npix / 2 - 0.5 (0-based indices:
+    between the central four pixels for an even npix); it belongs to annulus k when
+    r_edges[k] <= r / R500 < r_edges[k + 1]. A map's annulus value is the mean over its pixels; it is
+    NaN (and left out of the statistics) when the annulus holds no pixel centre or, with
+    ``require_inside``, when it is not wholly inside the map (r_hi R500 > min(py, px) / 2 pixels),
+    since a partial annulus samples only the map's corners.
+
+    Columns: r_lo, r_hi, r_mid (r / R500), median, p16, p84 (of the per-map means), n (maps used).
+    """
+    sal = _check_maps(saliency, "radial_profile: saliency")
+    n, py, px = sal.shape
+    try:
+        r500 = np.broadcast_to(np.asarray(r500_pixels, dtype=float), (n,))
+    except ValueError as exc:
+        raise ValueError(f"radial_profile: r500_pixels must be a scalar or one value per map ({n}): {exc}") from exc
+    if not np.all(np.isfinite(r500) & (r500 > 0)):
+        raise ValueError("radial_profile: r500_pixels must be finite and > 0")
+    edges = np.asarray(r_edges, dtype=float)
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) or not np.all(np.diff(edges) > 0):
+        raise ValueError(f"radial_profile: r_edges must be >= 2 finite, increasing values, got {r_edges!r}")
+    if edges[0] < 0:
+        raise ValueError(f"radial_profile: r_edges must be >= 0, got {edges[0]}")
+    n_ann = edges.size - 1
+
+    j, i = np.indices((py, px), dtype=float)
+    dist = np.hypot(i - (px / 2 - 0.5), j - (py / 2 - 0.5)).reshape(-1)  # [pixels]
+    x = dist[None, :] / r500[:, None]  # r / R500, (n, P)
+    ann = np.searchsorted(edges, x, side="right") - 1
+    inside = (ann >= 0) & (ann < n_ann)
+    flat = (np.arange(n)[:, None] * n_ann + ann)[inside]
+    sums = np.bincount(flat, weights=sal.reshape(n, -1)[inside], minlength=n * n_ann).reshape(n, n_ann)
+    counts = np.bincount(flat, minlength=n * n_ann).reshape(n, n_ann)
+    means = np.full((n, n_ann), np.nan)
+    np.divide(sums, counts, out=means, where=counts > 0)
+    if require_inside:
+        # (a relative slack of 1e-9 so that an annulus ending exactly on the edge, up to round-off, counts)
+        means[edges[1:][None, :] * r500[:, None] > min(py, px) / 2 * (1.0 + 1e-9)] = np.nan
+
+    used = np.isfinite(means)
+    n_used = used.sum(axis=0)
+    stats = np.full((3, n_ann), np.nan)
+    for k in np.flatnonzero(n_used):
+        stats[:, k] = np.percentile(means[used[:, k], k], [50.0, 16.0, 84.0])
+    return pd.DataFrame(
+        {
+            "r_lo": edges[:-1],
+            "r_hi": edges[1:],
+            "r_mid": 0.5 * (edges[:-1] + edges[1:]),
+            "median": stats[0],
+            "p16": stats[1],
+            "p84": stats[2],
+            "n": n_used.astype(np.int64),
+        },
+        columns=list(PROFILE_COLUMNS),
+    )
+
+
+def r500_pixels(r500_kpc: ArrayLike, z: ArrayLike, cosmo: Any, pixel_arcmin: float) -> NDArray[np.float64]:
+    """R500 in map pixels: R500 [physical kpc] / D_A(z) [physical kpc] is the angle [rad], divided by
+    the pixel size ``pixel_arcmin`` [arcmin]. ``cosmo``: an astropy cosmology (`szmass.cosmology.make_cosmology`).
+    Returns an array broadcast over ``r500_kpc`` and ``z``."""
+    r = np.asarray(r500_kpc, dtype=float)
+    if not np.all(np.isfinite(r) & (r > 0)):
+        raise ValueError(f"r500_pixels: R500 [kpc] must be finite and > 0, got {r500_kpc!r}")
+    if not (np.isfinite(pixel_arcmin) and pixel_arcmin > 0):
+        raise ValueError(f"r500_pixels: pixel_arcmin must be finite and > 0, got {pixel_arcmin!r}")
+    theta = (r / angular_diameter_distance_kpc(cosmo, z)) * u.rad
+    return np.asarray(theta.to_value(u.arcmin) / float(pixel_arcmin), dtype=float)
