@@ -139,3 +139,44 @@ def test_stale_reruns(run):
     changed.write_text(yaml.safe_dump(cfg))
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", snakemake(run, "-n", "--configfile", str(changed)).stdout, re.MULTILINE))
     assert int(jobs["train"]) == 16 and "project_maps" not in jobs and "simulate" not in jobs
+
+
+def test_provenance_of_the_outputs(run):
+    """Map stores, tables and sky cutouts record the run's config checksum, code and library versions and rule.
+
+    The checksum is over Snakemake's config, which is what the jobs ran with: the config file plus the
+    defaults that schema validation fills in (so the file is validated here before hashing).
+    """
+    import hashlib
+    import json
+    import subprocess
+    from datetime import UTC, datetime
+
+    import yaml
+    from snakemake.utils import validate
+    from workflow_utils import REPO
+
+    import szmass
+    from szmass.provenance import read_provenance
+
+    cfg = yaml.safe_load((run / "ci.yaml").read_text())
+    validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    expected = hashlib.sha256(json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    written = datetime.fromtimestamp((run / "ci.yaml").stat().st_mtime, UTC).replace(microsecond=0)
+    outputs = {"results/maps/clean.zarr": "clean_maps", "results/tables/mass_cuts.csv": "mass_cuts",
+               "results/sky/cutouts.zarr": "sky_cutouts"}
+    for path, rule in outputs.items():
+        rec = read_provenance(run / path)
+        assert rec["config_sha256"] == expected and rec["rule"] == rule, path
+        assert rec["szmass"] == szmass.__version__ and rec["numpy"] == np.__version__ and rec["xarray"] == xr.__version__
+        created = datetime.strptime(rec["created_utc"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert written <= created <= datetime.now(UTC), path  # made by this run, after its config
+        if (REPO / ".git").exists():  # the commit szmass ran from: HEAD, or an ancestor if HEAD moved since
+            ancestor = subprocess.run(["git", "-C", str(REPO), "merge-base", "--is-ancestor", rec["git_commit"], "HEAD"],
+                                      check=False)
+            assert ancestor.returncode == 0 and rec["git_dirty"] in {"true", "false"}, path
+        else:  # a source tree outside git (e.g. an unpacked sdist)
+            assert rec["git_commit"] == rec["git_dirty"] == "unknown", path
+    assert (run / "results/tables/mass_cuts.csv.provenance.json").is_file()
+    clean = xr.open_zarr(run / "results/maps/clean.zarr", consolidated=True)  # the consolidated metadata is current
+    assert clean.attrs["provenance"] == read_provenance(run / "results/maps/clean.zarr")

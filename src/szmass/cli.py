@@ -55,12 +55,52 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_predict)
 
 
+def _run_provenance(args: argparse.Namespace) -> int:
+    import json
+
+    from szmass.provenance import read_provenance
+
+    records: dict[str, dict[str, str]] = {}
+    status = 0
+    for path in args.paths:
+        try:
+            records[str(path)] = read_provenance(path)
+        except (ValueError, OSError) as exc:
+            print(f"szmass provenance: error: {exc}", file=sys.stderr)
+            status = 1
+    if args.json:
+        print(json.dumps(records, indent=1, sort_keys=True))
+    else:
+        for path, record in records.items():
+            width = max(map(len, record))
+            print(path)
+            print("\n".join(f"  {key:<{width}}  {value}" for key, value in record.items()))
+    return status
+
+
+def _add_provenance(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "provenance",
+        help="print the provenance record of outputs",
+        description=(
+            "Print the provenance of each output: config checksum, szmass version and git commit, library "
+            "versions, creation time and rule, read from a zarr store's attribute 'provenance', a FITS file's "
+            "primary header (SZMVER, SZMGIT, CFGSHA, ...) or a sidecar FILE.provenance.json. Exit status 1 "
+            "when a path has none."
+        ),
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="zarr stores, FITS files or other outputs")
+    p.add_argument("--json", action="store_true", help="print one JSON object {path: record}")
+    p.set_defaults(func=_run_provenance)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``szmass`` argument parser with its subcommands."""
     parser = argparse.ArgumentParser(prog="szmass", description="Galaxy-cluster masses from Compton-y maps with CNNs.")
     parser.add_argument("--version", action="version", version=f"szmass {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_predict(subparsers)
+    _add_provenance(subparsers)
     return parser
 
 

@@ -296,8 +296,8 @@ def open_maps(path: str | os.PathLike[str]) -> xr.Dataset:
 
 
 def _settings(ds: xr.Dataset) -> dict[str, Any]:
-    """A store's map settings (its attributes without the job identity)."""
-    return {k: v for k, v in ds.attrs.items() if k not in JOB_ATTRS}
+    """A store's map settings (its attributes without the job identity and the job's provenance)."""
+    return {k: v for k, v in ds.attrs.items() if k not in JOB_ATTRS and k != "provenance"}
 
 
 def gather(part_paths: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str]) -> None:

@@ -8,6 +8,7 @@ from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.mocks import mass_cuts
 from szmass.planck import read_psz2
+from szmass.provenance import stamp_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -19,3 +20,4 @@ cuts = mass_cuts(open_maps(sm.input.planck), read_healpix_map(sm.input.noise), z
 with atomic_path(sm.output[0]) as tmp:
     cuts.to_csv(tmp, index=False, float_format="%.6g")
 log.info("mass cuts:\n%s", cuts.to_string())
+stamp_job(sm)

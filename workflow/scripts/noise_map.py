@@ -2,6 +2,7 @@
 from szmass import noise
 from szmass.healpix import write_healpix_map
 from szmass.logs import configure
+from szmass.provenance import stamp_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -12,3 +13,4 @@ else:
     model = noise.default_noise_model(nside)
 write_healpix_map(sm.output[0], noise.realise(model, sm.params.seed))
 log.info("noise realisation at nside %d (lmax %d) -> %s", nside, model.lmax, sm.output[0])
+stamp_job(sm)

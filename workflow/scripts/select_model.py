@@ -2,6 +2,7 @@
 import os
 
 from szmass.logs import configure
+from szmass.provenance import stamp_job
 from szmass.select import select_model
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
@@ -9,3 +10,4 @@ log = configure(sm.log)
 table, chosen = select_model(sm.params.run_dirs, threshold=sm.params.threshold, n_bins=sm.params.n_bins,
                              out_dir=os.path.dirname(sm.output.best))
 log.info("%d of %d runs pass; selected %s", int(table["passed"].sum()), len(table), chosen)
+stamp_job(sm)

@@ -6,6 +6,7 @@ from szmass.atomic import atomic_path
 from szmass.healpix import read_healpix_map
 from szmass.logs import configure
 from szmass.planck import read_mask, read_psz2
+from szmass.provenance import stamp_job
 from szmass.synthsky import sky_cutouts
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
@@ -19,3 +20,4 @@ ds = sky_cutouts(sky, mask, read_psz2(sm.input.psz2), seed=p.seed, truth=truth, 
 with atomic_path(sm.output[0]) as tmp:
     ds.to_zarr(tmp, mode="w", consolidated=True)
 log.info("%d cutouts, %d Golden -> %s", ds.sizes["cluster"], int(ds["golden"].sum()), sm.output[0])
+stamp_job(sm)

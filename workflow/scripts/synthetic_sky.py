@@ -4,6 +4,7 @@ from szmass.healpix import write_healpix_map
 from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.planck import read_psz2
+from szmass.provenance import stamp_job
 from szmass.synthsky import synthetic_sky
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
@@ -20,3 +21,4 @@ write_healpix_map(sm.output.mask, mask)
 with atomic_path(sm.output.truth) as tmp:
     truth.to_csv(tmp, index=False, float_format="%.9g")
 log.info("%d clusters injected; masked sky fraction %.3f", len(truth), 1 - mask.mean())
+stamp_job(sm)
