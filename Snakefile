@@ -11,6 +11,7 @@ include: "workflow/rules/sims.smk"
 include: "workflow/rules/ymaps.smk"
 include: "workflow/rules/planck.smk"
 include: "workflow/rules/training.smk"
+include: "workflow/rules/products.smk"
 
 
 rule all:
@@ -23,3 +24,6 @@ rule all:
         selected=expand("results/models/{dataset}/z{zbin}/best.keras", dataset=DATASETS, zbin=ZBINS),
         model_bins=expand("results/models/{dataset}/redshift_bins.json", dataset=DATASETS),
         supp_fig4=expand("results/figures/supp_fig4_{dataset}.png", dataset=DATASETS),
+        figures=expand("results/figures/{name}.png", name=PRODUCT_FIGURES),
+        tables=expand("results/tables/{name}.csv", name=PRODUCT_TABLES),
+        catalogue=multiext("results/catalogue/psz2_cnn_masses", ".csv", ".fits"),

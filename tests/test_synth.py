@@ -389,3 +389,24 @@ def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="m500_max"):
         SynthConfig.from_mapping({"m500_min": 1e15, "m500_max": 1e14})
     assert SynthConfig.from_mapping({}) == SynthConfig()
+
+
+def test_main_halo_from_the_high_mass_tail():
+    """main_m500_min puts every region's main halo above it (THE THREE HUNDRED's selection); 0 leaves the
+    draw as it was, and the field halos keep the mass-function range."""
+    cfg = SynthConfig(halos_per_region=4, m500_min=1e14, m500_max=2e15, region_radius=15000.0)
+    tail = replace(cfg, main_m500_min=5e14)
+    h = COSMO.h
+    mains, fields = [], []
+    for seed in range(12):
+        pop = population_for(tail, COSMO, region=1, seed=seed)
+        hosts = [hh for hh in pop.halos if hh.role in ("main", "field")]
+        mains.append(hosts[0].m500_z0 * h)
+        fields += [hh.m500_z0 * h for hh in hosts[1:]]
+        assert hosts[0].m500_z0 == max(hh.m500_z0 for hh in hosts)
+    assert min(mains) >= 5e14 * (1 - 1e-9) and max(mains) <= 2e15
+    assert min(fields) >= 1e14 * (1 - 1e-9) and np.median(fields) < 5e14  # the steep mass function: mostly light
+    plain = [population_for(cfg, COSMO, region=1, seed=s).halos[0].m500_z0 * h for s in range(12)]
+    assert np.median(plain) < np.median(mains)
+    with pytest.raises(ValueError, match="main_m500_min"):
+        SynthConfig.from_mapping({"main_m500_min": 5e15})

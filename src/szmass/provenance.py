@@ -1,4 +1,4 @@
-"""Provenance of every output: which config, code and library versions made it, and when.
+"""Provenance of every output: which config, code and library versions made it.
 
 A provenance record (:func:`provenance_record`) is a flat ``dict[str, str]``:
 
@@ -14,7 +14,10 @@ A provenance record (:func:`provenance_record`) is a flat ``dict[str, str]``:
   when szmass is not imported from a git checkout (e.g. an installed wheel) or git is missing.
 * ``python`` and the versions of numpy, numba, healpy, tensorflow, zarr, astropy, xarray, keras
   (from the installed distributions' metadata; nothing is imported; ``"not installed"`` if absent).
-* ``created_utc`` (ISO 8601, seconds, ``Z``) and ``rule`` (the producing Snakemake rule, or ``"none"``).
+* ``rule`` (the producing Snakemake rule, or ``"none"``).
+
+No time is recorded: the same config and code give byte-identical outputs (a rerun or a resumed run
+included), and the file's mtime and Snakemake's own records say when a job ran.
 
 Where it goes (:func:`stamp_outputs` picks by path):
 
@@ -49,7 +52,6 @@ import platform
 import subprocess
 import warnings
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -81,7 +83,6 @@ FITS_KEYWORDS: dict[str, str] = {
     "git_dirty": "SZMDIRTY",
     "config_sha256": "CFGSHA",
     "rule": "SZMRULE",
-    "created_utc": "SZMDATE",
     "python": "PYVER",
 }
 """Record key -> primary-header keyword; other keys (package versions) go to ``HIERARCH SZMASS <KEY>``."""
@@ -92,7 +93,6 @@ FITS_COMMENTS: dict[str, str] = {
     "git_dirty": "szmass source differs from SZMGIT",
     "config_sha256": "",  # the 64-digit value leaves no room: FITS_NOTE explains it
     "rule": "Snakemake rule that made this file",
-    "created_utc": "UTC time the record was made",
     "python": "Python version",
 }
 FITS_NOTE = "szmass provenance: CFGSHA = sha256 of the run's config as canonical JSON"
@@ -159,7 +159,6 @@ def provenance_record(config: Mapping[str, Any] | None, *, rule: str | None = No
         "python": platform.python_version(),
     }
     record |= {key: _package_version(names) for key, names in PACKAGES.items()}
-    record["created_utc"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     record["rule"] = rule or "none"
     return record
 

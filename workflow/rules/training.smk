@@ -75,8 +75,10 @@ rule model_bins:
         edges=TRAIN["redshift_edges"],
     run:
         from szmass.predict import write_bin_edges
+        from szmass.provenance import provenance_record, stamp_outputs
 
         write_bin_edges(os.path.dirname(output[0]), params.edges)
+        stamp_outputs(output, provenance_record(config, rule=rule))
 
 
 rule pass_counts_figure:

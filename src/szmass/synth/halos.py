@@ -206,11 +206,13 @@ def draw_population(
     region_radius: float,
     box_size: float,
     main_m500: float | None = None,
+    main_m500_min: float = 0.0,
 ) -> RegionPopulation:
     """Draw the halo population of a region from ``seed`` (masses and lengths in h^-1 units as in the config).
 
     The random stream is ``SeedSequence(seed, spawn_key=(0,))``; particles use other spawn keys.
-    ``main_m500`` [h^-1 Msun] overrides the main halo's drawn z = 0 mass (benchmarks).
+    ``main_m500`` [h^-1 Msun] overrides the main halo's drawn z = 0 mass (benchmarks); ``main_m500_min`` > 0
+    draws the main halo from the mass function above it (the others stay between the limits).
     """
     model = gas_model(gas_model_name)
     if halos_per_region < 1:
@@ -221,7 +223,12 @@ def draw_population(
     h = cosmo.h
     fb = float(cosmo.Ob0 / cosmo.Om0)
     centre = rng.uniform(region_radius, box_size - region_radius, size=3)
-    masses = np.sort(sample_m500_z0(m500_min, m500_max, halos_per_region, cosmo, rng))[::-1]
+    if main_m500_min > 0:
+        drawn = [sample_m500_z0(main_m500_min, m500_max, 1, cosmo, rng),
+                 sample_m500_z0(m500_min, m500_max, halos_per_region - 1, cosmo, rng)]
+        masses = np.sort(np.concatenate(drawn))[::-1]
+    else:
+        masses = np.sort(sample_m500_z0(m500_min, m500_max, halos_per_region, cosmo, rng))[::-1]
     if main_m500 is not None:
         masses[0] = main_m500
     m_hosts = masses / h

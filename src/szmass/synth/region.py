@@ -74,13 +74,19 @@ AHF_MIN_PARTICLES = 20
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Configuration of the synthetic generator (masses [h^-1 Msun], lengths [comoving kpc/h])."""
+    """Configuration of the synthetic generator (masses [h^-1 Msun], lengths [comoving kpc/h]).
+
+    ``main_m500_min`` > 0 draws each region's main halo from the mass function above it (THE THREE
+    HUNDRED's regions are centred on clusters of M_vir > 8e14 h^-1 Msun, M500 of about 5e14); 0 draws it
+    like the others, between ``m500_min`` and ``m500_max``.
+    """
 
     gas_model: str = "gadget_x"
     gas_particle_mass: float = 2.36e8
     dm_particle_mass: float = 12.7e8
     m500_min: float = 1.0e14
     m500_max: float = 2.0e15
+    main_m500_min: float = 0.0
     halos_per_region: int = 3
     region_radius: float = 15000.0
     r_max_r500: float = 5.0
@@ -116,6 +122,9 @@ class SynthConfig:
                 raise ValueError(f"synthetic config: {key} must be > 0, got {getattr(self, key)!r}")
         if not self.m500_max > self.m500_min:
             raise ValueError(f"synthetic config: m500_max ({self.m500_max!r}) must exceed m500_min ({self.m500_min!r})")
+        if not (self.main_m500_min == 0.0 or self.m500_min <= self.main_m500_min < self.m500_max):
+            raise ValueError(f"synthetic config: main_m500_min ({self.main_m500_min!r}) must be 0 (off) or in "
+                             f"[m500_min, m500_max) = [{self.m500_min!r}, {self.m500_max!r})")
         if self.halos_per_region < 1:
             raise ValueError(f"synthetic config: halos_per_region must be >= 1, got {self.halos_per_region!r}")
         if self.n_neighbours < 2:
@@ -143,7 +152,7 @@ def population_for(cfg: SynthConfig, cosmo: FlatLambdaCDM, *, region: int, seed:
     """The region's halo population for ``cfg`` (see :func:`szmass.synth.halos.draw_population`)."""
     return draw_population(
         cosmo, region=region, seed=seed, gas_model_name=cfg.gas_model, m500_min=cfg.m500_min, m500_max=cfg.m500_max,
-        halos_per_region=cfg.halos_per_region, merger_fraction=cfg.merger_fraction,
+        main_m500_min=cfg.main_m500_min, halos_per_region=cfg.halos_per_region, merger_fraction=cfg.merger_fraction,
         substructure_fraction=cfg.substructure_fraction, contaminated_fraction=cfg.contaminated_fraction,
         region_radius=cfg.region_radius, box_size=cfg.box_size, main_m500=main_m500,
     )

@@ -1,0 +1,147 @@
+"""The sky's CNN masses and the mass catalogue (``results/catalogue/psz2_cnn_masses.{csv,fits}``).
+
+:func:`sky_predictions` runs the selected models of each redshift bin on the sky's cutouts.
+:func:`build_catalogue` adds each cluster's posterior (:class:`szmass.sbi.KDEPosterior` fitted on the
+test maps of its bin; the test maps of all bins pooled where a bin has fewer than ``min_test_maps``) and
+the Y500 that the Planck Y-M relation (:mod:`szmass.scaling`, slope 1.79) gives for the posterior
+median and its 16th-84th percentile masses. :func:`write_catalogue` writes the CSV and a FITS table whose
+columns carry units.
+
+Columns (masses in Msun, Y500 spherical in arcmin^2): NAME, GLON, GLAT [deg], REDSHIFT, ZBIN, MSZ (PSZ2's
+hydrostatic mass), LOG10_MSZ, LOG10_M_CNN (the network's point prediction), LOG10_M500_P16, _P50, _P84 (the
+posterior's percentiles of log10 M500), M_CNN (the posterior median), M_CNN_ERR_UP, M_CNN_ERR_LOW (84th minus
+median, median minus 16th), Y500_CNN, Y500_CNN_ERR_UP, Y500_CNN_ERR_LOW, GOLDEN, POSTERIOR_POOLED (the bin's
+test set was too small and all bins' test maps were used), and for a synthetic sky M500_TRUE (the injected
+halo's M500).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from astropy import units as u
+from astropy.cosmology import FLRW
+from astropy.table import Table
+
+from szmass.atomic import atomic_path
+from szmass.predict import MassModels, predict_masses
+from szmass.sbi import KDEPosterior
+from szmass.scaling import ALPHA_PLANCK, y500_from_m500
+from szmass.zbins import redshift_bins
+
+log = logging.getLogger(__name__)
+
+MIN_TEST_MAPS = 20
+"""Fewest test maps of a bin for a posterior of its own; fewer and the bins' test maps are pooled."""
+
+SKY_COORDS = ("name", "glon", "glat", "redshift", "MSZ", "golden")
+UNITS = {"GLON": u.deg, "GLAT": u.deg, "MSZ": u.Msun, "M_CNN": u.Msun, "M_CNN_ERR_UP": u.Msun,
+         "M_CNN_ERR_LOW": u.Msun, "Y500_CNN": u.arcmin**2, "Y500_CNN_ERR_UP": u.arcmin**2,
+         "Y500_CNN_ERR_LOW": u.arcmin**2, "M500_TRUE": u.Msun}
+LOG_COMMENT = "LOG10_* columns: log10 of masses in solMass (no FITS unit for a logarithm)"
+
+
+def sky_predictions(ds: xr.Dataset, models: MassModels, *, source: str = "sky cutouts") -> pd.DataFrame:
+    """CNN masses of every sky cutout (``results/sky/cutouts.zarr``) with the model of its redshift bin:
+    columns name, glon, glat [deg], redshift, zbin, log10_MSZ, log10_M_cnn [log10 Msun], golden, and
+    log10_M_true where the store has the injected truth ``M500`` (a synthetic sky)."""
+    missing = [c for c in (*SKY_COORDS, "y") if c not in ds.variables]
+    if missing:
+        raise ValueError(f"{source}: variable(s) {missing} missing; expected y and coordinates {list(SKY_COORDS)}")
+    z = np.asarray(ds["redshift"].values, dtype=float)
+    msz = np.asarray(ds["MSZ"].values, dtype=float)
+    names = np.asarray(ds["name"].values).astype(object).astype(str)
+    table = pd.DataFrame({
+        "name": names,
+        "glon": np.asarray(ds["glon"].values, dtype=float),
+        "glat": np.asarray(ds["glat"].values, dtype=float),
+        "redshift": z,
+        "zbin": redshift_bins(z, models.edges),
+        "log10_MSZ": np.where(msz > 0, np.log10(np.where(msz > 0, msz, 1.0)), np.nan),
+        "log10_M_cnn": predict_masses(ds["y"].values, z, models.models, edges=models.edges, labels=list(names)),
+        "golden": np.asarray(ds["golden"].values, dtype=bool),
+    })
+    if "M500" in ds.variables:
+        table["log10_M_true"] = np.log10(np.asarray(ds["M500"].values, dtype=float))
+    return table
+
+
+def bin_posteriors(
+    tests: pd.DataFrame, zbins: np.ndarray, *, bw_factor: float = 0.2, min_test_maps: int = MIN_TEST_MAPS
+) -> dict[int, tuple[KDEPosterior, bool]]:
+    """The posterior of each bin in ``zbins`` from the test predictions ``tests`` (columns zbin,
+    log10_M_cnn, log10_M_true): (KDE of the bin's test maps, False), or (KDE of all test maps, True) for a
+    bin with fewer than ``min_test_maps``."""
+    pooled: KDEPosterior | None = None
+    out: dict[int, tuple[KDEPosterior, bool]] = {}
+    for zbin in sorted({int(b) for b in zbins}):
+        part = tests[tests["zbin"] == zbin]
+        if len(part) >= min_test_maps:
+            out[zbin] = (KDEPosterior(part["log10_M_cnn"], part["log10_M_true"], bw_factor=bw_factor), False)
+            continue
+        if pooled is None:
+            if len(tests) < min_test_maps:
+                raise ValueError(f"test predictions: {len(tests)} test maps in all bins, fewer than the "
+                                 f"{min_test_maps} needed for a posterior")
+            pooled = KDEPosterior(tests["log10_M_cnn"], tests["log10_M_true"], bw_factor=bw_factor)
+        log.warning("redshift bin %d has %d test maps (< %d): its posteriors use all bins' %d test maps",
+                    zbin, len(part), min_test_maps, len(tests))
+        out[zbin] = (pooled, True)
+    return out
+
+
+def build_catalogue(
+    sky: pd.DataFrame, tests: pd.DataFrame, cosmo: FLRW, *, bw_factor: float = 0.2,
+    min_test_maps: int = MIN_TEST_MAPS, alpha: float = ALPHA_PLANCK,
+) -> pd.DataFrame:
+    """The catalogue (module docs) from the sky's predictions (:func:`sky_predictions`) and the test
+    predictions of the same models (columns zbin, log10_M_cnn, log10_M_true)."""
+    quantiles = np.full((len(sky), 3), np.nan)
+    pooled = np.zeros(len(sky), dtype=bool)
+    for zbin, (posterior, was_pooled) in bin_posteriors(tests, sky["zbin"].to_numpy(), bw_factor=bw_factor,
+                                                        min_test_maps=min_test_maps).items():
+        rows = (sky["zbin"] == zbin).to_numpy()
+        quantiles[rows] = posterior.quantiles(sky.loc[rows, "log10_M_cnn"].to_numpy(), q=(0.16, 0.5, 0.84))
+        pooled[rows] = was_pooled
+    m16, m50, m84 = (10.0 ** quantiles[:, i] for i in range(3))
+    z = sky["redshift"].to_numpy(float)
+    y16, y50, y84 = (y500_from_m500(m, z, cosmo, alpha=alpha) for m in (m16, m50, m84))
+    cat = pd.DataFrame({
+        "NAME": sky["name"].to_numpy(), "GLON": sky["glon"].to_numpy(), "GLAT": sky["glat"].to_numpy(),
+        "REDSHIFT": z, "ZBIN": sky["zbin"].to_numpy(), "MSZ": 10.0 ** sky["log10_MSZ"].to_numpy(),
+        "LOG10_MSZ": sky["log10_MSZ"].to_numpy(), "LOG10_M_CNN": sky["log10_M_cnn"].to_numpy(),
+        "LOG10_M500_P16": quantiles[:, 0], "LOG10_M500_P50": quantiles[:, 1], "LOG10_M500_P84": quantiles[:, 2],
+        "M_CNN": m50, "M_CNN_ERR_UP": m84 - m50, "M_CNN_ERR_LOW": m50 - m16,
+        "Y500_CNN": y50, "Y500_CNN_ERR_UP": y84 - y50, "Y500_CNN_ERR_LOW": y50 - y16,
+        "GOLDEN": sky["golden"].to_numpy(bool), "POSTERIOR_POOLED": pooled,
+    })
+    if "log10_M_true" in sky:
+        cat["M500_TRUE"] = 10.0 ** sky["log10_M_true"].to_numpy()
+    return cat
+
+
+def catalogue_table(cat: pd.DataFrame, meta: Mapping[str, object] | None = None) -> Table:
+    """The catalogue as an astropy Table with units (Msun, deg, arcmin^2; the log10 masses are of Msun)."""
+    table = Table.from_pandas(cat)
+    for name in table.colnames:
+        if name in UNITS:
+            table[name].unit = UNITS[name]
+    table.meta.update({"EXTNAME": "PSZ2_CNN", "YM_ALPHA": ALPHA_PLANCK, **(meta or {})})
+    table.meta["COMMENTS"] = [LOG_COMMENT]
+    return table
+
+
+def write_catalogue(
+    cat: pd.DataFrame, csv_path: str | os.PathLike[str], fits_path: str | os.PathLike[str],
+    meta: Mapping[str, object] | None = None,
+) -> None:
+    """Write the catalogue as CSV and as a FITS binary table with units, each atomically."""
+    with atomic_path(csv_path) as tmp:
+        cat.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(fits_path) as tmp:
+        catalogue_table(cat, meta).write(tmp, format="fits")

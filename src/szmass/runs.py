@@ -1,0 +1,99 @@
+"""The trained runs of a data set as prediction tables: the selected run of each redshift bin, and the
+ensemble of runs that pass the selection (DESIGN.md stage 8).
+
+A bin's runs share one test set (drawn with the bin's test seed, :mod:`szmass.splits`), so their test
+predictions line up map by map. The *ensemble estimate* of a test map is the mean of log10 M_CNN over
+the runs that pass the selection rule (:mod:`szmass.select`); the standard deviation across those runs
+(ddof = 1) is the epistemic part of its uncertainty. When no run of a bin passes, the ensemble takes every
+run of the bin (the ``members`` column says which), so that the comparison with the selected model (a
+fallback choice then too) still exists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from szmass.select import read_predictions
+
+SELECTION_COLUMNS = ("run_dir", "passed", "selected")
+PREDICTION_COLUMNS = ["map", "redshift", "log10_M_true", "log10_M_cnn"]
+ALL_PASSING = "passing runs"
+ALL_RUNS = "all runs (none passed)"
+
+
+def read_selection(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A bin's ``selection.csv`` (:func:`szmass.select.select_model`), checking the columns used here."""
+    table = pd.read_csv(path)
+    missing = [c for c in SELECTION_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} missing; expected {list(SELECTION_COLUMNS)}")
+    if int(table["selected"].sum()) != 1:
+        raise ValueError(f"{path}: column 'selected': expected exactly one selected run, got {int(table['selected'].sum())}")
+    return table
+
+
+def _test_maps(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    table = read_predictions(run_dir)
+    return table.loc[table["split"] == "test", PREDICTION_COLUMNS].sort_values("map").reset_index(drop=True)
+
+
+def selected_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd.DataFrame:
+    """Test-set predictions of the selected run of each bin (bin number -> its ``selection.csv``), with
+    columns map, redshift, log10_M_true, log10_M_cnn [log10 Msun], zbin, run_dir."""
+    parts = []
+    for zbin, path in sorted(selections.items()):
+        table = read_selection(path)
+        run = str(table.loc[table["selected"].astype(bool), "run_dir"].iloc[0])
+        part = _test_maps(run)
+        parts.append(part.assign(zbin=int(zbin), run_dir=run))
+    return pd.concat(parts, ignore_index=True)
+
+
+def ensemble_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd.DataFrame:
+    """Ensemble estimate of each test map of each bin (module docs): columns map, redshift, log10_M_true,
+    log10_M_cnn (mean over the members), log10_M_cnn_std (spread across members, ddof = 1; 0 for a single
+    member) [dex], n_runs, members, zbin."""
+    parts = []
+    for zbin, path in sorted(selections.items()):
+        table = read_selection(path)
+        passing = table["passed"].astype(bool)
+        runs = table.loc[passing, "run_dir"] if passing.any() else table["run_dir"]
+        tests = [_test_maps(run) for run in runs]
+        first = tests[0]
+        for run, other in zip(runs, tests):
+            if not np.array_equal(other["map"].to_numpy(), first["map"].to_numpy()):
+                raise ValueError(f"{Path(run) / 'predictions.csv'}: its test maps differ from those of "
+                                 f"{runs.iloc[0]}; the runs of one bin must share the test set")
+        stack = np.stack([t["log10_M_cnn"].to_numpy(float) for t in tests])
+        part = first[["map", "redshift", "log10_M_true"]].copy()
+        part["log10_M_cnn"] = stack.mean(axis=0)
+        part["log10_M_cnn_std"] = stack.std(axis=0, ddof=1) if len(tests) > 1 else 0.0
+        part["n_runs"] = len(tests)
+        part["members"] = ALL_PASSING if passing.any() else ALL_RUNS
+        parts.append(part.assign(zbin=int(zbin)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def compare_estimates(estimates: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Bias and scatter of several estimates of the same test maps (e.g. "selected", "ensemble"), per bin
+    and for all bins: columns estimate, zbin, n, median, p16, p84 of b_t = (M_CNN - M_true) / M_CNN,
+    mean and std of log10 M_CNN / M_true [dex], and the mean epistemic spread [dex] where the table has
+    ``log10_M_cnn_std``."""
+    from szmass.evaluate import bias_summary, log_residual_moments, relative_bias
+
+    rows = []
+    for name, table in estimates.items():
+        groups = [(f"z{z}", part) for z, part in table.groupby("zbin", sort=True)] + [("all", table)]
+        for label, part in groups:
+            b = bias_summary(relative_bias(part["log10_M_cnn"], part["log10_M_true"]))
+            moments = log_residual_moments(part["log10_M_cnn"], part["log10_M_true"])
+            spread = float(part["log10_M_cnn_std"].mean()) if "log10_M_cnn_std" in part else 0.0
+            rows.append({"estimate": name, "zbin": label, "n": b["n"], "median": b["median"], "p16": b["p16"],
+                         "p84": b["p84"], "log_mean": moments["mean"], "log_std": moments["std"],
+                         "epistemic_std": spread})
+    return pd.DataFrame(rows)

@@ -1,0 +1,89 @@
+"""The sky's CNN masses and the catalogue with posteriors and units (szmass.catalogue)."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from astropy import units as u
+from astropy.table import Table
+
+from szmass.catalogue import build_catalogue, sky_predictions, write_catalogue
+from szmass.cosmology import make_cosmology
+from szmass.predict import MassModels
+from szmass.scaling import y500_from_m500
+
+
+def mean_y_model(offset: float) -> keras.Model:
+    """log10 M = offset + 1e5 x (mean y of the map): a known answer for every map."""
+    model = keras.Sequential([keras.Input((96, 96, 1)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1)])
+    model.layers[-1].set_weights([np.array([[1e5]], dtype=np.float32), np.array([offset], dtype=np.float32)])
+    return model
+
+
+def sky_store(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(0, 2e-5, (n, 1, 1)) * np.ones((1, 96, 96))
+    z = np.linspace(0.05, 0.6, n)
+    coords = {"name": ("cluster", [f"PSZ2 G{i:03d}" for i in range(n)]), "glon": ("cluster", rng.uniform(0, 360, n)),
+              "glat": ("cluster", rng.uniform(-80, 80, n)), "redshift": ("cluster", z),
+              "MSZ": ("cluster", np.r_[0.0, rng.uniform(2e14, 9e14, n - 1)]), "golden": ("cluster", np.arange(n) % 2 == 0),
+              "M500": ("cluster", rng.uniform(2e14, 9e14, n))}
+    return xr.Dataset({"y": (("cluster", "py", "px"), y.astype(np.float32))}, coords=coords)
+
+
+def test_sky_predictions_use_the_model_of_each_bin():
+    ds = sky_store()
+    models = MassModels({1: mean_y_model(14.0), 2: mean_y_model(15.0)}, (0.0, 0.3, 1.0))
+    table = sky_predictions(ds, models)
+    zbin = np.where(ds["redshift"].values <= 0.3, 1, 2)
+    np.testing.assert_array_equal(table["zbin"], zbin)
+    expected = np.where(zbin == 1, 14.0, 15.0) + 1e5 * ds["y"].values.mean(axis=(1, 2))
+    np.testing.assert_allclose(table["log10_M_cnn"], expected, rtol=0, atol=1e-5)
+    assert np.isnan(table["log10_MSZ"][0])  # MSZ = 0: no PSZ2 mass
+    np.testing.assert_allclose(table["log10_M_true"], np.log10(ds["M500"].values))
+
+
+def test_sky_predictions_name_a_missing_field():
+    with pytest.raises(ValueError, match=r"sky.zarr: .*\['golden'\]"):
+        sky_predictions(sky_store().drop_vars("golden"), MassModels({1: mean_y_model(14.0)}, (0.0, 1.0)),
+                        source="sky.zarr")
+
+
+def gaussian_tests(n, zbin, seed):
+    rng = np.random.default_rng(seed)
+    true = rng.normal(14.5, 0.25, n)
+    return pd.DataFrame({"zbin": zbin, "log10_M_true": true, "log10_M_cnn": true + rng.normal(0, 0.08, n)})
+
+
+def test_catalogue_posteriors_units_and_y500(tmp_path):
+    tests = pd.concat([gaussian_tests(3000, 1, 1), gaussian_tests(5, 2, 2)], ignore_index=True)
+    sky = pd.DataFrame({"name": ["A", "B", "C"], "glon": [10.0, 20.0, 30.0], "glat": [40.0, -50.0, 60.0],
+                        "redshift": [0.1, 0.2, 0.5], "zbin": [1, 1, 2], "log10_MSZ": [14.4, 14.6, 14.8],
+                        "log10_M_cnn": [14.5, 14.7, 14.9], "golden": [True, False, True]})
+    cosmo = make_cosmology(None)
+    cat = build_catalogue(sky, tests, cosmo, min_test_maps=20)
+    assert cat["POSTERIOR_POOLED"].tolist() == [False, False, True]  # bin 2 has 5 test maps
+    assert np.all(cat["LOG10_M500_P16"] < cat["LOG10_M500_P50"]) and np.all(cat["LOG10_M500_P50"] < cat["LOG10_M500_P84"])
+    # Gaussian truth (14.5, 0.25 dex) seen with 0.08 dex errors: the posterior median is the regression of the
+    # truth on the prediction, 14.5 + s_t^2 / (s_t^2 + s_e^2) (x - 14.5) (a KDE keeps a Gaussian's conditional
+    # mean); 0.02 dex covers the sampling error of 3000 test maps
+    slope = 0.25**2 / (0.25**2 + 0.08**2)
+    np.testing.assert_allclose(cat["LOG10_M500_P50"], 14.5 + slope * (sky["log10_M_cnn"] - 14.5), atol=0.02)
+    np.testing.assert_allclose(cat["M_CNN"], 10 ** cat["LOG10_M500_P50"])
+    np.testing.assert_allclose(cat["M_CNN_ERR_UP"], 10 ** cat["LOG10_M500_P84"] - cat["M_CNN"])
+    np.testing.assert_allclose(cat["Y500_CNN"], y500_from_m500(cat["M_CNN"].to_numpy(), sky["redshift"].to_numpy(), cosmo))
+    write_catalogue(cat, tmp_path / "cat.csv", tmp_path / "cat.fits")
+    table = Table.read(tmp_path / "cat.fits")
+    assert table["MSZ"].unit == u.Msun and table["M_CNN_ERR_LOW"].unit == u.Msun
+    assert table["Y500_CNN"].unit == u.arcmin**2 and table["GLON"].unit == u.deg
+    np.testing.assert_allclose(table["M_CNN"].value, cat["M_CNN"], rtol=1e-12)
+    assert list(pd.read_csv(tmp_path / "cat.csv")["NAME"]) == ["A", "B", "C"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.csv", "cat.fits"]  # no temporary left
+
+
+def test_catalogue_refuses_too_few_test_maps():
+    sky = pd.DataFrame({"name": ["A"], "glon": [1.0], "glat": [50.0], "redshift": [0.1], "zbin": [1],
+                        "log10_MSZ": [14.5], "log10_M_cnn": [14.5], "golden": [True]})
+    with pytest.raises(ValueError, match="fewer than the 20"):
+        build_catalogue(sky, gaussian_tests(8, 1, 3), make_cosmology(None))

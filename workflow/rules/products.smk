@@ -1,0 +1,172 @@
+# Stage 8: the scientific products (DESIGN.md): predictions of the selected and ensemble models, bias
+# tables, the sky's masses and the catalogue with posteriors, the paper's figures, saliency. Every table
+# lands in results/tables/, every figure in results/figures/, all of them in `snakemake --report`.
+
+PRODUCTS = {"kde_bandwidth": 0.2, "coverage_folds": 5, "min_test_maps": 20, "figure_points": 200,
+            "saliency_maps": 200} | config.get("products", {})
+# the sky is measured with the Planck-mock models (the paper's choice), or the only data set trained
+SKY_DATASET = "planck" if "planck" in DATASETS else DATASETS[0]
+SKY_MODELS = [f"results/models/{SKY_DATASET}/z{b}/best.keras" for b in ZBINS]
+PRODUCT_FIGURES = ["figure1", "figure2", "figure3", "supp_fig1_mass_redshift", "supp_fig2_example_maps",
+                   "posterior_pit", "saliency_examples", "saliency_profile"]
+PRODUCT_TABLES = ["supp_table2_bias", "log_residual_moments", "ensemble_vs_selected", "posterior_coverage",
+                  "saliency_profile"]
+
+
+def selections(dataset):
+    return {b: f"results/models/{dataset}/z{b}/selection.csv" for b in ZBINS}
+
+
+rule test_predictions:
+    """Test-set predictions of one data set: the selected model per bin and the ensemble of passing runs."""
+    input:
+        selections=lambda w: list(selections(w.dataset).values()),
+        runs=lambda w: [f"results/models/{w.dataset}/z{b}/seed{s}/predictions.csv" for b in ZBINS for s in SEEDS],
+    output:
+        selected="results/tables/test_predictions_{dataset}.csv",
+        ensemble="results/tables/ensemble_predictions_{dataset}.csv",
+    params:
+        selections=lambda w: selections(w.dataset),
+    log:
+        "logs/test_predictions/{dataset}.log",
+    script:
+        "../scripts/test_predictions.py"
+
+
+rule sky_predictions:
+    """CNN masses of every sky cutout with the selected model of its redshift bin."""
+    input:
+        sky="results/sky/cutouts.zarr",
+        models=SKY_MODELS,
+        edges=f"results/models/{SKY_DATASET}/redshift_bins.json",
+    output:
+        "results/sky/predictions.csv",
+    params:
+        models_dir=f"results/models/{SKY_DATASET}",
+    log:
+        "logs/sky_predictions.log",
+    script:
+        "../scripts/sky_predictions.py"
+
+
+rule bias_tables:
+    """Supplementary Table 2 (b_t of the mocks, b_P and b_t of the sky, per bin and mass range), the log
+    residual moments, and the ensemble estimate against the selected model."""
+    input:
+        selected=expand("results/tables/test_predictions_{dataset}.csv", dataset=DATASETS),
+        ensemble=expand("results/tables/ensemble_predictions_{dataset}.csv", dataset=DATASETS),
+        sky="results/sky/predictions.csv",
+    output:
+        bias=report("results/tables/supp_table2_bias.csv", category="Tables", caption="../report/supp_table2.rst"),
+        moments=report("results/tables/log_residual_moments.csv", category="Tables",
+                       caption="../report/log_residual_moments.rst"),
+        ensemble=report("results/tables/ensemble_vs_selected.csv", category="Tables",
+                        caption="../report/ensemble_vs_selected.rst"),
+    params:
+        datasets=DATASETS,
+    log:
+        "logs/bias_tables.log",
+    script:
+        "../scripts/bias_tables.py"
+
+
+rule catalogue:
+    """The PSZ2 mass catalogue: CNN masses with KDE posteriors of the sky data set's test maps."""
+    input:
+        sky="results/sky/predictions.csv",
+        tests=f"results/tables/test_predictions_{SKY_DATASET}.csv",
+    output:
+        csv=report("results/catalogue/psz2_cnn_masses.csv", category="Catalogue", caption="../report/catalogue.rst"),
+        fits="results/catalogue/psz2_cnn_masses.fits",
+    params:
+        cosmology=config["cosmology"],
+        bw_factor=PRODUCTS["kde_bandwidth"],
+        min_test_maps=PRODUCTS["min_test_maps"],
+    log:
+        "logs/catalogue.log",
+    script:
+        "../scripts/catalogue.py"
+
+
+rule posterior_calibration:
+    """Calibration of the posteriors on held-out test maps: interval coverage and the PIT histogram."""
+    input:
+        tests=f"results/tables/test_predictions_{SKY_DATASET}.csv",
+        maps=f"results/maps/{SKY_DATASET}.zarr",
+    output:
+        table=report("results/tables/posterior_coverage.csv", category="Posteriors",
+                     caption="../report/posterior_coverage.rst"),
+        figure=report("results/figures/posterior_pit.png", category="Posteriors", caption="../report/posterior_pit.rst"),
+    params:
+        bw_factor=PRODUCTS["kde_bandwidth"],
+        folds=PRODUCTS["coverage_folds"],
+        identity=TRAIN["split_identity"],
+        seed=derive_seed(config["seed"], "posterior_calibration"),
+    log:
+        "logs/posterior_calibration.log",
+    script:
+        "../scripts/posterior_calibration.py"
+
+
+rule paper_figures:
+    """Figures 1-3 of the paper: relative errors of the mocks and of the sky, and the Y-M comparison."""
+    input:
+        selected=expand("results/tables/test_predictions_{dataset}.csv", dataset=DATASETS),
+        sky="results/sky/predictions.csv",
+    output:
+        figure1=report("results/figures/figure1.png", category="Figures", caption="../report/figure1.rst"),
+        figure2=report("results/figures/figure2.png", category="Figures", caption="../report/figure2.rst"),
+        figure3=report("results/figures/figure3.png", category="Figures", caption="../report/figure3.rst"),
+    params:
+        datasets=DATASETS,
+        cosmology=config["cosmology"],
+        points=PRODUCTS["figure_points"],
+        seed=derive_seed(config["seed"], "figures"),
+    log:
+        "logs/paper_figures.log",
+    script:
+        "../scripts/paper_figures.py"
+
+
+rule sample_figures:
+    """Supplementary Figures 1 and 2: the mass-redshift distribution of the samples and example maps."""
+    input:
+        clean="results/maps/clean.zarr",
+        planck="results/maps/planck.zarr",
+        sky="results/sky/cutouts.zarr",
+        truth=[] if REAL_SKY else ["results/sky/truth.csv"],
+    output:
+        supp_fig1=report("results/figures/supp_fig1_mass_redshift.png", category="Figures",
+                         caption="../report/supp_fig1.rst"),
+        supp_fig2=report("results/figures/supp_fig2_example_maps.png", category="Figures",
+                         caption="../report/supp_fig2.rst"),
+    params:
+        edges=TRAIN["redshift_edges"],
+        pixel_arcmin=config["instrument"]["pixel_arcmin"],
+    log:
+        "logs/sample_figures.log",
+    script:
+        "../scripts/sample_figures.py"
+
+
+rule saliency:
+    """Saliency |dM_CNN/d pixel| of example test maps and its radial profile in units of R500."""
+    input:
+        tests=f"results/tables/test_predictions_{SKY_DATASET}.csv",
+        maps=f"results/maps/{SKY_DATASET}.zarr",
+        models=SKY_MODELS,
+    output:
+        examples=report("results/figures/saliency_examples.png", category="Saliency",
+                        caption="../report/saliency_examples.rst"),
+        profile=report("results/figures/saliency_profile.png", category="Saliency",
+                       caption="../report/saliency_profile.rst"),
+        table="results/tables/saliency_profile.csv",
+    params:
+        cosmology=config["cosmology"],
+        pixel_arcmin=config["instrument"]["pixel_arcmin"],
+        max_maps=PRODUCTS["saliency_maps"],
+        seed=derive_seed(config["seed"], "saliency"),
+    log:
+        "logs/saliency.log",
+    script:
+        "../scripts/saliency.py"
