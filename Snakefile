@@ -12,6 +12,7 @@ include: "workflow/rules/ymaps.smk"
 include: "workflow/rules/planck.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/products.smk"
+include: "workflow/rules/studies.smk"
 
 
 rule all:

@@ -12,8 +12,16 @@ import keras
 import numpy as np
 import pytest
 from astropy.io import fits
+from reference_data import CUTOUT, KNOWN_LOG10_M500, WEIGHTS
+from reference_data import needs_deepplanck as needs_data
 
-from szmass.model import Standardise, build_cnn, with_standardisation
+from szmass.model import (
+    PAPER_ARCHITECTURE,
+    Architecture,
+    Standardise,
+    build_cnn,
+    with_standardisation,
+)
 from szmass.published import (
     H_PUBLISHED,
     INPUT_MEAN,
@@ -23,9 +31,6 @@ from szmass.published import (
     redshift_bin,
     redshift_bins,
 )
-
-from reference_data import CUTOUT, KNOWN_LOG10_M500, WEIGHTS  # noqa: E402
-from reference_data import needs_deepplanck as needs_data  # noqa: E402
 
 # FACTS.md: the published bin-2 network on this cutout gives log10(M500 / Msun) = 14.6829.
 
@@ -61,6 +66,81 @@ def test_layer_order_and_configuration() -> None:
             assert cfg["activation"] == ("linear" if width == 1 else "relu")
     # valid 3x3 convolutions and 2x2 pools: 96 -> 94 -> 47 -> 45 -> 22 -> 20 -> 10
     assert cnn.get_layer("pool3").output.shape == (None, 10, 10, 64)
+
+
+def n_trainable(model: keras.Model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+# Parameter counts by hand: a k x k convolution of c_in -> c_out channels has k*k*c_in*c_out + c_out
+# parameters, a dense layer n_in -> n_out has n_in*n_out + n_out.
+# conv 4, kernel 1, filters 16 (16, 32, 64, 128), dense 2 (200, 100) + 20 + 1:
+#   convs 1*16+16 + 16*32+32 + 32*64+64 + 64*128+128 = 32 + 544 + 2112 + 8320 = 11,008
+#   dense 128*200+200 + 200*100+100 + 100*20+20 + 20+1 = 25,800 + 20,100 + 2,020 + 21 = 47,941; total 58,949
+# conv 5, kernel 2, filters 32 (32 ... 512), dense 1 (200) + 20 + 1:
+#   convs 4*32+32 + 4*32*64+64 + 4*64*128+128 + 4*128*256+256 + 4*256*512+512
+#       = 160 + 8,256 + 32,896 + 131,328 + 524,800 = 697,440
+#   dense 512*200+200 + 200*20+20 + 20+1 = 102,600 + 4,020 + 21 = 106,641; total 804,081
+# conv 3, kernel 3, filters 16, dense 1: the paper's minus dense 100 (200*100+100), with dense 20 fed by 200
+#   58,437 - 20,100 - 2,020 + (200*20+20) = 40,337
+HAND_COUNTS = [
+    (Architecture(conv_layers=4, kernel_size=1), 58_949, 6),  # 96 -> 48 -> 24 -> 12 -> 6
+    (Architecture(conv_layers=5, kernel_size=2, filters=32, dense_layers=1, dropout=0.2), 804_081, 2),  # 95 47 46 23 22 11 10 5 4 2
+    (Architecture(dense_layers=1), 40_337, 10),
+]
+
+
+@pytest.mark.parametrize(("arch", "count", "side"), HAND_COUNTS, ids=lambda v: getattr(v, "name", str(v)))
+def test_architecture_parameter_counts_by_hand(arch: Architecture, count: int, side: int) -> None:
+    cnn = build_cnn(architecture=arch, seed=1)
+    assert n_trainable(cnn) == count == arch.n_parameters()
+    # last feature map: each block takes a valid k x k convolution (side - k + 1), then floor(side / 2)
+    assert cnn.get_layer(f"pool{arch.conv_layers}").output.shape == (None, side, side, arch.conv_filters[-1])
+    assert tuple(cnn(np.zeros((2, 96, 96, 1), dtype=np.float32)).shape) == (2, 1)
+
+
+def test_architecture_layers_follow_the_options() -> None:
+    arch = Architecture(conv_layers=5, dense_layers=1, kernel_size=2, filters=32, dropout=0.2)
+    cnn = build_cnn(architecture=arch)
+    convs = [la for la in cnn.layers if isinstance(la, keras.layers.Conv2D)]
+    assert [c.get_config()["filters"] for c in convs] == [32, 64, 128, 256, 512]
+    assert {c.get_config()["kernel_size"] for c in convs} == {(2, 2)}
+    drops = [la for la in cnn.layers if isinstance(la, keras.layers.Dropout)]
+    assert [d.get_config()["rate"] for d in drops] == [pytest.approx(0.2)]
+    dense = [la.get_config()["units"] for la in cnn.layers if isinstance(la, keras.layers.Dense)]
+    assert dense == [200, 20, 1]
+    assert [la.name for la in cnn.layers if la.weights] == [*arch.conv_names, *arch.dense_names]
+
+
+def test_default_architecture_is_the_paper_network() -> None:
+    assert Architecture() == PAPER_ARCHITECTURE
+    assert (PAPER_ARCHITECTURE.conv_filters, PAPER_ARCHITECTURE.dense_units) == ((16, 32, 64), (200, 100, 20))
+    assert PAPER_ARCHITECTURE.n_parameters() == 58_437
+    a, b = build_cnn(seed=5), build_cnn(seed=5, architecture=Architecture.from_mapping({}))
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_architecture_names_and_bad_options() -> None:
+    arch = Architecture(conv_layers=4, dense_layers=1, kernel_size=1, filters=32, dropout=0.2)
+    assert arch.name == "conv4_dense1_kernel1_filters32_dropout0.2"
+    assert Architecture.from_name(arch.name) == arch
+    assert Architecture.from_mapping(arch.as_dict()) == arch
+    assert PAPER_ARCHITECTURE.name == "conv3_dense2_kernel3_filters16_dropout0.1"
+    with pytest.raises(ValueError, match="unknown key.*'kernel'"):
+        Architecture.from_mapping({"kernel": 3})
+    with pytest.raises(ValueError, match="'conv_layers' must be an integer >= 1"):
+        Architecture(conv_layers=0)
+    with pytest.raises(ValueError, match="'dropout' must be a fraction"):
+        Architecture(dropout=1.0)
+    with pytest.raises(ValueError, match="'dense_layers'"):
+        Architecture(dense_layers=Architecture.max_dense_layers() + 1)
+    with pytest.raises(ValueError, match="architecture name"):
+        Architecture.from_name("conv3")
+    # 96 -> 94 -> 47 -> 45 -> 22 -> 20 -> 10 -> 8 -> 4 -> 2 -> 1 -> (nothing after a sixth block)
+    assert Architecture(conv_layers=5).feature_side(96) == 1
+    with pytest.raises(ValueError, match="shrink to nothing after convolution block 6"):
+        build_cnn(architecture=Architecture(conv_layers=6))
 
 
 def test_seed_fixes_initial_weights() -> None:

@@ -7,18 +7,24 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import xarray as xr  # noqa: E402
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
 
-import szmass.train as train  # noqa: E402
-from szmass.ensemble import build_ensemble, load_run, run_weights, train_ensemble  # noqa: E402
-from szmass.mapstore import open_maps  # noqa: E402
-from szmass.model import build_cnn, with_standardisation  # noqa: E402
-from szmass.splits import cluster_identity, select_redshift_bin, split_maps  # noqa: E402
-from szmass.train import MapSource, pixel_moments, train_run  # noqa: E402
+from szmass import train
+from szmass.ensemble import build_ensemble, load_run, run_weights, train_ensemble
+from szmass.mapstore import open_maps
+from szmass.model import Architecture, build_cnn, with_standardisation
+from szmass.splits import cluster_identity, select_redshift_bin, split_maps
+from szmass.train import (
+    MapSource,
+    draw_test_identities,
+    pixel_moments,
+    split_given_test,
+    train_run,
+)
 
 NPIX = 32
 EPOCHS = 3
@@ -133,7 +139,7 @@ class Interrupt(keras.callbacks.Callback):
 
 
 def test_resume_after_interruption_gives_the_same_weights(bin1: xr.Dataset, reference: train.RunResult, tmp_path: Path) -> None:
-    kwargs = dict(out_dir=tmp_path, seed=SEED, test_seed=TEST_SEED, epochs=EPOCHS, batch_size=BATCH)
+    kwargs = {"out_dir": tmp_path, "seed": SEED, "test_seed": TEST_SEED, "epochs": EPOCHS, "batch_size": BATCH}
     with pytest.raises(KeyboardInterrupt):
         train_run(bin1, callbacks=[Interrupt(1)], **kwargs)
     assert sorted(p.name for p in tmp_path.iterdir()) == [train.CHECKPOINT_DIR]  # no partial outputs
@@ -178,7 +184,7 @@ def test_vectorised_runs_match_single_runs(bin1: xr.Dataset, reference: train.Ru
     assert any(n % BATCH for n in n_train)  # and partial last batches
 
     out_dirs = [tmp_path / f"ens{s}" for s in seeds]
-    kwargs = dict(out_dirs=out_dirs, seeds=seeds, test_seed=TEST_SEED, epochs=EPOCHS, batch_size=BATCH)
+    kwargs = {"out_dirs": out_dirs, "seeds": seeds, "test_seed": TEST_SEED, "epochs": EPOCHS, "batch_size": BATCH}
 
     def interrupt(epoch: int) -> None:
         if epoch == 1:
@@ -198,11 +204,16 @@ def test_vectorised_runs_match_single_runs(bin1: xr.Dataset, reference: train.Ru
     assert max_weight_diff(singles[0], singles[1]) > 1e-3  # different seeds, different networks
 
 
-@pytest.mark.parametrize("split_conv", [True, False])
-def test_vectorised_model_computes_each_run_as_its_single_network(split_conv: bool) -> None:
+SMALL = Architecture(conv_layers=2, dense_layers=1, kernel_size=2, filters=8, dropout=0.2)
+"""A non-default network for 32 x 32 maps: 32 -> 31 -> 15 -> 14 -> 7 pixels, filters 8 and 16, dense 200, 20, 1."""
+
+
+@pytest.mark.parametrize(("split_conv", "arch"), [(True, Architecture()), (False, Architecture()), (True, SMALL),
+                                                  (False, SMALL)], ids=["split", "grouped", "split-small", "grouped-small"])
+def test_vectorised_model_computes_each_run_as_its_single_network(split_conv: bool, arch: Architecture) -> None:
     means, stds = [1e-7, -2e-7, 0.0], [1e-6, 2e-6, 5e-7]
-    cnns = [build_cnn(input_shape=(NPIX, NPIX, 1), seed=s) for s in (3, 4, 5)]
-    ensemble = build_ensemble(means, stds, map_shape=(NPIX, NPIX), split_conv=split_conv)
+    cnns = [build_cnn(input_shape=(NPIX, NPIX, 1), seed=s, architecture=arch) for s in (3, 4, 5)]
+    ensemble = build_ensemble(means, stds, map_shape=(NPIX, NPIX), split_conv=split_conv, architecture=arch)
     for k, cnn in enumerate(cnns):
         load_run(ensemble, k, cnn)
     x = (1e-6 * np.random.default_rng(0).standard_normal((5, NPIX, NPIX, 3))).astype(np.float32)
@@ -211,3 +222,48 @@ def test_vectorised_model_computes_each_run_as_its_single_network(split_conv: bo
         single = with_standardisation(cnn, means[k], stds[k]).predict(x[..., k : k + 1], verbose=0)[:, 0]
         assert np.allclose(out[:, k], single, rtol=0, atol=1e-5)
         assert all(np.array_equal(a, b) for a, b in zip(run_weights(ensemble, k), cnn.get_weights(), strict=True))
+
+
+def test_ensemble_refuses_a_network_of_another_architecture() -> None:
+    ensemble = build_ensemble([0.0], [1.0], map_shape=(NPIX, NPIX), architecture=SMALL)
+    with pytest.raises(ValueError, match="Conv2D layers"):
+        load_run(ensemble, 0, build_cnn(input_shape=(NPIX, NPIX, 1)))
+
+
+def test_non_default_architecture_round_trips_through_model_keras(bin1: xr.Dataset, tmp_path: Path) -> None:
+    run = train_run(bin1, out_dir=tmp_path, seed=SEED, test_seed=TEST_SEED, epochs=2, batch_size=BATCH, architecture=SMALL)
+    loaded = keras.saving.load_model(tmp_path / train.MODEL_FILE)
+    cnn = loaded.get_layer("deepplanck_cnn")
+    convs = [la for la in cnn.layers if isinstance(la, keras.layers.Conv2D)]
+    assert [(c.kernel.shape, c.get_config()["filters"]) for c in convs] == [((2, 2, 1, 8), 8), ((2, 2, 8, 16), 16)]
+    assert [la.get_config()["rate"] for la in cnn.layers if isinstance(la, keras.layers.Dropout)] == [pytest.approx(0.2)]
+    assert cnn.count_params() == SMALL.n_parameters() == (4 * 8 + 8) + (4 * 8 * 16 + 16) + (16 * 200 + 200) + (200 * 20 + 20) + 21
+    # the saved model reproduces the run's predictions of every map
+    pred = pd.read_csv(tmp_path / train.PREDICTIONS_FILE)
+    again = loaded.predict(bin1["y"].values[..., None], verbose=0)[:, 0]
+    np.testing.assert_allclose(again, pred["log10_M_cnn"], rtol=0, atol=1e-5)
+    # the best epoch's validation loss is the MSE of the saved model on the validation maps
+    val = (pred["split"] == "val").to_numpy()
+    mse = float(np.mean((again[val] - pred["log10_M_true"].to_numpy()[val]) ** 2))
+    assert mse == pytest.approx(run.best_val_loss, rel=1e-4)
+
+
+def test_given_test_set_matches_the_drawn_one_and_spans_redshift_bins() -> None:
+    store = tiny_store()
+    ids = cluster_identity(store)
+    drawn = split_maps(ids, test_seed=TEST_SEED, seed=SEED)
+    # the test set that split_maps draws, given explicitly, labels every map alike
+    given = split_given_test(ids, np.unique(ids[drawn == "test"]), seed=SEED, fractions=(0.8, 0.1, 0.1))
+    assert np.array_equal(given, drawn)
+    # one test set drawn over all redshifts: in each bin exactly the maps of those clusters are tested
+    test_ids = draw_test_identities(store, test_seed=TEST_SEED)
+    assert np.array_equal(test_ids, np.unique(ids[drawn == "test"]))  # split_maps' test draw ignores the seed
+    for zbin in (1, 3):
+        part = select_redshift_bin(store, zbin)
+        split = train.draw_split(part, seed=SEED, test_seed=0, identity="halo", fractions=(0.8, 0.1, 0.1),
+                                 test_identities=test_ids)  # fmt: skip
+        tested = np.isin(cluster_identity(part), test_ids)
+        assert np.array_equal(split.labels == "test", tested)
+        assert split.val.size > 0 and split.train.size > 0
+    with pytest.raises(ValueError, match="leave none to train on"):
+        split_given_test(np.array(["a", "b", "c"]), ["a", "b"], seed=0, fractions=(0.8, 0.1, 0.1))

@@ -34,33 +34,39 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import xarray as xr  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+import xarray as xr
+from numpy.typing import NDArray
 
-from szmass.model import CONV_FILTERS, DENSE_UNITS, DROPOUT_RATE, build_cnn, with_standardisation  # noqa: E402
-from szmass.layout import SEED_BOUND  # noqa: E402
-from szmass.splits import DEFAULT_FRACTIONS, SPLITS, IdentityKey  # noqa: E402
-from szmass.train import (  # noqa: E402
+from szmass.layout import SEED_BOUND
+from szmass.model import (
+    OUTPUT_LAYER,
+    PAPER_ARCHITECTURE,
+    Architecture,
+    build_cnn,
+    with_standardisation,
+)
+from szmass.splits import DEFAULT_FRACTIONS, SPLITS, IdentityKey
+from szmass.train import (
     CHECKPOINT_DIR,
     CHECKPOINT_FILE,
     DEFAULT_MAX_MEMORY_BYTES,
     EVAL_BATCH_SIZE,
-    OUTPUT_LAYER,
     PREFETCH_BATCHES,
     MapSource,
     RunResult,
     Split,
     assign_all,
+    check_settings,
     configure_determinism,
     draw_split,
     epoch_order,
@@ -79,11 +85,6 @@ ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.999
 ADAM_EPSILON = 1e-7
 """keras.optimizers.Adam's defaults, which the single runs use."""
-
-CONV_LAYERS = ("conv1", "conv2", "conv3")
-DENSE_LAYERS = ("dense1", "dense2", "dense3", OUTPUT_LAYER)
-DROPOUT_LAYERS = ("dropout1", "dropout2")
-"""Layer names shared by :func:`szmass.model.build_cnn` and :func:`build_ensemble`."""
 
 
 @keras.saving.register_keras_serializable(package="szmass")
@@ -109,8 +110,8 @@ class ChannelStandardise(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="szmass")
 class GroupedConv2D(keras.layers.Layer):
-    """K independent 3 x 3 "valid" convolutions with ReLU: channels [k * c_in, (k + 1) * c_in) -> run k's
-    ``filters`` output channels [k * filters, (k + 1) * filters). Kernel (3, 3, c_in, K * filters),
+    """K independent s x s (s = ``kernel_size``) "valid" convolutions with ReLU: channels [k * c_in, (k + 1) * c_in)
+    -> run k's ``filters`` output channels [k * filters, (k + 1) * filters). Kernel (s, s, c_in, K * filters),
     laid out as ``Conv2D(K * filters, groups=K)``'s.
 
     ``split=False``: one grouped convolution; ``split=True``: K convolutions on channel slices, each
@@ -118,13 +119,15 @@ class GroupedConv2D(keras.layers.Layer):
     at zero: :func:`load_run` sets each run's from its single network.
     """
 
-    def __init__(self, filters: int, n_runs: int, *, split: bool, **kwargs: Any) -> None:
+    def __init__(self, filters: int, n_runs: int, *, split: bool, kernel_size: int = 3, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.filters, self.n_runs, self.split = int(filters), int(n_runs), bool(split)
+        self.kernel_size = int(kernel_size)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         c_in = int(input_shape[-1]) // self.n_runs
-        self.kernel = self.add_weight(shape=(3, 3, c_in, self.n_runs * self.filters), initializer="zeros", name="kernel")
+        k = self.kernel_size
+        self.kernel = self.add_weight(shape=(k, k, c_in, self.n_runs * self.filters), initializer="zeros", name="kernel")
         self.bias = self.add_weight(shape=(self.n_runs * self.filters,), initializer="zeros", name="bias")
 
     def call(self, inputs: Any) -> Any:
@@ -139,10 +142,12 @@ class GroupedConv2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         b, h, w, _ = input_shape
-        return (b, None if h is None else h - 2, None if w is None else w - 2, self.n_runs * self.filters)
+        shrink = self.kernel_size - 1
+        return (b, None if h is None else h - shrink, None if w is None else w - shrink, self.n_runs * self.filters)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "filters": self.filters, "n_runs": self.n_runs, "split": self.split}
+        return {**super().get_config(), "filters": self.filters, "n_runs": self.n_runs, "split": self.split,
+                "kernel_size": self.kernel_size}  # fmt: skip
 
 
 @keras.saving.register_keras_serializable(package="szmass")
@@ -207,27 +212,34 @@ class GroupedDropout(keras.layers.Layer):
 
 
 def build_ensemble(
-    mean: Sequence[float], std: Sequence[float], *, map_shape: tuple[int, int] = (96, 96), split_conv: bool | None = None
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    map_shape: tuple[int, int] = (96, 96),
+    split_conv: bool | None = None,
+    architecture: Architecture = PAPER_ARCHITECTURE,
 ) -> keras.Model:
     """The vectorised network of K = len(mean) runs: raw maps (batch, py, px, K) -> log10 M500 [Msun] (batch, K).
 
     Weights are zero until :func:`load_run` fills them in; run k's standardisation is (mean[k], std[k]).
-    ``split_conv`` (see :class:`GroupedConv2D`); None: split unless TensorFlow sees a GPU.
+    ``split_conv`` (see :class:`GroupedConv2D`); None: split unless TensorFlow sees a GPU. Each run is
+    the network :func:`szmass.model.build_cnn` builds for ``architecture`` (default: the paper's).
     """
     k = len(mean)
+    arch = architecture
+    arch.feature_side(min(map_shape))
     if split_conv is None:
         split_conv = not tf.config.list_physical_devices("GPU")
     raw = keras.Input(shape=(*map_shape, k), name="y_runs")
     h = ChannelStandardise(mean, std, name="standardise")(raw)
-    for i, (name, filters) in enumerate(zip(CONV_LAYERS, CONV_FILTERS, strict=True), start=1):
-        h = GroupedConv2D(filters, k, split=split_conv, name=name)(h)
+    for i, (name, filters) in enumerate(zip(arch.conv_names, arch.conv_filters, strict=True), start=1):
+        h = GroupedConv2D(filters, k, split=split_conv, kernel_size=arch.kernel_size, name=name)(h)
         h = keras.layers.MaxPooling2D(2, name=f"pool{i}")(h)
     h = keras.layers.GlobalAveragePooling2D(name="global_average")(h)
-    h = keras.layers.Reshape((k, CONV_FILTERS[-1]), name="runs")(h)
-    h = GroupedDropout(DROPOUT_RATE, k, name=DROPOUT_LAYERS[0])(h)
-    h = GroupedDense(DENSE_UNITS[0], "relu", name=DENSE_LAYERS[0])(h)
-    h = GroupedDropout(DROPOUT_RATE, k, name=DROPOUT_LAYERS[1])(h)
-    for name, units in zip(DENSE_LAYERS[1:-1], DENSE_UNITS[1:], strict=True):
+    h = keras.layers.Reshape((k, arch.conv_filters[-1]), name="runs")(h)
+    for i, (name, units) in enumerate(zip(arch.dense_names[:-1], arch.dense_units, strict=True)):
+        if i < arch.dense_layers:
+            h = GroupedDropout(arch.dropout, k, name=arch.dropout_names[i])(h)
         h = GroupedDense(units, "relu", name=name)(h)
     h = GroupedDense(1, None, name=OUTPUT_LAYER)(h)
     out = keras.layers.Reshape((k,), name="log10_m500_msun")(h)
@@ -238,31 +250,39 @@ def _conv_slice(run: int, n_out: int) -> slice:
     return slice(run * n_out, (run + 1) * n_out)
 
 
+def _layers(ensemble: keras.Model, cls: type[keras.layers.Layer]) -> list[keras.layers.Layer]:
+    """The ensemble's layers of class ``cls``, in order (their names are those of the single network's)."""
+    return [layer for layer in ensemble.layers if isinstance(layer, cls)]
+
+
 def load_run(ensemble: keras.Model, run: int, cnn: keras.Model) -> None:
     """Copy the single network ``cnn`` (:func:`szmass.model.build_cnn`) into run ``run`` of ``ensemble``,
-    weights and dropout generator states."""
-    for name in CONV_LAYERS:
-        src, dst = cnn.get_layer(name), ensemble.get_layer(name)
+    weights and dropout generator states. ValueError if their layers do not match."""
+    kinds = ((GroupedConv2D, keras.layers.Conv2D), (GroupedDense, keras.layers.Dense), (GroupedDropout, keras.layers.Dropout))
+    for grouped, single in kinds:
+        names, theirs = [la.name for la in _layers(ensemble, grouped)], [la.name for la in cnn.layers if isinstance(la, single)]
+        if names != theirs:
+            raise ValueError(f"load_run: the ensemble's {single.__name__} layers {names} differ from the network's {theirs}")
+    for dst in _layers(ensemble, GroupedConv2D):
+        src = cnn.get_layer(dst.name)
         s = _conv_slice(run, src.filters)
         dst.kernel.assign(keras.ops.slice_update(dst.kernel, (0, 0, 0, s.start), src.kernel))
         dst.bias.assign(keras.ops.slice_update(dst.bias, (s.start,), src.bias))
-    for name in DENSE_LAYERS:
-        src, dst = cnn.get_layer(name), ensemble.get_layer(name)
+    for dst in _layers(ensemble, GroupedDense):
+        src = cnn.get_layer(dst.name)
         dst.kernel.assign(keras.ops.slice_update(dst.kernel, (run, 0, 0), src.kernel[None]))
         dst.bias.assign(keras.ops.slice_update(dst.bias, (run, 0), src.bias[None]))
-    for name in DROPOUT_LAYERS:
-        ensemble.get_layer(name).generators[run].state.assign(cnn.get_layer(name).seed_generator.state)
+    for dst in _layers(ensemble, GroupedDropout):
+        dst.generators[run].state.assign(cnn.get_layer(dst.name).seed_generator.state)
 
 
 def run_weights(ensemble: keras.Model, run: int) -> list[NDArray[np.float32]]:
     """Run ``run``'s weights in the order of ``build_cnn(...).get_weights()``."""
     out: list[NDArray[np.float32]] = []
-    for name in CONV_LAYERS:
-        layer = ensemble.get_layer(name)
+    for layer in _layers(ensemble, GroupedConv2D):
         s = _conv_slice(run, layer.filters)
         out += [layer.kernel.numpy()[..., s], layer.bias.numpy()[s]]
-    for name in DENSE_LAYERS:
-        layer = ensemble.get_layer(name)
+    for layer in _layers(ensemble, GroupedDense):
         out += [layer.kernel.numpy()[run], layer.bias.numpy()[run]]
     return out
 
@@ -270,12 +290,10 @@ def run_weights(ensemble: keras.Model, run: int) -> list[NDArray[np.float32]]:
 def _spread(ensemble: keras.Model) -> list[Callable[[tf.Tensor], tf.Tensor]]:
     """Per trainable variable, a map from a per-run vector (K,) to a tensor that broadcasts against it."""
     spread: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {}
-    for name in CONV_LAYERS:
-        layer = ensemble.get_layer(name)
+    for layer in _layers(ensemble, GroupedConv2D):
         for var in (layer.kernel, layer.bias):
             spread[var.path] = lambda v, n=layer.filters: tf.repeat(v, n)
-    for name in DENSE_LAYERS:
-        layer = ensemble.get_layer(name)
+    for layer in _layers(ensemble, GroupedDense):
         spread[layer.kernel.path] = lambda v: v[:, None, None]
         spread[layer.bias.path] = lambda v: v[:, None]
     return [spread[var.path] for var in ensemble.trainable_variables]
@@ -366,7 +384,7 @@ def make_steps(
     run the sum of squared errors [dex^2] and the number of rows. ``eval_step(x, t, w)``: the same sums
     in inference mode.
     """
-    dropouts = [ensemble.get_layer(name) for name in DROPOUT_LAYERS]
+    dropouts = _layers(ensemble, GroupedDropout)
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_step(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor, active: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -415,10 +433,13 @@ def train_ensemble(
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     epoch_hook: Callable[[int], None] | None = None,
+    architecture: Architecture = PAPER_ARCHITECTURE,
+    test_identities: Collection[str] | None = None,
 ) -> list[RunResult]:
     """Train the runs ``seeds`` (one per ``out_dirs`` entry) of the bin ``ds`` at once; see the module docs.
 
-    Same arguments and outputs as :func:`szmass.train.train_run` per run. ``epoch_hook(epoch)`` (0-based)
+    Same arguments (``architecture``, ``test_identities`` included) and outputs as
+    :func:`szmass.train.train_run` per run. ``epoch_hook(epoch)`` (0-based)
     is called after each epoch's training and validation, before its checkpoint. ``jit_compile``
     compiles the training step with XLA (on a GPU, with ``deterministic=False`` for speed);
     ``split_conv`` chooses the convolutions (:func:`build_ensemble`).
@@ -427,23 +448,23 @@ def train_ensemble(
         raise ValueError(f"need one out_dir per seed and distinct seeds; got {len(out_dirs)} dirs, seeds {list(seeds)}")
     if any(not 0 <= s < SEED_BOUND for s in seeds):
         raise ValueError(f"seeds must be in [0, {SEED_BOUND}), got {list(seeds)}")
-    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
-    if jit_compile and deterministic:
-        raise ValueError("jit_compile=True needs deterministic=False: TensorFlow has no deterministic XLA max-pool gradient")
+    check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile)
     n_runs = len(seeds)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
     log_m = log10_m500(ds)
     target = log_m.astype(np.float32)
-    splits: list[Split] = [draw_split(ds, seed=s, test_seed=test_seed, identity=identity, fractions=fractions) for s in seeds]
+    splits: list[Split] = [
+        draw_split(ds, seed=s, test_seed=test_seed, identity=identity, fractions=fractions, test_identities=test_identities)
+        for s in seeds
+    ]
     configure_determinism(seeds[0], deterministic=deterministic)
     moments = [pixel_moments(source, sp.train) for sp in splits]
     means, stds = [m for m, _ in moments], [s for _, s in moments]
 
     cnns = []
-    ensemble = build_ensemble(means, stds, map_shape=source.map_shape, split_conv=split_conv)
+    ensemble = build_ensemble(means, stds, map_shape=source.map_shape, split_conv=split_conv, architecture=architecture)
     for k, (seed, sp) in enumerate(zip(seeds, splits, strict=True)):
-        cnn = build_cnn(input_shape=(*source.map_shape, 1), seed=seed)
+        cnn = build_cnn(input_shape=(*source.map_shape, 1), seed=seed, architecture=architecture)
         if init_output_bias:
             cnn.get_layer(OUTPUT_LAYER).bias.assign([float(np.mean(log_m[sp.train]))])
         load_run(ensemble, k, cnn)
@@ -464,7 +485,7 @@ def train_ensemble(
         "seeds": list(map(int, seeds)), "test_seed": test_seed, "batch_size": batch_size,
         "learning_rate": learning_rate, "identity": identity, "fractions": list(map(float, fractions)),
         "n_maps": source.n_maps, "map_shape": list(source.map_shape), "splits": [sp.digest() for sp in splits],
-        "mean": means, "std": stds, "init_output_bias": init_output_bias,
+        "mean": means, "std": stds, "init_output_bias": init_output_bias, "architecture": architecture.as_dict(),
     }  # fmt: skip
     ckpt_path = Path(checkpoint_dir or Path(out_dirs[0]) / CHECKPOINT_DIR) / CHECKPOINT_FILE
     history = np.zeros((0, n_runs, 3))

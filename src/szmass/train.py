@@ -3,7 +3,12 @@
 A run (DESIGN.md stage 6) trains :func:`szmass.model.build_cnn` on log10 M500 [Msun] with the
 paper's settings: inputs standardised with the pixel mean and std of the TRAINING maps, loss = MSE
 of log10 M500, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
-validation loss kept. The split is by cluster identity (:mod:`szmass.splits`).
+validation loss kept. The split is by cluster identity (:mod:`szmass.splits`). The network is the
+paper's unless an :class:`szmass.model.Architecture` of the hyperparameter scan is given.
+
+Test set: by default drawn per bin (:func:`szmass.splits.split_maps` with ``test_seed``). A study
+that compares redshift binnings passes ``test_identities`` instead (:func:`draw_test_identities` over
+all redshifts), so that every binning is tested on the same clusters.
 
 Outputs in ``out_dir`` (each written atomically, so a failed run leaves none half-written):
 
@@ -38,24 +43,36 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import xarray as xr  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import xarray as xr
+from numpy.typing import NDArray
 
-from szmass.atomic import atomic_path  # noqa: E402
-from szmass.model import build_cnn, with_standardisation  # noqa: E402
-from szmass.layout import SEED_BOUND  # noqa: E402
-from szmass.splits import DEFAULT_FRACTIONS, SPLITS, IdentityKey, cluster_identity, split_maps  # noqa: E402
+from szmass.atomic import atomic_path
+from szmass.layout import SEED_BOUND
+from szmass.model import (
+    OUTPUT_LAYER,
+    PAPER_ARCHITECTURE,
+    Architecture,
+    build_cnn,
+    with_standardisation,
+)
+from szmass.splits import (
+    DEFAULT_FRACTIONS,
+    SPLITS,
+    IdentityKey,
+    cluster_identity,
+    split_maps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +83,6 @@ CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_FILE = "state.npz"
 PREDICTION_COLUMNS = ("map", "split", "redshift", "log10_M_true", "log10_M_cnn")
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss")
-OUTPUT_LAYER = "log10_mass"
-"""Name of the output layer of :func:`szmass.model.build_cnn`."""
 
 DEFAULT_MAX_MEMORY_BYTES = 8 * 2**30
 """Bins whose maps take more than this many bytes are streamed from the store batch by batch."""
@@ -207,9 +222,65 @@ class Split:
         return hashlib.sha256("".join(s[0] for s in self.labels).encode()).hexdigest()[:16]
 
 
-def draw_split(ds: xr.Dataset, *, seed: int, test_seed: int, identity: IdentityKey, fractions: Sequence[float]) -> Split:
-    """The run's split of the maps of ``ds`` (:func:`szmass.splits.split_maps` over cluster identities)."""
-    return Split.of(split_maps(cluster_identity(ds, identity), test_seed=test_seed, seed=seed, fractions=fractions))
+def draw_split(
+    ds: xr.Dataset,
+    *,
+    seed: int,
+    test_seed: int,
+    identity: IdentityKey,
+    fractions: Sequence[float],
+    test_identities: Collection[str] | None = None,
+) -> Split:
+    """The run's split of the maps of ``ds`` (:func:`szmass.splits.split_maps` over cluster identities).
+
+    With ``test_identities``, the test set is the maps of those identities instead of a draw with
+    ``test_seed`` (see :func:`split_given_test`).
+    """
+    ids = cluster_identity(ds, identity)
+    if test_identities is None:
+        return Split.of(split_maps(ids, test_seed=test_seed, seed=seed, fractions=fractions))
+    return Split.of(split_given_test(ids, test_identities, seed=seed, fractions=fractions))
+
+
+def split_given_test(
+    identity: NDArray[np.str_], test_identities: Collection[str], *, seed: int, fractions: Sequence[float]
+) -> NDArray[np.str_]:
+    """Per-map labels with a GIVEN test set: "test" for the maps of ``test_identities``; of the other
+    identities, round(f_val * n) (at least 1; n counts every distinct identity of ``identity``) drawn
+    for validation with ``default_rng(seed)``, the rest "train".
+
+    The validation draw is that of :func:`szmass.splits.split_maps`, so given the test identities that
+    ``split_maps`` would draw, both label every map alike. ValueError if no identity is left to train on.
+    """
+    f_val = float(fractions[1])
+    ids = np.asarray(identity)
+    distinct, inverse = np.unique(ids, return_inverse=True)
+    label = np.where(np.isin(distinct, np.asarray(list(test_identities), dtype=str)), "test", "train").astype("<U5")
+    n_val = max(1, round(f_val * distinct.size))
+    rest = np.flatnonzero(label == "train")
+    if rest.size - n_val < 1:
+        raise ValueError(f"{distinct.size} cluster identities, {distinct.size - rest.size} of them in the given test set, "
+                         f"leave none to train on after {n_val} for validation")  # fmt: skip
+    label[np.random.default_rng(seed).permutation(rest)[:n_val]] = "val"
+    return label[inverse]
+
+
+def draw_test_identities(
+    ds: xr.Dataset, *, test_seed: int, identity: IdentityKey = "halo", fractions: Sequence[float] = DEFAULT_FRACTIONS
+) -> NDArray[np.str_]:
+    """The sorted cluster identities that :func:`szmass.splits.split_maps` puts in the test set of ``ds``
+    (e.g. a whole map store, all redshifts) with ``test_seed``."""
+    ids = cluster_identity(ds, identity)
+    labels = split_maps(ids, test_seed=test_seed, seed=0, fractions=fractions)  # the test draw ignores seed
+    return np.unique(ids[labels == "test"])
+
+
+def check_settings(epochs: int, batch_size: int, learning_rate: float, *, deterministic: bool, jit_compile: bool) -> None:
+    """ValueError unless epochs >= 1, batch_size >= 1, learning_rate > 0 and jit_compile goes without determinism."""
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
+    if jit_compile and deterministic:
+        raise ValueError("jit_compile=True needs deterministic=False: TensorFlow has no deterministic XLA max-pool gradient")
 
 
 # -- checkpoints -------------------------------------------------------------------------------------
@@ -217,9 +288,8 @@ def draw_split(ds: xr.Dataset, *, seed: int, test_seed: int, identity: IdentityK
 
 def save_checkpoint(path: Path, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
     """Write ``arrays`` and the JSON-serialisable ``meta`` to the ``.npz`` file ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)
 
 
 def load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> tuple[dict[str, NDArray[Any]], dict[str, Any]] | None:
@@ -338,6 +408,8 @@ def train_run(
     jit_compile: bool = False,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    architecture: Architecture = PAPER_ARCHITECTURE,
+    test_identities: Collection[str] | None = None,
 ) -> RunResult:
     """Train one seeded run on the maps of ``ds`` (one redshift bin of a map store) and write its outputs.
 
@@ -345,6 +417,8 @@ def train_run(
     and the per-epoch order; ``test_seed`` fixes the test set (shared by all runs of the bin).
     Resumes from ``out_dir/checkpoint`` if a killed run left one. ``callbacks`` are passed to each
     epoch's ``keras.Model.fit`` (e.g. progress or early-abort hooks). See the module docs for outputs.
+    ``architecture``: the network (default: the paper's). ``test_identities``: a given test set
+    (:func:`draw_test_identities`) instead of the draw with ``test_seed``.
 
     ``init_output_bias``: start the output layer's bias at the mean log10 M500 of the training maps
     (~14.5) instead of 0. The loss and the network are the paper's; only the starting point differs,
@@ -354,19 +428,18 @@ def train_run(
     """
     if not 0 <= seed < SEED_BOUND:
         raise ValueError(f"seed must be in [0, {SEED_BOUND}), got {seed}")
-    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
-    if jit_compile and deterministic:
-        raise ValueError("jit_compile=True needs deterministic=False: TensorFlow has no deterministic XLA max-pool gradient")
+    check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile)
     out = Path(out_dir)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
+    architecture.feature_side(min(source.map_shape))
     log_m = log10_m500(ds)
     target = log_m.astype(np.float32)
-    split = draw_split(ds, seed=seed, test_seed=test_seed, identity=identity, fractions=fractions)
+    split = draw_split(ds, seed=seed, test_seed=test_seed, identity=identity, fractions=fractions,
+                       test_identities=test_identities)  # fmt: skip
     configure_determinism(seed, deterministic=deterministic)
     mean, std = pixel_moments(source, split.train)
 
-    cnn = build_cnn(input_shape=(*source.map_shape, 1), seed=seed)
+    cnn = build_cnn(input_shape=(*source.map_shape, 1), seed=seed, architecture=architecture)
     if init_output_bias:
         cnn.get_layer(OUTPUT_LAYER).bias.assign([float(np.mean(log_m[split.train]))])
     model = with_standardisation(cnn, mean, std)
@@ -377,7 +450,7 @@ def train_run(
         "seed": seed, "test_seed": test_seed, "batch_size": batch_size, "learning_rate": learning_rate,
         "identity": identity, "fractions": list(map(float, fractions)), "n_maps": source.n_maps,
         "map_shape": list(source.map_shape), "split": split.digest(), "mean": mean, "std": std,
-        "init_output_bias": init_output_bias,
+        "init_output_bias": init_output_bias, "architecture": architecture.as_dict(),
     }  # fmt: skip
     ckpt_path = out / CHECKPOINT_DIR / CHECKPOINT_FILE
     history: list[tuple[float, float, float]] = []

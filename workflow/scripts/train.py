@@ -1,4 +1,9 @@
-"""Train one seeded run of one redshift bin of a map store (results/models/{dataset}/z{bin}/seed{seed}/)."""
+"""Train one seeded run of one redshift bin of a map store (results/models/{dataset}/z{bin}/seed{seed}/).
+
+Also the training job of the studies (workflow/rules/studies.smk), through optional params: ``zbin`` (else the
+wildcard), ``models`` (gas models to keep), ``test_scope`` ("bin": the bin's own test draw; "all": one test set
+drawn over every redshift) and ``architecture`` (a mapping of szmass.model.Architecture fields).
+"""
 import os
 
 import numpy as np
@@ -6,22 +11,37 @@ import pandas as pd
 
 from szmass.logs import configure
 from szmass.mapstore import open_maps
+from szmass.model import Architecture
+from szmass.provenance import stamp_job
 from szmass.splits import cluster_identity, select_redshift_bin
-from szmass.train import train_run
+from szmass.studies import select_gas_models
+from szmass.train import draw_test_identities, train_run
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 p = sm.params
-zbin = int(sm.wildcards.zbin)
-ds = select_redshift_bin(open_maps(sm.input.maps), zbin, p.edges)
-if "cuts" in sm.input.keys():
-    cut = float(pd.read_csv(sm.input.cuts).set_index("bin").loc[zbin, "M500_cut"])
+zbin = int(p.get("zbin") or sm.wildcards.zbin)
+maps = select_gas_models(open_maps(sm.input.maps), p.get("models") or ())
+test_ids = None
+if p.get("test_scope", "bin") == "all":
+    test_ids = draw_test_identities(maps, test_seed=p.test_seed, identity=p.identity)
+    log.info("test set over all redshifts: %d cluster identities", len(test_ids))
+ds = select_redshift_bin(maps, zbin, p.edges)
+if ds.sizes["map"] == 0:
+    raise ValueError(f"{sm.input.maps}: no maps in redshift bin {zbin} ({p.edges[zbin - 1]}, {p.edges[zbin]}] "
+                     f"(of edges {list(p.edges)}); choose bin edges around the snapshots' redshifts")
+cuts = sm.input.get("cuts")  # by name (the Planck mocks' S/N mass cuts)
+if cuts:
+    cut = float(pd.read_csv(cuts).set_index("bin").loc[zbin, "M500_cut"])
     ds = ds.isel(map=ds["M500"].values >= cut)
     log.info("mass cut M500 >= %.3g Msun: %d maps kept", cut, ds.sizes["map"])
     if len(np.unique(cluster_identity(ds, p.identity))) < 10:
-        raise ValueError(f"{sm.input.cuts}: the mass cut of redshift bin {zbin} (M500 >= {cut:.3g} Msun) keeps "
+        raise ValueError(f"{cuts}: the mass cut of redshift bin {zbin} (M500 >= {cut:.3g} Msun) keeps "
                          f"{ds.sizes['map']} maps of fewer than 10 clusters; simulate more massive halos or set "
                          "training.apply_mass_cut: false")
+arch = Architecture.from_mapping(p.get("architecture"))
 result = train_run(ds, out_dir=os.path.dirname(sm.output.model), seed=p.seed, test_seed=p.test_seed,
-                   epochs=p.epochs, batch_size=p.batch_size, learning_rate=p.learning_rate, identity=p.identity)
-log.info("%s bin %d seed %s: %s", sm.wildcards.dataset, zbin, sm.wildcards.seed, result)
+                   epochs=p.epochs, batch_size=p.batch_size, learning_rate=p.learning_rate, identity=p.identity,
+                   architecture=arch, test_identities=test_ids)
+log.info("%s bin %d (%s): %s", sm.input.maps, zbin, arch.name, result)
+stamp_job(sm)

@@ -1,0 +1,292 @@
+"""The supplement's studies (DESIGN.md stage 8): redshift binnings, the hyperparameter scan, the cross-model test.
+
+Each study trains networks with :func:`szmass.train.train_run` (the workflow's ``train`` script) and
+summarises them here; ``workflow/rules/studies.smk`` wires them up.
+
+* **Redshift binnings** (Supplementary Table 1): the same maps trained in 1, 2, 4 and 8 redshift bins
+  (:data:`DEFAULT_ZBIN_SCHEMES`). Every scheme is tested on the SAME clusters: the test identities are
+  drawn once over all redshifts (:func:`szmass.train.draw_test_identities`) and every run of every bin
+  keeps their maps out of training and validation. For each scheme, the test maps of all its bins, each
+  predicted by its bin's SELECTED run (:mod:`szmass.select`), give the moments of r = log10 M_CNN / M_true
+  (:func:`zbin_moments`): one row per bin and one, ``all``, for the bins combined.
+* **Hyperparameter scan**: networks of :func:`architecture_grid` (:class:`szmass.model.Architecture`),
+  each trained with the same seeds (so the same splits and orders), summarised by their least validation
+  loss [dex^2] (:func:`hyperparameter_table`).
+* **Cross-model test** (Supplementary Table 3): networks trained on the maps of one gas model (the map
+  store's ``model`` coordinate), tested on the test clusters of every model: mean b_t = (M_CNN - M_true) /
+  M_CNN and its standard error per (train model, test model) pair (:func:`cross_model_table`). The test
+  clusters of a model are drawn with one test seed shared by all models (and all redshifts), and the
+  training runs of that model never see them; the same regions land in the test set of every model when
+  the identity is the region and the models simulate the same regions (THE THREE HUNDRED).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
+
+from szmass.evaluate import (
+    bias_summary,
+    moments_table,
+    relative_bias,
+)
+from szmass.model import Architecture
+from szmass.settings import known_keys
+from szmass.splits import IdentityKey, cluster_identity
+from szmass.zbins import REDSHIFT_EDGES, check_edges, redshift_bins
+
+DEFAULT_ZBIN_SCHEMES: tuple[tuple[float, ...], ...] = (
+    (0.0, 1.0),
+    (0.0, 0.2, 1.0),
+    REDSHIFT_EDGES,
+    (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.7, 1.0),
+)
+"""1, 2, 4 and 8 bins, nested so that each scheme refines the one before and only the binning changes:
+1 bin, all of (0, 1]; 2 bins split at z = 0.2, merging the paper's four pairwise; 4 bins are the paper's
+(0, 0.1], (0.1, 0.2], (0.2, 0.4], (0.4, 1]; 8 bins halve each of the paper's at its midpoint. The bins
+are not equal-count (the paper's are not either); a study config may give other edges."""
+
+SCAN_GRID: dict[str, tuple[int | float, ...]] = {
+    "conv_layers": (3, 4, 5),
+    "dense_layers": (1, 2),
+    "kernel_size": (1, 2, 3),
+    "filters": (16, 32),
+    "dropout": (0.1, 0.2),
+}
+"""The paper's hyperparameter scan: 3 x 2 x 3 x 2 x 2 = 72 architectures (the published one among them)."""
+
+ZBIN_COLUMNS = ("n_bins", "edges", "zbin", "mean", "std", "skewness", "kurtosis", "n")
+SCAN_COLUMNS = ("architecture", *(f.name for f in fields(Architecture)), "n_parameters", "seed", "best_epoch",
+                "best_val_loss", "epochs")  # fmt: skip
+CROSS_COLUMNS = ("train_model", "test_model", "mean", "stderr", "median", "p16", "p84", "n")
+
+
+# -- shared ------------------------------------------------------------------------------------------
+
+
+def select_gas_models(ds: xr.Dataset, models: Collection[str]) -> xr.Dataset:
+    """The maps of ``ds`` whose ``model`` coordinate (gas model name) is one of ``models``; all maps if
+    ``models`` is empty. Keeps (or adds) the ``map`` coordinate, each map's index in ``ds``.
+    ValueError naming the missing coordinate or the models that ``ds`` lacks."""
+    if "map" not in ds.coords:
+        ds = ds.assign_coords(map=np.arange(ds.sizes["map"], dtype=np.int64))
+    if not models:
+        return ds
+    if "model" not in ds.variables:
+        raise ValueError("map store: coordinate 'model' (gas model name) missing; it is needed to select gas models")
+    have = np.asarray(ds["model"].values).astype(object).astype(str)  # also numpy StringDType (zarr v3)
+    absent = sorted(set(models) - set(have.tolist()))
+    if absent:
+        raise ValueError(f"map store: coordinate 'model' has no maps of gas model(s) {absent}; "
+                         f"it has {sorted(set(have.tolist()))}")  # fmt: skip
+    return ds.isel(map=np.flatnonzero(np.isin(have, list(models))))
+
+
+def best_epoch(history_csv: str | os.PathLike[str]) -> tuple[int, float, int]:
+    """(best epoch (1-based), its validation loss [dex^2], epochs trained) of a run's ``history.csv``;
+    the first epoch of least ``val_loss``, as :func:`szmass.train.train_run` keeps it."""
+    hist = pd.read_csv(history_csv)
+    missing = [c for c in ("epoch", "val_loss") if c not in hist.columns]
+    if missing or hist.empty:
+        raise ValueError(f"{history_csv}: expected columns epoch, loss, val_loss and at least one row")
+    val = hist["val_loss"].to_numpy(float)
+    if not np.isfinite(val).any():
+        raise ValueError(f"{history_csv}: column 'val_loss' is never finite")
+    i = int(np.nanargmin(np.where(np.isfinite(val), val, np.nan)))
+    return int(hist["epoch"].iloc[i]), float(val[i]), len(hist)
+
+
+# -- redshift binnings -------------------------------------------------------------------------------
+
+
+def check_schemes(schemes: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], ...]:
+    """Bin-edge lists of a binning study, checked: each valid (:func:`szmass.zbins.check_edges`), their
+    numbers of bins distinct (the number labels a scheme in paths and tables)."""
+    out = tuple(check_edges(e) for e in schemes)
+    counts = [len(e) - 1 for e in out]
+    if not out or len(set(counts)) != len(counts):
+        raise ValueError(f"redshift-bin schemes: need >= 1 scheme, each with its own number of bins; got {counts}")
+    return out
+
+
+def zbin_moments(predictions: Mapping[int, pd.DataFrame], schemes: Mapping[int, Sequence[float]]) -> pd.DataFrame:
+    """Supplementary Table 1: moments of r = log10 M_CNN - log10 M_true [dex] of each scheme's test maps.
+
+    ``predictions``: number of bins -> test predictions (columns log10_M_true, log10_M_cnn [log10 Msun] and
+    zbin, as :func:`szmass.runs.selected_predictions` gives); ``schemes``: number of bins -> edges. Rows
+    per scheme: one per bin ("z1", ...) and "all" (the bins combined), columns :data:`ZBIN_COLUMNS`
+    (:func:`szmass.evaluate.moments_table`).
+    """
+    parts = []
+    for n_bins in sorted(predictions):
+        edges = check_edges(schemes[n_bins])
+        if len(edges) - 1 != n_bins:
+            raise ValueError(f"redshift-bin scheme {n_bins}: its edges {edges} make {len(edges) - 1} bins")
+        table = moments_table(predictions[n_bins], ref="log10_M_true", cnn="log10_M_cnn", zbin="zbin")
+        table.insert(0, "edges", " ".join(f"{e:g}" for e in edges))
+        table.insert(0, "n_bins", n_bins)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True)[list(ZBIN_COLUMNS)]
+
+
+def plot_zbin_study(predictions: Mapping[int, pd.DataFrame], moments: pd.DataFrame) -> Figure:
+    """Figure of the binning study: the distribution of r = log10 M_CNN / M_true [dex] of each scheme's
+    test maps (left), and the moments of the bins combined against the number of bins: mean and std [dex]
+    (middle), skewness and excess kurtosis (right)."""
+    fig = Figure(figsize=(12.0, 3.6), layout="constrained")
+    hist, dex, shape = fig.subplots(1, 3)
+    every = np.concatenate([(p["log10_M_cnn"] - p["log10_M_true"]).to_numpy(float) for p in predictions.values()])
+    lim = max(float(np.max(np.abs(every))), 1e-3) if every.size else 0.1
+    bins = np.linspace(-lim, lim, 31)
+    for n_bins in sorted(predictions):
+        r = (predictions[n_bins]["log10_M_cnn"] - predictions[n_bins]["log10_M_true"]).to_numpy(float)
+        hist.hist(r, bins=bins, histtype="step", density=True, label=f"{n_bins} bin{'s' * (n_bins > 1)} ({r.size} maps)")
+    hist.axvline(0.0, color="0.5", linestyle=":")
+    hist.set_xlabel(r"$r = \log_{10} M_{\rm CNN} / M_{\rm true}$ [dex]")
+    hist.set_ylabel("density")
+    hist.legend(fontsize="small")
+    combined = moments[moments["zbin"] == "all"].sort_values("n_bins")
+    for ax, columns, label in ((dex, ("mean", "std"), "mean, std of r [dex]"),
+                               (shape, ("skewness", "kurtosis"), "skewness, excess kurtosis of r")):
+        for column, marker in zip(columns, ("o", "s"), strict=True):
+            ax.plot(combined["n_bins"], combined[column], marker=marker, label=column)
+        ax.axhline(0.0, color="0.5", linestyle=":")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(combined["n_bins"].to_numpy(), [str(n) for n in combined["n_bins"]])
+        ax.set_xlabel("redshift bins")
+        ax.set_ylabel(label)
+        ax.legend(fontsize="small")
+    return fig
+
+
+# -- hyperparameter scan -----------------------------------------------------------------------------
+
+
+def architecture_grid(grid: Mapping[str, Sequence[int | float]] | None = None) -> list[Architecture]:
+    """Every combination of the values in ``grid`` (field -> values; a field left out takes all its values
+    of the paper's scan, :data:`SCAN_GRID`), in field order: the first field varies slowest."""
+    values = SCAN_GRID | known_keys(grid, Architecture, "hyperparameter grid")
+    empty = [k for k, v in values.items() if len(v) == 0]
+    if empty:
+        raise ValueError(f"hyperparameter grid: field(s) {empty} list no value")
+    names = [f.name for f in fields(Architecture)]
+    return [Architecture(**dict(zip(names, combo, strict=True))) for combo in itertools.product(*(values[n] for n in names))]
+
+
+def study_architectures(
+    architectures: Sequence[Mapping[str, int | float]] | None = None, grid: Mapping[str, Sequence[int | float]] | None = None
+) -> list[Architecture]:
+    """The networks of a scan: the explicit ``architectures`` (missing fields: the paper's) if given,
+    else :func:`architecture_grid` of ``grid``. ValueError for a network listed twice."""
+    archs = [Architecture.from_mapping(a) for a in architectures] if architectures else architecture_grid(grid)
+    names = [a.name for a in archs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"hyperparameter scan: architecture(s) {twice} listed more than once")
+    return archs
+
+
+def hyperparameter_table(runs: Sequence[tuple[Architecture, int, str | os.PathLike[str]]]) -> pd.DataFrame:
+    """One row per run (architecture, seed, run directory holding ``history.csv``): the architecture's
+    fields and parameter count (96 x 96 x 1 inputs), the seed, best epoch, least validation loss [dex^2]
+    and the epochs trained. Columns :data:`SCAN_COLUMNS`."""
+    rows = []
+    for arch, seed, run_dir in runs:
+        epoch, loss, epochs = best_epoch(Path(run_dir) / "history.csv")
+        rows.append({"architecture": arch.name, **arch.as_dict(), "n_parameters": arch.n_parameters(),
+                     "seed": int(seed), "best_epoch": epoch, "best_val_loss": loss, "epochs": epochs})  # fmt: skip
+    return pd.DataFrame(rows, columns=list(SCAN_COLUMNS))
+
+
+def short_label(arch: Architecture) -> str:
+    """A short plot label of an architecture, e.g. ``c3 d2 k3 f16 p0.1`` (convolutional layers, dense blocks,
+    kernel size, first-layer filters, dropout)."""
+    return f"c{arch.conv_layers} d{arch.dense_layers} k{arch.kernel_size} f{arch.filters} p{arch.dropout:g}"
+
+
+def validation_losses(table: pd.DataFrame) -> dict[str, NDArray[np.float64]]:
+    """:func:`short_label` of each architecture -> the least validation losses [dex^2] of its runs, from
+    :func:`hyperparameter_table`, in the table's order of architectures."""
+    return {short_label(Architecture.from_name(name)): part["best_val_loss"].to_numpy(float)
+            for name, part in table.groupby("architecture", sort=False)}  # fmt: skip
+
+
+# -- cross-model test --------------------------------------------------------------------------------
+
+
+def maps_of_identities(ds: xr.Dataset, test_identities: Collection[str], identity: IdentityKey) -> xr.Dataset:
+    """The maps of ``ds`` whose cluster identity is in ``test_identities``."""
+    keep = np.isin(cluster_identity(ds, identity), np.asarray(list(test_identities), dtype=str))
+    return ds.isel(map=np.flatnonzero(keep))
+
+
+def predict_maps_by_bin(ds: xr.Dataset, models: Mapping[int, object], edges: Sequence[float]) -> pd.DataFrame:
+    """Predictions of the bin models ``models`` (bin -> keras model, raw y-map -> log10 M500 [Msun]) for
+    the maps of ``ds`` inside the bins (edges[0], edges[-1]] (the others are left out), each by the model of
+    its redshift bin: columns map, redshift, zbin, log10_M_true, log10_M_cnn [log10 Msun]."""
+    # TensorFlow only where predictions are made
+    from szmass.predict import predict_masses
+    from szmass.train import log10_m500, map_index
+
+    e = check_edges(edges)
+    z = np.asarray(ds["redshift"].values, dtype=float)
+    ds = ds.isel(map=np.flatnonzero((z > e[0]) & (z <= e[-1])))
+    z = np.asarray(ds["redshift"].values, dtype=float)
+    table = pd.DataFrame({"map": map_index(ds), "redshift": z, "zbin": redshift_bins(z, edges) if z.size else [],
+                          "log10_M_true": log10_m500(ds)})  # fmt: skip
+    table["log10_M_cnn"] = (predict_masses(np.asarray(ds["y"].values), z, models, edges=edges) if z.size
+                            else np.empty(0))  # fmt: skip
+    return table
+
+
+def cross_model_table(predictions: Mapping[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """Supplementary Table 3: per (train model, test model), the mean relative bias b_t = (M_CNN - M_true) /
+    M_CNN of the test maps, its standard error std(b, ddof=1) / sqrt(n), the median and 16th / 84th
+    percentiles and n (:func:`szmass.evaluate.bias_summary`). ``predictions`` maps each pair to a table
+    with columns log10_M_true and log10_M_cnn [log10 Msun]. Columns :data:`CROSS_COLUMNS`."""
+    rows = []
+    for (train_model, test_model), table in sorted(predictions.items()):
+        b = relative_bias(table["log10_M_cnn"].to_numpy(float), table["log10_M_true"].to_numpy(float))
+        summary = bias_summary(b)
+        rows.append({"train_model": train_model, "test_model": test_model,
+                     "mean": float(b.mean()) if b.size else np.nan} | summary)  # fmt: skip
+    return pd.DataFrame(rows, columns=list(CROSS_COLUMNS))
+
+
+
+# -- settings ----------------------------------------------------------------------------------------
+
+STUDY_DEFAULTS: dict[str, dict[str, object]] = {
+    "zbins": {"enabled": False, "dataset": "clean", "models": [], "schemes": [list(e) for e in DEFAULT_ZBIN_SCHEMES]},
+    "hyperparameters": {
+        "enabled": False, "dataset": "clean", "models": [], "redshift_range": [0.0, 1.0], "grid": {}, "architectures": []
+    },
+    "cross_model": {"enabled": False, "dataset": "clean", "models": [], "redshift_edges": [0.0, 1.0]},
+}
+"""Each study's settings when the config's ``studies`` section leaves them out (all studies off).
+``models: []`` means every map (the cross-model test: every gas model of the configured sims)."""
+RUN_KEYS = ("seeds", "epochs", "selection_bins")
+"""Settings a study takes from the ``training`` section unless it gives its own."""
+
+
+def study_settings(name: str, studies: Mapping[str, object] | None, training: Mapping[str, object]) -> dict[str, object]:
+    """The settings of study ``name`` ("zbins", "hyperparameters", "cross_model"): :data:`STUDY_DEFAULTS`,
+    then the :data:`RUN_KEYS` of ``training``, then the config's ``studies.<name>``. ValueError naming an
+    unknown study or key."""
+    if name not in STUDY_DEFAULTS:
+        raise ValueError(f"studies: unknown study {name!r}; expected one of {sorted(STUDY_DEFAULTS)}")
+    section = dict((studies or {}).get(name) or {})  # type: ignore[call-overload]
+    known = set(STUDY_DEFAULTS[name]) | set(RUN_KEYS)
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ValueError(f"studies.{name}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+    return STUDY_DEFAULTS[name] | {k: training[k] for k in RUN_KEYS} | section

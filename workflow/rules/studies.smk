@@ -1,0 +1,249 @@
+# Stage 8, the supplement's studies (szmass.studies): redshift binnings (Supplementary Table 1), the
+# hyperparameter scan, the cross-model test (Supplementary Table 3). Off unless asked for: `snakemake
+# study_zbins`, `study_hyperparameters`, `study_cross_model` or `studies` (all three); a study config
+# (config/study.yaml) sets studies.<name>.enabled, which puts the study into STUDY_TARGETS (for rule all).
+# Training reuses rule `train` (workflow/scripts/train.py) and selection rule `select_model`.
+
+from szmass.studies import check_schemes, study_architectures, study_settings
+from szmass.zbins import check_edges
+
+ZB = study_settings("zbins", config.get("studies"), TRAIN)
+HP = study_settings("hyperparameters", config.get("studies"), TRAIN)
+XM = study_settings("cross_model", config.get("studies"), TRAIN)
+
+ZB_SCHEMES = {len(e) - 1: list(e) for e in check_schemes(ZB["schemes"])}
+ZB_ROOT = "results/studies/zbins"
+ZB_TEST_SEED = derive_seed(config["seed"], "study_zbins", "test")
+HP_ARCHS = {a.name: a for a in study_architectures(HP["architectures"], HP["grid"])}
+HP_ROOT = "results/studies/hyperparameters"
+XM_MODELS = list(XM["models"]) or sorted({sim_model(s) for s in SIMS})
+XM_EDGES = list(check_edges(XM["redshift_edges"]))
+XM_ZBINS = list(range(1, len(XM_EDGES)))
+XM_ROOT = "results/studies/cross_model"
+XM_TEST_SEED = derive_seed(config["seed"], "study_cross_model", "test")
+
+
+wildcard_constraints:
+    nbins="[0-9]+",
+    arch="conv[0-9]+_dense[0-9]+_kernel[0-9]+_filters[0-9]+_dropout[0-9.]+",
+    gas_model="[A-Za-z0-9_]+",
+    train_model="[A-Za-z0-9_]+",
+
+
+def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, architecture=None):
+    """Params of rule `train` for one study run (see workflow/scripts/train.py)."""
+    return dict(edges=edges, zbin=zbin, models=models, test_scope=scope, test_seed=test_seed,
+                seed=lambda w: derive_seed(config["seed"], study, *seed_keys(w), w.seed),
+                epochs=study_cfg(study)["epochs"], batch_size=TRAIN["batch_size"],
+                learning_rate=TRAIN["learning_rate"], identity=TRAIN["split_identity"],
+                architecture=architecture or {})
+
+
+def study_cfg(study):
+    return {"study_zbins": ZB, "study_hyperparameters": HP, "study_cross_model": XM}[study]
+
+
+def run_files(root, seeds):
+    """predictions.csv and model.keras of the runs seed0.. under ``root`` (for the selection rule)."""
+    return [f"{root}/seed{s}/{f}" for f in ("predictions.csv", "model.keras") for s in range(seeds)]
+
+
+def cross_model_tests():
+    """The test tables of the cross-model test, one per training model; ValueError with fewer than two gas models."""
+    if len(XM_MODELS) < 2:
+        raise ValueError(f"studies.cross_model: needs maps of >= 2 gas models, the config gives {XM_MODELS}; add sims "
+                         "with other sims.<name>.synthetic.gas_model (or model) values, or list studies.cross_model.models")
+    return [f"{XM_ROOT}/{m}/tests.csv" for m in XM_MODELS]
+
+
+# -- redshift binnings -------------------------------------------------------------------------------
+
+
+use rule train as study_zbins_train with:
+    input:
+        maps=f"results/maps/{ZB['dataset']}.zarr",
+    output:
+        model=ZB_ROOT + "/bins{nbins}/z{zbin}/seed{seed}/model.keras",
+        history=ZB_ROOT + "/bins{nbins}/z{zbin}/seed{seed}/history.csv",
+        predictions=ZB_ROOT + "/bins{nbins}/z{zbin}/seed{seed}/predictions.csv",
+    params:
+        **study_params("study_zbins", lambda w: ZB_SCHEMES[int(w.nbins)], lambda w: int(w.zbin), ZB["models"],
+                       "all", lambda w: (w.nbins, w.zbin), ZB_TEST_SEED),
+    log:
+        "logs/studies/zbins/bins{nbins}/z{zbin}/seed{seed}.log",
+    benchmark:
+        "benchmarks/out/studies/zbins/bins{nbins}/z{zbin}/seed{seed}.tsv"
+
+
+use rule select_model as study_zbins_select with:
+    input:
+        lambda w: run_files(f"{ZB_ROOT}/bins{w.nbins}/z{w.zbin}", ZB["seeds"]),
+    output:
+        selection=ZB_ROOT + "/bins{nbins}/z{zbin}/selection.csv",
+        best=ZB_ROOT + "/bins{nbins}/z{zbin}/best.keras",
+    params:
+        run_dirs=lambda w: [f"{ZB_ROOT}/bins{w.nbins}/z{w.zbin}/seed{s}" for s in range(ZB["seeds"])],
+        threshold=TRAIN["selection_threshold"],
+        n_bins=ZB["selection_bins"],
+    log:
+        "logs/studies/zbins/bins{nbins}/z{zbin}/select.log",
+
+
+rule study_zbins_table:
+    """Supplementary Table 1: moments of log10 M_CNN / M_true on the common test clusters, per binning."""
+    input:
+        [f"{ZB_ROOT}/bins{n}/z{b}/selection.csv" for n in ZB_SCHEMES for b in range(1, n + 1)],
+    output:
+        table=report("results/tables/supp_table1_zbins.csv", category="Studies",
+                     caption="../report/supp_table1_zbins.rst"),
+        figure=report("results/figures/supp_table1_zbins.png", category="Studies",
+                      caption="../report/supp_table1_zbins.rst"),
+    params:
+        schemes=ZB_SCHEMES,
+        selections={n: {b: f"{ZB_ROOT}/bins{n}/z{b}/selection.csv" for b in range(1, n + 1)} for n in ZB_SCHEMES},
+    log:
+        "logs/studies/zbins_table.log",
+    script:
+        "../scripts/study_zbins.py"
+
+
+# -- hyperparameter scan -----------------------------------------------------------------------------
+
+
+use rule train as study_hyperparameters_train with:
+    input:
+        maps=f"results/maps/{HP['dataset']}.zarr",
+    output:
+        model=HP_ROOT + "/{arch}/seed{seed}/model.keras",
+        history=HP_ROOT + "/{arch}/seed{seed}/history.csv",
+        predictions=HP_ROOT + "/{arch}/seed{seed}/predictions.csv",
+    params:
+        # the same seeds for every architecture: the same splits and training orders, a paired comparison
+        **study_params("study_hyperparameters", list(HP["redshift_range"]), 1, HP["models"], "bin", lambda w: (),
+                       derive_seed(config["seed"], "study_hyperparameters", "test"),
+                       architecture=lambda w: HP_ARCHS[w.arch].as_dict()),
+    log:
+        "logs/studies/hyperparameters/{arch}/seed{seed}.log",
+    benchmark:
+        "benchmarks/out/studies/hyperparameters/{arch}/seed{seed}.tsv"
+
+
+rule study_hyperparameters_table:
+    """The scan's least validation loss per architecture and seed, and their box plot."""
+    input:
+        [f"{HP_ROOT}/{a}/seed{s}/history.csv" for a in HP_ARCHS for s in range(HP["seeds"])],
+    output:
+        table=report("results/tables/hyperparameter_scan.csv", category="Studies",
+                     caption="../report/hyperparameter_scan.rst"),
+        figure=report("results/figures/hyperparameter_scan.png", category="Studies",
+                      caption="../report/hyperparameter_scan.rst"),
+    params:
+        runs=[(a, s, f"{HP_ROOT}/{a}/seed{s}") for a in HP_ARCHS for s in range(HP["seeds"])],
+    log:
+        "logs/studies/hyperparameters_table.log",
+    script:
+        "../scripts/study_hyperparameters.py"
+
+
+# -- cross-model test --------------------------------------------------------------------------------
+
+
+use rule train as study_cross_model_train with:
+    input:
+        maps=f"results/maps/{XM['dataset']}.zarr",
+    output:
+        model=XM_ROOT + "/{gas_model}/z{zbin}/seed{seed}/model.keras",
+        history=XM_ROOT + "/{gas_model}/z{zbin}/seed{seed}/history.csv",
+        predictions=XM_ROOT + "/{gas_model}/z{zbin}/seed{seed}/predictions.csv",
+    params:
+        **study_params("study_cross_model", XM_EDGES, lambda w: int(w.zbin), lambda w: [w.gas_model], "all",
+                       lambda w: (w.gas_model, w.zbin), XM_TEST_SEED),
+    log:
+        "logs/studies/cross_model/{gas_model}/z{zbin}/seed{seed}.log",
+    benchmark:
+        "benchmarks/out/studies/cross_model/{gas_model}/z{zbin}/seed{seed}.tsv"
+
+
+use rule select_model as study_cross_model_select with:
+    input:
+        lambda w: run_files(f"{XM_ROOT}/{w.gas_model}/z{w.zbin}", XM["seeds"]),
+    output:
+        selection=XM_ROOT + "/{gas_model}/z{zbin}/selection.csv",
+        best=XM_ROOT + "/{gas_model}/z{zbin}/best.keras",
+    params:
+        run_dirs=lambda w: [f"{XM_ROOT}/{w.gas_model}/z{w.zbin}/seed{s}" for s in range(XM["seeds"])],
+        threshold=TRAIN["selection_threshold"],
+        n_bins=XM["selection_bins"],
+    log:
+        "logs/studies/cross_model/{gas_model}/z{zbin}/select.log",
+
+
+rule study_cross_model_predict:
+    """The selected models of one gas model (per bin) on the test clusters of every model (its own included)."""
+    input:
+        maps=f"results/maps/{XM['dataset']}.zarr",
+        models=lambda w: [f"{XM_ROOT}/{w.train_model}/z{b}/best.keras" for b in XM_ZBINS],
+    output:
+        XM_ROOT + "/{train_model}/tests.csv",
+    params:
+        test_models=XM_MODELS,
+        edges=XM_EDGES,
+        test_seed=XM_TEST_SEED,
+        identity=TRAIN["split_identity"],
+    threads: 2
+    log:
+        "logs/studies/cross_model/{train_model}/tests.log",
+    script:
+        "../scripts/study_cross_model_predict.py"
+
+
+rule study_cross_model_table:
+    """Supplementary Table 3: mean b_t and its standard error per (train model, test model)."""
+    input:
+        lambda w: cross_model_tests(),
+    output:
+        report("results/tables/supp_table3_cross_model.csv", category="Studies",
+               caption="../report/supp_table3_cross_model.rst"),
+    log:
+        "logs/studies/cross_model_table.log",
+    script:
+        "../scripts/study_cross_model.py"
+
+
+# -- targets -----------------------------------------------------------------------------------------
+
+
+rule study_zbins:
+    """The redshift-binning study: Supplementary Table 1 and its figure."""
+    input:
+        rules.study_zbins_table.output,
+
+
+rule study_hyperparameters:
+    """The hyperparameter scan: its table and box plot."""
+    input:
+        rules.study_hyperparameters_table.output,
+
+
+rule study_cross_model:
+    """The cross-model test: Supplementary Table 3."""
+    input:
+        rules.study_cross_model_table.output,
+
+
+rule studies:
+    """All three studies."""
+    input:
+        rules.study_zbins.input,
+        rules.study_hyperparameters.input,
+        rules.study_cross_model.input,
+
+
+STUDY_TARGETS = [
+    path
+    for name, cfg, target in (("zbins", ZB, rules.study_zbins), ("hyperparameters", HP, rules.study_hyperparameters),
+                              ("cross_model", XM, rules.study_cross_model))
+    if cfg["enabled"]
+    for path in target.input
+]
+"""The outputs of the studies the config enables (studies.<name>.enabled), for rule all."""
