@@ -1,10 +1,10 @@
 """Config validation and DAG construction for every shipped config."""
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
-
 from workflow_utils import REPO, snakemake
 
 
@@ -26,7 +26,11 @@ def test_real_data_template_builds_the_dag(tmp_path):
             for key in ("snapshot_path", "ahf_path"):
                 p = Path(sim[key].format(region=region, snapshot=snapshot, redshift=z))
                 p.parent.mkdir(parents=True, exist_ok=True)
-                p.touch()
+                if key == "snapshot_path" and region % 2 == 0:  # multi-file snapshots: snap_127.0, snap_127.1
+                    for k in range(2):
+                        p.with_name(f"{p.name}.{k}").touch()
+                else:
+                    p.touch()
     planck = cfg["planck"]
     planck["psz2_catalogue"] = planck["psz2_catalogue"].replace("/path/to", str(root))
     planck["ymap"] = planck["ymap"].replace("/path/to", str(root))
@@ -35,8 +39,10 @@ def test_real_data_template_builds_the_dag(tmp_path):
         Path(p).touch()
     path = tmp_path / "real.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = snakemake(tmp_path, "-n", "--configfile", str(path))
-    assert "select_halos" in proc.stdout
+    proc = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", str(path))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.MULTILINE))
+    # one halo-selection and one projection job per region (all its snapshots)
+    assert jobs["select_halos"] == jobs["project_maps"] == str(sim["regions"])
     assert "simulate" not in proc.stdout and "synthetic_sky" not in proc.stdout  # real inputs are never generated
     assert "download_psz2" not in proc.stdout
 

@@ -44,3 +44,17 @@ def test_snapshot_pattern_matches_path(fmt):
 def test_derive_seed_is_the_documented_hash():
     expected = int.from_bytes(hashlib.sha256(b"7/test/2").digest()[:8], "little") % layout.SEED_BOUND
     assert layout.derive_seed(7, "test", 2) == expected
+
+
+def test_snapshot_chunks_cover_the_snapshots_in_order():
+    """One job per region by default; with snapshots_per_job, consecutive chunks of it, the last one shorter."""
+    snaps = {str(s): 0.01 * (130 - s) for s in (121, 99, 110, 127, 100)}
+    cfg = dict(SYNTH, snapshots=snaps)
+    assert layout.snapshot_chunks(cfg) == [[99, 100, 110, 121, 127]]
+    assert layout.snapshot_chunks(dict(cfg, snapshots_per_job=2)) == [[99, 100], [110, 121], [127]]
+    assert layout.snapshot_chunks(dict(cfg, snapshots_per_job=9)) == [[99, 100, 110, 121, 127]]
+    for n in range(1, 7):
+        chunks = layout.snapshot_chunks(dict(cfg, snapshots_per_job=n))
+        assert [s for c in chunks for s in c] == sorted(map(int, snaps)) and max(map(len, chunks)) == min(n, 5)
+    with pytest.raises(ValueError, match="snapshots_per_job"):
+        layout.snapshot_chunks(dict(cfg, snapshots_per_job=0))

@@ -10,7 +10,19 @@ import pytest
 import xarray as xr
 import zarr
 
-from szmass.mapstore import MAP_COORDS, MapConfig, clean_part, gather, maps_dataset, open_maps, write_part
+from szmass.mapstore import (
+    HALO_COLUMNS,
+    MAP_COORDS,
+    MapConfig,
+    clean_part,
+    gather,
+    maps_dataset,
+    open_maps,
+    part_name,
+    part_stores,
+    write_clean_parts,
+    write_part,
+)
 
 CFG = MapConfig.from_mapping({"projections": 3, "npix_out": 8})
 
@@ -108,6 +120,37 @@ def test_gather_is_deterministic_whatever_the_part_order(tmp_path: Path) -> None
     gather(paths[::-1], tmp_path / "b.zarr")
     a, b = open_maps(tmp_path / "a.zarr").load(), open_maps(tmp_path / "b.zarr").load()
     xr.testing.assert_identical(a, b)
+
+
+def test_gather_reads_a_projection_jobs_directory_of_parts(tmp_path: Path) -> None:
+    """A job's directory of part stores gathers to the same store as the parts named one by one."""
+    parts = [make_part("s", 1, snap, [snap * 10 + 1, snap * 10 + 2], seed=snap) for snap in (3, 1, 2)]
+    paths = write_parts(tmp_path, parts[:2])
+    write_part(parts[2], tmp_path / "job" / "s_0001_002.zarr")
+    write_part(parts[0], tmp_path / "job" / "s_0001_003.zarr")
+    assert part_stores([tmp_path / "job", paths[1]]) == [tmp_path / "job" / "s_0001_002.zarr",
+                                                         tmp_path / "job" / "s_0001_003.zarr", paths[1]]
+    gather([tmp_path / "job", paths[1]], tmp_path / "a.zarr")
+    gather([*paths, tmp_path / "job" / "s_0001_002.zarr"], tmp_path / "b.zarr")
+    a, b = open_maps(tmp_path / "a.zarr").load(), open_maps(tmp_path / "b.zarr").load()
+    xr.testing.assert_identical(a, b)
+    assert a["snapshot"].values.tolist() == [1] * 6 + [2] * 6 + [3] * 6
+
+
+def test_write_clean_parts_is_all_or_nothing(tmp_path: Path) -> None:
+    """One part store per snapshot, named by part_name; a failing snapshot leaves no directory behind."""
+    from szmass.cosmology import make_cosmology
+
+    halos = pd.DataFrame(columns=[*HALO_COLUMNS, "redshift"])
+    out = tmp_path / "parts" / "0007_c1"
+    jobs = [(s, tmp_path / f"no-snapshot-{s}", halos) for s in (12, 13)]  # no halo selected: nothing is read
+    assert write_clean_parts(jobs, out, sim="s", region=7, cosmo=make_cosmology(), config=CFG) == 0
+    assert sorted(p.name for p in out.iterdir()) == [part_name("s", 7, 12), part_name("s", 7, 13)]
+    assert [open_maps(p).attrs["snapshot"] for p in part_stores([out])] == [12, 13]
+    bad = [*jobs, (14, tmp_path / "x", halos.drop(columns="R500"))]
+    with pytest.raises(ValueError, match="R500"):
+        write_clean_parts(bad, tmp_path / "parts" / "0007_c2", sim="s", region=7, cosmo=make_cosmology(), config=CFG)
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["0007_c1"]
 
 
 def test_gather_only_empty_parts(tmp_path: Path) -> None:

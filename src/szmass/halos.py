@@ -8,7 +8,7 @@ overdensity (500 times the critical density) from the snapshot's particles aroun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 
@@ -178,3 +178,36 @@ def check_redshift(path: str | PathLike[str], header_z: float, config_z: float, 
         raise ValueError(
             f"file {path}: header Redshift = {header_z:.4f} but the config gives {config_z:.4f}; fix sims.<name>.snapshots"
         )
+
+
+def select_snapshot_halos(
+    snapshot_path: str | PathLike[str],
+    ahf_path: str | PathLike[str],
+    *,
+    sim: str,
+    region: int,
+    snapshot: int,
+    redshift: float,
+    model: str,
+    selection: HaloSelection,
+    cosmo: FlatLambdaCDM,
+) -> pd.DataFrame:
+    """:func:`select_halos` of one snapshot file and its AHF catalogue, after checking that the snapshot
+    header's redshift is the configured ``redshift`` (:func:`check_redshift`); h from the header."""
+    from szmass.sims import read_ahf_halos, read_snapshot_header
+
+    header = read_snapshot_header(snapshot_path)
+    check_redshift(snapshot_path, header.redshift, float(redshift))
+    return select_halos(
+        read_ahf_halos(ahf_path), ahf_path=ahf_path, sim=sim, region=int(region), snapshot=int(snapshot),
+        redshift=header.redshift, h=header.h, model=model, selection=selection, cosmo=cosmo,
+        particles=snapshot_matter(snapshot_path),
+    )
+
+
+def concat_halo_tables(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Halo tables one after the other (their order kept); the empty ones only contribute their columns."""
+    if not tables:
+        raise ValueError("concat_halo_tables: no table given")
+    rows = [t for t in tables if len(t)]
+    return pd.concat(rows, ignore_index=True) if rows else tables[0].reset_index(drop=True)

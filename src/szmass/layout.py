@@ -27,6 +27,26 @@ def snapshots(sim_cfg: Mapping[str, Any]) -> dict[int, float]:
     return {int(k): float(v) for k, v in sorted(sim_cfg["snapshots"].items(), key=lambda kv: int(kv[0]))}
 
 
+def snapshots_per_job(sim_cfg: Mapping[str, Any]) -> int:
+    """Snapshots of one region handled by one halo-selection or projection job (``snapshots_per_job``;
+    default: all of them, one job per region)."""
+    n = sim_cfg.get("snapshots_per_job")
+    n_snaps = len(sim_cfg["snapshots"])
+    if n is None:
+        return n_snaps
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"sims: snapshots_per_job must be a positive integer, got {n!r}")
+    return min(n, n_snaps)
+
+
+def snapshot_chunks(sim_cfg: Mapping[str, Any]) -> list[list[int]]:
+    """The snapshots of a simulation entry cut into consecutive chunks of :func:`snapshots_per_job`, in
+    snapshot order; chunk ``c`` of a region is one job (``{region}_c{c}`` in the workflow's part names)."""
+    snaps = list(snapshots(sim_cfg))
+    n = snapshots_per_job(sim_cfg)
+    return [snaps[i : i + n] for i in range(0, len(snaps), n)]
+
+
 def synthetic_snapshot_pattern(fmt: str) -> str:
     """Snakemake output pattern of a synthetic snapshot in format ``fmt`` (wildcards sim, region, snapshot)."""
     return SYNTH_ROOT + "/{sim}/NewMDCLUSTER_{region}/snap_{snapshot}" + FORMAT_SUFFIX[fmt]

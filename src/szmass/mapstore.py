@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -278,6 +278,58 @@ def write_part(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
         ds.to_zarr(tmp, mode="w", consolidated=False)
 
 
+def part_name(sim: str, region: int, snapshot: int) -> str:
+    """File name of the part store of one (sim, region, snapshot) inside a projection job's part directory."""
+    return f"{sim}_{int(region):04d}_{int(snapshot):03d}.zarr"
+
+
+def write_clean_parts(
+    jobs: Iterable[tuple[int, str | os.PathLike[str], pd.DataFrame]],
+    path: str | os.PathLike[str],
+    *,
+    sim: str,
+    region: int,
+    cosmo: FLRW,
+    config: MapConfig = MapConfig(),
+    hires_path: str | os.PathLike[str] | None = None,
+) -> int:
+    """One projection job of several snapshots of one region: the directory ``path`` of their part stores.
+
+    ``jobs`` yields (snapshot, snapshot path, halos of that snapshot); each becomes the part store
+    :func:`part_name` inside ``path`` (:func:`clean_part`, written as soon as it is made, so memory stays at
+    one snapshot's maps). The directory appears only when every part is written (atomically), and so does
+    ``hires_path`` (a directory of high-resolution stores named likewise) when given. Returns the map count.
+    """
+    n_maps = 0
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_path(path))
+        tmp.mkdir()
+        hires_tmp = None
+        if hires_path is not None:
+            hires_tmp = stack.enter_context(atomic_path(hires_path))
+            hires_tmp.mkdir()
+        for snapshot, snapshot_path, halos in jobs:
+            name = part_name(sim, region, snapshot)
+            ds = clean_part(snapshot_path, halos, sim=sim, region=region, snapshot=snapshot, cosmo=cosmo,
+                            config=config, hires_path=None if hires_tmp is None else hires_tmp / name)
+            write_part(ds, tmp / name)
+            n_maps += ds.sizes["map"]
+            log.info("%s region %d snapshot %d: %d maps", sim, region, snapshot, ds.sizes["map"])
+    return n_maps
+
+
+def part_stores(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Part stores named by ``paths``: each a part store, or a projection job's directory of them (its
+    ``*.zarr`` entries, sorted by name)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir() and not any((p / meta).exists() for meta in (".zgroup", "zarr.json")):
+            out.extend(sorted(q for q in p.iterdir() if q.suffix == ".zarr" and not q.name.startswith(".")))
+        else:
+            out.append(p)
+    return out
+
+
 def open_maps(path: str | os.PathLike[str]) -> xr.Dataset:
     """Open a map store (a part or a gathered store) lazily, checking that it has ``y`` and every coordinate."""
     try:
@@ -304,8 +356,10 @@ def gather(part_paths: Sequence[str | os.PathLike[str]], out_path: str | os.Path
     """Concatenate part stores into one map store at ``out_path`` (atomically), sorted by
     (sim, region, snapshot, halo_id, projection), ``y`` chunked by halo.
 
-    All parts must share the map settings and hold every configured projection of each of their halos.
+    ``part_paths``: part stores or directories of them (:func:`part_stores`). All parts must share the map
+    settings and hold every configured projection of each of their halos.
     """
+    part_paths = part_stores(part_paths)
     if not part_paths:
         raise ValueError(f"gather into {out_path}: no part files given")
     parts = []

@@ -1,51 +1,109 @@
-# Stage 1: simulations in. Synthetic regions are written in THE THREE HUNDRED's formats, so the
-# real readers run on them; real snapshots are found through the config's path templates.
+# Stage 1: simulations in. Synthetic regions are written in THE THREE HUNDRED's layout (one job per region,
+# every snapshot), so the real readers run on them; real snapshots are found through the config's path
+# templates. Halos are selected per region and chunk of snapshots (sims.<name>.snapshots_per_job; default
+# all of them): a few hundred jobs at full scale instead of one per (region, snapshot).
+
+CHUNKS = {sim: layout.snapshot_chunks(c) for sim, c in SIMS.items()}
+"""sim -> its snapshots cut into the chunks of one job each (chunk c of region r: part {r:04d}_c{c})."""
+REDSHIFTS = {sim: layout.snapshots(c) for sim, c in SIMS.items()}
 
 
-rule simulate:
-    """One synthetic region at one snapshot: a GADGET snapshot and its AHF halo catalogue."""
-    output:
-        snapshot=layout.synthetic_snapshot_pattern(SYNTH_FORMAT),
-        ahf=layout.SYNTHETIC_AHF_PATTERN,
-    params:
-        synthetic=lambda w: as_json(SIMS[w.sim].get("synthetic", {})),
-        redshift=lambda w: layout.snapshots(SIMS[w.sim])[int(w.snapshot)],
-        seed=lambda w: layout.derive_seed(config["seed"], w.sim, int(w.region)),
-        cosmology=as_json(config["cosmology"]),
-        fmt=SYNTH_FORMAT,
-    resources:
-        mem_mb=8000,
-        runtime=60,
-    log:
-        "logs/simulate/{sim}/{region}_{snapshot}.log",
-    benchmark:
-        "benchmarks/out/simulate/{sim}/{region}_{snapshot}.tsv"
-    script:
-        "../scripts/simulate.py"
+wildcard_constraints:
+    chunk="[0-9]+",
+
+
+def region_chunks(sim):
+    """(region, chunk) of every halo-selection and projection job of one simulation."""
+    return [(r, c) for r in layout.regions(SIMS[sim]) for c in range(len(CHUNKS[sim]))]
+
+
+def chunk_snapshots(w):
+    """Snapshot numbers of a job's chunk (wildcards sim, chunk), in snapshot order."""
+    chunks = CHUNKS[w.sim]
+    c = int(w.chunk)
+    if c >= len(chunks):
+        raise ValueError(f"{w.sim}: chunk {c} requested, but its snapshots make {len(chunks)} chunk(s)")
+    return chunks[c]
 
 
 def existing_snapshot(path):
     """A snapshot path as a Snakemake input: multi-file snapshots are given by their first file."""
-    import os
-
     return path if os.path.exists(path) or not os.path.exists(path + ".0") else path + ".0"
 
 
+def chunk_inputs(w):
+    """The AHF catalogues and snapshot files of a job's chunk (the first file of a multi-file snapshot)."""
+    snaps = chunk_snapshots(w)
+    return {
+        "ahf": [ahf_file(w.sim, w.region, s) for s in snaps],
+        "snapshots": [existing_snapshot(snapshot_file(w.sim, w.region, s)) for s in snaps],
+    }
+
+
+def chunk_snapshot_paths(w):
+    """Canonical JSON {snapshot: path (the base name of a multi-file snapshot)} of a job's chunk."""
+    return as_json({str(s): snapshot_file(w.sim, w.region, s) for s in chunk_snapshots(w)})
+
+
+# One `simulate` rule per distinct snapshot list of the synthetic sims (one rule in the usual case of sims
+# sharing their snapshots, e.g. the gas models of the cross-model study): a rule's output list is fixed,
+# and each region's job writes all its snapshots.
+_SYNTH_GROUPS = {}
+for _sim, _c in SIMS.items():
+    if _c["source"] == "synthetic":
+        _SYNTH_GROUPS.setdefault(tuple(REDSHIFTS[_sim].items()), []).append(_sim)
+
+for _i, (_snaps, _sims) in enumerate(_SYNTH_GROUPS.items()):
+
+    rule:
+        """One synthetic region at every snapshot: GADGET snapshots and their AHF halo catalogues."""
+        name:
+            "simulate" if _i == 0 else f"simulate_{_i + 1}"
+        wildcard_constraints:
+            sim="|".join(_sims),
+        output:
+            snapshots=expand(layout.synthetic_snapshot_pattern(SYNTH_FORMAT), snapshot=[f"{s:03d}" for s, _ in _snaps],
+                             allow_missing=True),
+            ahf=expand(layout.SYNTHETIC_AHF_PATTERN, snapshot=[f"{s:03d}" for s, _ in _snaps], allow_missing=True),
+        params:
+            synthetic=lambda w: as_json(SIMS[w.sim].get("synthetic", {})),
+            redshifts=as_json({str(s): z for s, z in _snaps}),
+            seed=lambda w: layout.derive_seed(config["seed"], w.sim, int(w.region)),
+            cosmology=as_json(config["cosmology"]),
+            fmt=SYNTH_FORMAT,
+        resources:
+            mem_mb=8000,
+            runtime=30 + 3 * len(_snaps),
+        log:
+            "logs/simulate/{sim}/{region}.log",
+        benchmark:
+            "benchmarks/out/simulate/{sim}/{region}.tsv"
+        script:
+            "../scripts/simulate.py"
+
+
 rule select_halos:
-    """Halos of one snapshot: M500 > 1e14 h^-1 Msun, uncontaminated, 0 < z <= 1."""
+    """Halos of one region's chunk of snapshots: M500 > 1e14 h^-1 Msun, uncontaminated, 0 < z <= 1."""
     input:
-        ahf=lambda w: ahf_file(w.sim, w.region, w.snapshot),
-        snapshot=lambda w: existing_snapshot(snapshot_file(w.sim, w.region, w.snapshot)),
+        unpack(chunk_inputs),
     output:
-        "results/halos/parts/{sim}/{region}_{snapshot}.csv",
+        "results/halos/parts/{sim}/{region}_c{chunk}.csv",
     params:
-        snapshot=lambda w: snapshot_file(w.sim, w.region, w.snapshot),
-        redshift=lambda w: layout.snapshots(SIMS[w.sim])[int(w.snapshot)],
+        snapshots=lambda w: as_json([
+            {"snapshot": s, "path": snapshot_file(w.sim, w.region, s), "ahf": ahf_file(w.sim, w.region, s),
+             "redshift": REDSHIFTS[w.sim][s]}
+            for s in chunk_snapshots(w)
+        ]),
         model=lambda w: sim_model(w.sim),
         selection=as_json(config["halo_selection"]),
         cosmology=as_json(config["cosmology"]),
+    resources:
+        mem_mb=4000,
+        runtime=lambda w: 10 + 2 * len(chunk_snapshots(w)),
     log:
-        "logs/select_halos/{sim}/{region}_{snapshot}.log",
+        "logs/select_halos/{sim}/{region}_c{chunk}.log",
+    benchmark:
+        "benchmarks/out/select_halos/{sim}/{region}_c{chunk}.tsv"
     script:
         "../scripts/select_halos.py"
 
@@ -53,7 +111,7 @@ rule select_halos:
 rule halo_table:
     """The halo table of one simulation (results/halos/{sim}.csv), in region and snapshot order."""
     input:
-        lambda w: [f"results/halos/parts/{w.sim}/{r:04d}_{s:03d}.csv" for r, s in sim_pairs(w.sim)],
+        lambda w: [f"results/halos/parts/{w.sim}/{r:04d}_c{c}.csv" for r, c in region_chunks(w.sim)],
     output:
         "results/halos/{sim}.csv",
     log:

@@ -1,29 +1,32 @@
 # Stages 2-3: y-maps of every selected halo along 27 lines of sight, observed with the instrument
-# (beam + regridding), one job per (sim, region, snapshot), gathered into results/maps/clean.zarr.
+# (beam + regridding), one job per (sim, region, chunk of snapshots), gathered into results/maps/clean.zarr.
 
 
 rule project_maps:
-    """Clean mock maps of all halos of one snapshot (every line of sight), with Y500_cyl and Y500_sph."""
+    """Clean mock maps of all halos of one region's chunk of snapshots (every line of sight), with Y500_cyl
+    and Y500_sph: a directory of part stores, one per snapshot."""
     input:
-        halos="results/halos/parts/{sim}/{region}_{snapshot}.csv",
-        snapshot=lambda w: existing_snapshot(snapshot_file(w.sim, w.region, w.snapshot)),
+        # The snapshots it reads are inputs of select_halos, which made this halo table: a changed snapshot reruns
+        # both jobs. Listing them again here would add ~10,000 files to the full-scale DAG (and ~30% to its time).
+        halos="results/halos/parts/{sim}/{region}_c{chunk}.csv",
     output:
-        maps=directory("results/maps/parts/{sim}/{region}_{snapshot}.zarr"),
+        maps=directory("results/maps/parts/{sim}/{region}_c{chunk}"),
         # the high-resolution maps only on request (ymaps.save_hires), for inspection
-        **({"hires": directory("results/maps/hires/{sim}/{region}_{snapshot}.zarr")} if SAVE_HIRES else {}),
+        **({"hires": directory("results/maps/hires/{sim}/{region}_c{chunk}")} if SAVE_HIRES else {}),
     params:
-        snapshot=lambda w: snapshot_file(w.sim, w.region, w.snapshot),
+        snapshots=chunk_snapshot_paths,
         ymaps=as_json(config["ymaps"]),
         instrument=as_json(config["instrument"]),
         cosmology=as_json(config["cosmology"]),
     threads: 2
     resources:
         mem_mb=4000,
-        runtime=120,
+        # ~8 s per line of sight and halo of 4M particles on 2 cores (docs/benchmarks.md), a few halos per snapshot
+        runtime=lambda w: 30 + 10 * len(chunk_snapshots(w)),
     log:
-        "logs/project_maps/{sim}/{region}_{snapshot}.log",
+        "logs/project_maps/{sim}/{region}_c{chunk}.log",
     benchmark:
-        "benchmarks/out/project_maps/{sim}/{region}_{snapshot}.tsv"
+        "benchmarks/out/project_maps/{sim}/{region}_c{chunk}.tsv"
     script:
         "../scripts/project_maps.py"
 
@@ -31,7 +34,7 @@ rule project_maps:
 rule clean_maps:
     """The clean mock data set: every projection job's maps in one zarr store, chunked by halo."""
     input:
-        [f"results/maps/parts/{sim}/{r:04d}_{s:03d}.zarr" for sim in SIMS for r, s in sim_pairs(sim)],
+        [f"results/maps/parts/{sim}/{r:04d}_c{c}" for sim in SIMS for r, c in region_chunks(sim)],
     output:
         directory("results/maps/clean.zarr"),
     resources:

@@ -1,4 +1,4 @@
-"""Write one synthetic region at one snapshot (GADGET snapshot + AHF catalogue)."""
+"""Write one synthetic region at each of its snapshots (GADGET snapshots + AHF catalogues), one job per region."""
 import json
 
 from szmass.cosmology import make_cosmology
@@ -8,15 +8,12 @@ from szmass.synth import SynthConfig, generate_region_snapshot
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 cfg = SynthConfig.from_mapping(json.loads(sm.params.synthetic))
-halos = generate_region_snapshot(
-    cfg,
-    make_cosmology(json.loads(sm.params.cosmology)),
-    region=int(sm.wildcards.region),
-    snapshot=int(sm.wildcards.snapshot),
-    redshift=float(sm.params.redshift),
-    seed=int(sm.params.seed),
-    snapshot_path=sm.output.snapshot,
-    ahf_path=sm.output.ahf,
-    fmt=sm.params.fmt,
-)
-log.info("region %s snapshot %s: %d halos written", sm.wildcards.region, sm.wildcards.snapshot, len(halos))
+cosmo = make_cosmology(json.loads(sm.params.cosmology))
+redshifts = json.loads(sm.params.redshifts)  # snapshot -> redshift, in the order of the outputs
+for (snapshot, redshift), snapshot_path, ahf_path in zip(redshifts.items(), sm.output.snapshots, sm.output.ahf,
+                                                          strict=True):
+    halos = generate_region_snapshot(
+        cfg, cosmo, region=int(sm.wildcards.region), snapshot=int(snapshot), redshift=float(redshift),
+        seed=int(sm.params.seed), snapshot_path=snapshot_path, ahf_path=ahf_path, fmt=sm.params.fmt,
+    )
+    log.info("region %s snapshot %s: %d halos written", sm.wildcards.region, snapshot, len(halos))
