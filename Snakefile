@@ -28,3 +28,4 @@ rule all:
         figures=expand("results/figures/{name}.png", name=PRODUCT_FIGURES),
         tables=expand("results/tables/{name}.csv", name=PRODUCT_TABLES),
         catalogue=multiext("results/catalogue/psz2_cnn_masses", ".csv", ".fits"),
+        studies=STUDY_TARGETS,  # the studies a config enables (none by default)

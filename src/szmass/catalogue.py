@@ -142,6 +142,6 @@ def write_catalogue(
 ) -> None:
     """Write the catalogue as CSV and as a FITS binary table with units, each atomically."""
     with atomic_path(csv_path) as tmp:
-        cat.to_csv(tmp, index=False, float_format="%.6g")
+        cat.to_csv(tmp, index=False, float_format="%.8g")
     with atomic_path(fits_path) as tmp:
         catalogue_table(cat, meta).write(tmp, format="fits")
