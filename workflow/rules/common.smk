@@ -21,12 +21,6 @@ SYNTH_FORMAT = SYNTH_FORMATS.pop() if SYNTH_FORMATS else "gadget2"
 SAVE_HIRES = bool(config["ymaps"].get("save_hires", False))
 
 
-def sim_pairs(sim):
-    """(region, snapshot) pairs of one simulation."""
-    c = SIMS[sim]
-    return [(r, s) for r in layout.regions(c) for s in layout.snapshots(c)]
-
-
 def snapshot_file(sim, region, snapshot):
     return layout.snapshot_path(sim, SIMS[sim], int(region), int(snapshot))
 
