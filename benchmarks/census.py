@@ -8,7 +8,7 @@ config's ``halo_selection.m500_min`` [h^-1 Msun] and the halo is uncontaminated 
 selection differs from the model's by the profile scatter, so the counts are estimates to a few per cent).
 Prints the halo-snapshots and maps (times the lines of sight) per redshift bin, the spread over regions, and
 the training map-steps (80 % training split x epochs, per data set and seed). docs/scaling.md uses it.
-Cost: ~2.5 s per region (the population draw), ~15 min for config/scale.yaml on 2 cores.
+Cost: 1-2.5 s per region (the population draws), 6-15 min for config/scale.yaml on the 2-core VM.
 """
 
 import sys
