@@ -41,8 +41,11 @@ def chunk_inputs(w):
 
 
 def chunk_snapshot_paths(w):
-    """Canonical JSON {snapshot: path (the base name of a multi-file snapshot)} of a job's chunk."""
-    return as_json({str(s): snapshot_file(w.sim, w.region, s) for s in chunk_snapshots(w)})
+    """JSON [[snapshot, path], ...] of a job's chunk, in snapshot order (the base name of a multi-file snapshot).
+
+    A list, not a mapping: as_json sorts mapping keys as strings, which puts snapshot 100 before 96.
+    """
+    return as_json([[s, snapshot_file(w.sim, w.region, s)] for s in chunk_snapshots(w)])
 
 
 # One `simulate` rule per distinct snapshot list of the synthetic sims (one rule in the usual case of sims
@@ -67,7 +70,7 @@ for _i, (_snaps, _sims) in enumerate(_SYNTH_GROUPS.items()):
             ahf=expand(layout.SYNTHETIC_AHF_PATTERN, snapshot=[f"{s:03d}" for s, _ in _snaps], allow_missing=True),
         params:
             synthetic=lambda w: as_json(SIMS[w.sim].get("synthetic", {})),
-            redshifts=as_json({str(s): z for s, z in _snaps}),
+            redshifts=as_json([[s, z] for s, z in _snaps]),  # [[snapshot, redshift], ...] in the outputs' order
             seed=lambda w: layout.derive_seed(config["seed"], w.sim, int(w.region)),
             cosmology=as_json(config["cosmology"]),
             fmt=SYNTH_FORMAT,

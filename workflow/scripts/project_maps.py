@@ -12,9 +12,9 @@ sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 numba.set_num_threads(max(1, min(sm.threads, numba.config.NUMBA_NUM_THREADS)))
 halos = pd.read_csv(sm.input.halos)
-snapshots = json.loads(sm.params.snapshots)  # snapshot -> path, in snapshot order
+snapshots = json.loads(sm.params.snapshots)  # [[snapshot, path], ...] in snapshot order
 n_maps = write_clean_parts(
-    ((int(s), path, halos[halos["snapshot"] == int(s)]) for s, path in snapshots.items()),
+    ((s, path, halos[halos["snapshot"] == s]) for s, path in snapshots),
     sm.output.maps,
     sim=sm.wildcards.sim,
     region=int(sm.wildcards.region),
