@@ -34,12 +34,12 @@ import xarray as xr
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
+from szmass.architecture import Architecture
 from szmass.evaluate import (
     bias_summary,
     moments_table,
     relative_bias,
 )
-from szmass.model import Architecture
 from szmass.settings import known_keys
 from szmass.splits import IdentityKey, cluster_identity
 from szmass.zbins import REDSHIFT_EDGES, check_edges, redshift_bins

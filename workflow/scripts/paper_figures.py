@@ -4,8 +4,8 @@ import pandas as pd
 
 from szmass.cosmology import make_cosmology
 from szmass.logs import configure
-from szmass.provenance import stamp_job
 from szmass.plots import figure1, figure2, figure3, save_figure
+from szmass.provenance import stamp_job
 from szmass.scaling import ALPHA_PLANCK, ALPHA_THE300, ym_bias
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)

@@ -8,9 +8,9 @@ import pandas as pd
 
 from szmass.atomic import atomic_path
 from szmass.logs import configure
-from szmass.provenance import stamp_job
 from szmass.mapstore import open_maps
 from szmass.plots import pit_histogram, save_figure
+from szmass.provenance import stamp_job
 from szmass.sbi import crossfit_pit, interval_coverage
 from szmass.splits import cluster_identity
 

@@ -6,7 +6,8 @@ import pandas as pd
 
 from szmass.cosmology import make_cosmology
 from szmass.logs import configure
-from szmass.mapstore import MapConfig, write_clean_parts
+from szmass.mapstore import MapConfig, part_stores, write_clean_parts
+from szmass.provenance import provenance_record, stamp_outputs
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -23,3 +24,5 @@ n_maps = write_clean_parts(
     hires_path=sm.output.get("hires"),
 )
 log.info("%d maps of %d snapshot(s) -> %s", n_maps, len(snapshots), sm.output.maps)
+# each part store carries the provenance in its attributes (the directory holding them is not a store)
+stamp_outputs(part_stores([sm.output.maps]), provenance_record(sm.config, rule=sm.rule))

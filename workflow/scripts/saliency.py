@@ -11,9 +11,9 @@ import szmass.model  # noqa: F401  (registers the Standardise layer)
 from szmass.atomic import atomic_path
 from szmass.cosmology import make_cosmology
 from szmass.logs import configure
-from szmass.provenance import stamp_job
 from szmass.mapstore import open_maps
 from szmass.plots import saliency_figure, saliency_profile, save_figure
+from szmass.provenance import stamp_job
 from szmass.saliency import r500_pixels, radial_profile, saliency_maps
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)

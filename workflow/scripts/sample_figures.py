@@ -4,9 +4,9 @@ import pandas as pd
 import xarray as xr
 
 from szmass.logs import configure
-from szmass.provenance import stamp_job
 from szmass.mapstore import open_maps
 from szmass.plots import example_maps, mass_redshift, save_figure
+from szmass.provenance import stamp_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)

@@ -5,6 +5,7 @@ from szmass.atomic import atomic_path
 from szmass.cosmology import make_cosmology
 from szmass.halos import HaloSelection, concat_halo_tables, select_snapshot_halos
 from szmass.logs import configure
+from szmass.provenance import stamp_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -21,3 +22,4 @@ for snap in json.loads(sm.params.snapshots):  # in snapshot order
              snap["redshift"], len(tables[-1]))
 with atomic_path(sm.output[0]) as tmp:
     concat_halo_tables(tables).to_csv(tmp, index=False, float_format="%.9g")
+stamp_job(sm)

@@ -4,8 +4,8 @@ import xarray as xr
 from szmass.atomic import atomic_path
 from szmass.catalogue import sky_predictions
 from szmass.logs import configure
-from szmass.provenance import stamp_job
 from szmass.predict import load_models
+from szmass.provenance import stamp_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)

@@ -1,7 +1,7 @@
 """The hyperparameter scan's table of least validation losses and its box plot (szmass.studies)."""
+from szmass.architecture import Architecture
 from szmass.atomic import atomic_path
 from szmass.logs import configure
-from szmass.model import Architecture
 from szmass.plots import save_figure, validation_boxplot
 from szmass.provenance import stamp_job
 from szmass.studies import hyperparameter_table, validation_losses

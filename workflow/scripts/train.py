@@ -9,9 +9,9 @@ import os
 import numpy as np
 import pandas as pd
 
+from szmass.architecture import Architecture
 from szmass.logs import configure
 from szmass.mapstore import open_maps
-from szmass.model import Architecture
 from szmass.provenance import stamp_job
 from szmass.splits import cluster_identity, select_redshift_bin
 from szmass.studies import select_gas_models
