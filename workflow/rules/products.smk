@@ -119,6 +119,7 @@ rule paper_figures:
         figure3=report("results/figures/figure3.png", category="Figures", caption="../report/figure3.rst"),
     params:
         datasets=DATASETS,
+        edges=TRAIN["redshift_edges"],
         cosmology=config["cosmology"],
         points=PRODUCTS["figure_points"],
         seed=derive_seed(config["seed"], "figures"),

@@ -13,8 +13,8 @@ log = configure(sm.log)
 p = sm.params
 tables = {ds: pd.read_csv(path) for ds, path in zip(p.datasets, sm.input.selected)}
 sky = pd.read_csv(sm.input.sky).dropna(subset=["log10_MSZ"])
-save_figure(figure1(tables, n_points=p.points, seed=p.seed), sm.output.figure1)
-save_figure(figure2(sky, seed=p.seed), sm.output.figure2)
+save_figure(figure1(tables, n_points=p.points, seed=p.seed, edges=p.edges), sm.output.figure1)
+save_figure(figure2(sky, seed=p.seed, edges=p.edges), sm.output.figure2)
 # the bias a Y-M relation of another slope predicts against PSZ2's masses, at the sky's median redshift
 cosmo = make_cosmology(p.cosmology)
 m_sz = np.logspace(sky["log10_MSZ"].min(), sky["log10_MSZ"].max(), 100)
