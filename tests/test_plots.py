@@ -254,3 +254,22 @@ def test_save_figure_atomic_png(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         save_figure(fig, bad)
     assert not bad.exists() and list(bad.parent.iterdir()) == []
+
+
+def test_posterior_examples_draw_each_density_and_marker():
+    from szmass.plots import posterior_examples
+
+    grid = np.linspace(13.5, 15.5, 201)
+    pdfs = np.stack([np.exp(-0.5 * ((grid - m) / 0.1) ** 2) / (0.1 * np.sqrt(2 * np.pi)) for m in (14.2, 14.6, 15.0, 14.4)])
+    markers = [{"M_CNN": m, "M_SZ": m - 0.1, "truth": np.nan} for m in (14.2, 14.6, 15.0, 14.4)]
+    fig = posterior_examples(grid, pdfs, ["a", "b", "c", "d"], markers)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 4
+    for ax, pdf, mark in zip(visible, pdfs, markers):
+        (line,) = [ln for ln in ax.lines if ln.get_gid() == "posterior"]
+        np.testing.assert_allclose(line.get_ydata(), pdf)
+        assert np.trapezoid(line.get_ydata(), line.get_xdata()) == pytest.approx(1.0, abs=1e-6)
+        drawn = {ln.get_gid(): ln.get_xdata()[0] for ln in ax.lines if ln.get_gid().startswith("marker:")}
+        assert drawn == {"marker:M_CNN": mark["M_CNN"], "marker:M_SZ": mark["M_SZ"]}  # a NaN truth is not drawn
+    with pytest.raises(ValueError, match="posterior_examples"):
+        posterior_examples(grid, pdfs[:, :10], ["a", "b", "c", "d"])

@@ -237,7 +237,7 @@ def test_products_follow_the_contract(run):
     assert whole.loc[("golden", "b_P"), "n"] == int(sky["golden"].sum())
     coverage = pd.read_csv(run / "results" / "tables" / "posterior_coverage.csv").set_index("zbin")
     assert 0 <= coverage.loc["all", "coverage_68"] <= coverage.loc["all", "coverage_95"] <= 1
-    for name in ["figure1", "figure2", "figure3", "supp_fig1_mass_redshift", "supp_fig2_example_maps",
+    for name in ["figure1", "figure2", "figure3", "supp_fig1_mass_redshift", "supp_fig2_example_maps", "posterior_examples",
                  "posterior_pit", "saliency_examples", "saliency_profile", "supp_fig4_planck"]:
         image = imread(run / "results" / "figures" / f"{name}.png")
         assert image.ndim == 3 and min(image.shape[:2]) > 200, name

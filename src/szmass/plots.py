@@ -427,3 +427,34 @@ def validation_boxplot(losses: Mapping[str, ArrayLike]) -> Figure:
     ax.tick_params(axis="x", labelrotation=30)
     ax.legend(fontsize="small")
     return fig
+
+
+def posterior_examples(
+    grid: ArrayLike, pdfs: ArrayLike, titles: Sequence[str], markers: Sequence[Mapping[str, float]] | None = None
+) -> Figure:
+    """Posteriors p(log10 M500 | M_CNN) of a few clusters, one panel each: the density ``pdfs[i]`` [per dex] on
+    ``grid`` [log10 Msun] (gid "posterior"), and per panel vertical lines at ``markers[i]`` (label -> log10 M
+    [Msun], e.g. M_CNN, M_SZ, the truth; gid "marker:<label>")."""
+    x = np.asarray(grid, dtype=float)
+    p = np.atleast_2d(np.asarray(pdfs, dtype=float))
+    if x.ndim != 1 or p.shape[1:] != x.shape or len(titles) != len(p) or (markers is not None and len(markers) != len(p)):
+        raise ValueError(f"posterior_examples: need pdfs (n, {x.size}) for the grid and n titles (and markers), got "
+                         f"pdfs {p.shape}, {len(titles)} titles")  # fmt: skip
+    ncol = min(3, len(p))
+    nrow = -(-len(p) // ncol)
+    fig = Figure(figsize=(3.6 * ncol, 2.8 * nrow), layout="constrained")
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    styles = ("--", ":", "-.")
+    for i, ax in enumerate(axes):
+        if i >= len(p):
+            ax.set_visible(False)
+            continue
+        ax.plot(x, p[i], color="k", lw=1.2, label="posterior", gid="posterior")
+        for k, (label, value) in enumerate((markers[i] if markers else {}).items()):
+            if np.isfinite(value):
+                ax.axvline(value, ls=styles[k % len(styles)], color=f"C{k}", label=label, gid=f"marker:{label}")
+        ax.set_title(titles[i], fontsize="small")
+        ax.set_xlabel(r"$\log_{10} M_{500}\ [M_\odot]$")
+        ax.set_ylabel("density [dex$^{-1}$]")
+    axes[0].legend(fontsize="x-small")
+    return fig

@@ -8,7 +8,7 @@ PRODUCTS = {"kde_bandwidth": 0.2, "coverage_folds": 5, "min_test_maps": 20, "fig
 SKY_DATASET = "planck" if "planck" in DATASETS else DATASETS[0]
 SKY_MODELS = [f"results/models/{SKY_DATASET}/z{b}/best.keras" for b in ZBINS]
 PRODUCT_FIGURES = ["figure1", "figure2", "figure3", "supp_fig1_mass_redshift", "supp_fig2_example_maps",
-                   "posterior_pit", "saliency_examples", "saliency_profile"]
+                   "posterior_examples", "posterior_pit", "saliency_examples", "saliency_profile"]
 PRODUCT_TABLES = ["supp_table2_bias", "log_residual_moments", "ensemble_vs_selected", "posterior_coverage",
                   "saliency_profile"]
 
@@ -78,7 +78,10 @@ rule catalogue:
     output:
         csv=report("results/catalogue/psz2_cnn_masses.csv", category="Catalogue", caption="../report/catalogue.rst"),
         fits="results/catalogue/psz2_cnn_masses.fits",
+        examples=report("results/figures/posterior_examples.png", category="Catalogue",
+                        caption="../report/posterior_examples.rst"),
     params:
+        seed=derive_seed(config["seed"], "posterior_examples"),
         cosmology=config["cosmology"],
         bw_factor=PRODUCTS["kde_bandwidth"],
         min_test_maps=PRODUCTS["min_test_maps"],
