@@ -56,6 +56,7 @@ rule bias_tables:
         selected=expand("results/tables/test_predictions_{dataset}.csv", dataset=DATASETS),
         ensemble=expand("results/tables/ensemble_predictions_{dataset}.csv", dataset=DATASETS),
         sky="results/sky/predictions.csv",
+        truth=[] if REAL_SKY else ["results/sky/truth.csv"],
     output:
         bias=report("results/tables/supp_table2_bias.csv", category="Tables", caption="../report/supp_table2.rst"),
         moments=report("results/tables/log_residual_moments.csv", category="Tables",
@@ -64,6 +65,7 @@ rule bias_tables:
                         caption="../report/ensemble_vs_selected.rst"),
     params:
         datasets=DATASETS,
+        sky_dataset=SKY_DATASET,
     log:
         "logs/bias_tables.log",
     script:

@@ -20,6 +20,11 @@ samples = [(ds, "b_t", table, "log10_M_true") for ds, table in selected.items()]
 samples += [("sky", "b_P", sky, "log10_MSZ"), ("golden", "b_P", golden, "log10_MSZ")]
 if "log10_M_true" in sky:
     samples += [("sky", "b_t", sky, "log10_M_true"), ("golden", "b_t", golden, "log10_M_true")]
+if sm.input.truth:  # a synthetic sky: its clusters whose injected halo the sky's models never trained on
+    injected = pd.read_csv(sm.input.truth[0]).set_index("NAME").loc[sky["name"], "map_index"].to_numpy()
+    unseen = sky[pd.Series(injected).isin(selected[sm.params.sky_dataset]["map"]).to_numpy()]
+    log.info("%d of %d sky clusters hold a test-set halo of the %s models", len(unseen), len(sky), sm.params.sky_dataset)
+    samples += [("sky_unseen", "b_t", unseen, "log10_M_true"), ("sky_unseen", "b_P", unseen, "log10_MSZ")]
 bias = pd.concat([bias_table(t.dropna(subset=[ref]), ref=ref).assign(sample=name, statistic=stat)
                   for name, stat, t, ref in samples], ignore_index=True)
 moments = pd.concat([moments_table(t.dropna(subset=[ref]), ref=ref).assign(sample=name, reference=ref)
