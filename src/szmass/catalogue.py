@@ -98,13 +98,16 @@ def bin_posteriors(
 def build_catalogue(
     sky: pd.DataFrame, tests: pd.DataFrame, cosmo: FLRW, *, bw_factor: float = 0.2,
     min_test_maps: int = MIN_TEST_MAPS, alpha: float = ALPHA_PLANCK,
+    posteriors: Mapping[int, tuple[KDEPosterior, bool]] | None = None,
 ) -> pd.DataFrame:
     """The catalogue (module docs) from the sky's predictions (:func:`sky_predictions`) and the test
-    predictions of the same models (columns zbin, log10_M_cnn, log10_M_true)."""
+    predictions of the same models (columns zbin, log10_M_cnn, log10_M_true); ``posteriors`` (from
+    :func:`bin_posteriors` for the sky's bins) saves fitting them again where the caller has them."""
     quantiles = np.full((len(sky), 3), np.nan)
     pooled = np.zeros(len(sky), dtype=bool)
-    for zbin, (posterior, was_pooled) in bin_posteriors(tests, sky["zbin"].to_numpy(), bw_factor=bw_factor,
-                                                        min_test_maps=min_test_maps).items():
+    if posteriors is None:
+        posteriors = bin_posteriors(tests, sky["zbin"].to_numpy(), bw_factor=bw_factor, min_test_maps=min_test_maps)
+    for zbin, (posterior, was_pooled) in posteriors.items():
         rows = (sky["zbin"] == zbin).to_numpy()
         quantiles[rows] = posterior.quantiles(sky.loc[rows, "log10_M_cnn"].to_numpy(), q=(0.16, 0.5, 0.84))
         pooled[rows] = was_pooled

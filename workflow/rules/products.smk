@@ -149,6 +149,8 @@ rule sample_figures:
     params:
         edges=TRAIN["redshift_edges"],
         pixel_arcmin=config["instrument"]["pixel_arcmin"],
+        hydrostatic_bias=PLANCK["hydrostatic_bias"],
+        seed=derive_seed(config["seed"], "sample_figures"),
     log:
         "logs/sample_figures.log",
     script:

@@ -12,9 +12,9 @@ from szmass.provenance import stamp_job
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 p = sm.params
-tests = pd.read_csv(sm.input.tests)
-cat = build_catalogue(pd.read_csv(sm.input.sky), tests, make_cosmology(p.cosmology), bw_factor=p.bw_factor,
-                      min_test_maps=p.min_test_maps)
+tests, sky = pd.read_csv(sm.input.tests), pd.read_csv(sm.input.sky)
+posteriors = bin_posteriors(tests, sky["zbin"].to_numpy(), bw_factor=p.bw_factor, min_test_maps=p.min_test_maps)
+cat = build_catalogue(sky, tests, make_cosmology(p.cosmology), posteriors=posteriors)
 write_catalogue(cat, sm.output.csv, sm.output.fits, meta={"KDE_BW": p.bw_factor})
 log.info("%d clusters, %d Golden -> %s", len(cat), int(cat["GOLDEN"].sum()), sm.output.csv)
 
@@ -22,8 +22,6 @@ golden = cat[cat["GOLDEN"] & np.isfinite(cat["LOG10_MSZ"])]
 top = golden.nlargest(3, "MSZ").index
 rest = golden.index.difference(top)
 picks = list(top) + list(np.random.default_rng(p.seed).choice(rest, min(3, len(rest)), replace=False))
-posteriors = bin_posteriors(tests, cat.loc[picks, "ZBIN"].to_numpy(), bw_factor=p.bw_factor,
-                            min_test_maps=p.min_test_maps)
 grids = [posteriors[int(cat.at[i, "ZBIN"])][0].grid for i in picks]
 grid = np.linspace(min(g[0] for g in grids), max(g[-1] for g in grids), 1000)
 pdfs = [np.interp(grid, g, posteriors[int(cat.at[i, "ZBIN"])][0].pdf(np.array([cat.at[i, "LOG10_M_CNN"]]))[0],

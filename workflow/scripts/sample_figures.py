@@ -7,6 +7,7 @@ from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.plots import example_maps, mass_redshift, save_figure
 from szmass.provenance import stamp_job
+from szmass.synthsky import match_halos
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -20,15 +21,18 @@ samples = {"simulated halos (clean mocks)": pd.DataFrame({"redshift": halos["red
 save_figure(mass_redshift(samples, edges=p.edges), sm.output.supp_fig1)
 
 # the most massive Golden PSZ2 cluster, and the simulated map standing in for it: the injected map of a
-# synthetic sky, or the clean map nearest in log M500 to M_SZ / 0.8 and in redshift for the real sky
+# synthetic sky, or for the real sky the map the synthetic sky's matching would pick (szmass.synthsky)
 golden = np.flatnonzero(sky["golden"].values)
 i = int(golden[np.argmax(sky["MSZ"].values[golden])])
 if sm.input.truth:
     truth = pd.read_csv(sm.input.truth[0]).set_index("NAME")
     k = int(truth.loc[str(sky["name"].values[i]), "map_index"])
 else:
-    d = np.abs(np.log10(clean["M500"].values * 0.8 / sky["MSZ"].values[i])) + np.abs(clean["redshift"].values - sky["redshift"].values[i])
-    k = int(np.argmin(d))
+    row = pd.DataFrame({"NAME": [str(sky["name"].values[i])], "GLON": [float(sky["glon"].values[i])],
+                        "GLAT": [float(sky["glat"].values[i])], "REDSHIFT": [float(sky["redshift"].values[i])],
+                        "MSZ": [float(sky["MSZ"].values[i])]})
+    matched = match_halos(row, clean, seed=p.seed, hydrostatic_bias=p.hydrostatic_bias, z_edges=tuple(p.edges))
+    k = int(matched["map_index"].iloc[0])
 m500 = float(clean["M500"].values[k])
 maps = {"clean": clean["y"].isel(map=k).values, "planck": planck["y"].isel(map=k).values, "sky": sky["y"].isel(cluster=i).values}
 titles = {"clean": f"clean mock, M500 = {m500:.2g} Msun, z = {float(clean['redshift'].values[k]):.2f}",
