@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,7 +21,6 @@ from reference_data import needs_deepplanck as needs_data
 from szmass.model import (
     PAPER_ARCHITECTURE,
     Architecture,
-    Standardise,
     build_cnn,
     with_standardisation,
 )
@@ -164,11 +166,11 @@ def test_standardisation_wrapper_is_affine_in_front_and_behind() -> None:
     assert not model.get_layer("standardise").weights  # mean and std are fixed constants, not weights
 
 
-def test_standardise_rejects_bad_constants() -> None:
+def test_standardisation_rejects_bad_constants() -> None:
     with pytest.raises(ValueError, match="std > 0"):
-        Standardise(0.0, 0.0)
+        with_standardisation(build_cnn(seed=0), 0.0, 0.0)
     with pytest.raises(ValueError, match="finite"):
-        Standardise(float("nan"), 1.0)
+        with_standardisation(build_cnn(seed=0), float("nan"), 1.0)
 
 
 def test_keras_round_trip_with_standardisation(tmp_path: Path) -> None:
@@ -180,7 +182,51 @@ def test_keras_round_trip_with_standardisation(tmp_path: Path) -> None:
     x = (mean + std * np.random.default_rng(1).standard_normal((5, 96, 96, 1))).astype(np.float32)
     np.testing.assert_array_equal(loaded.predict_on_batch(x), model.predict_on_batch(x))
     cfg = loaded.get_layer("standardise").get_config()
-    assert (cfg["mean"], cfg["std"]) == (mean, std)  # stored exactly
+    assert (cfg["scale"], cfg["offset"]) == (1.0 / std, -mean / std)  # stored exactly
+
+
+PLAIN_KERAS_LOAD = textwrap.dedent(
+    """
+    import sys
+
+    import keras
+    import numpy as np
+
+    model = keras.saving.load_model(sys.argv[1], compile=False)
+    x = np.load(sys.argv[2])
+    np.save(sys.argv[3], np.asarray(model.predict_on_batch(x)))
+    assert not [m for m in sys.modules if m.split(".")[0] == "szmass"], "szmass was imported"
+    """
+)
+
+
+def predict_with_plain_keras(model_path: Path, x: np.ndarray, work: Path) -> np.ndarray:
+    """Predictions of the saved model on ``x`` in a fresh Python process that imports keras only."""
+    np.save(work / "x.npy", x)
+    done = subprocess.run([sys.executable, "-c", PLAIN_KERAS_LOAD, str(model_path), str(work / "x.npy"),
+                           str(work / "y.npy")], cwd=work, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return np.load(work / "y.npy")
+
+
+def test_saved_model_loads_with_plain_keras(tmp_path: Path) -> None:
+    """A saved raw-map model (as train writes model.keras / best.keras) loads and predicts in a process
+    that imports keras only: no custom layer needs szmass."""
+    mean, std = INPUT_MEAN[2], INPUT_STD[2]
+    model = with_standardisation(build_cnn(seed=5), mean, std, output_offset=-0.2)
+    model.save(tmp_path / "best.keras")
+    x = (mean + std * np.random.default_rng(2).standard_normal((3, 96, 96, 1))).astype(np.float32)
+    np.testing.assert_array_equal(predict_with_plain_keras(tmp_path / "best.keras", x, tmp_path), model.predict_on_batch(x))
+
+
+@needs_data
+def test_published_known_answer_survives_plain_keras_load(tmp_path: Path) -> None:
+    """The published bin-2 network, saved as a raw-map .keras file and reloaded without szmass, still
+    gives the known answer on the real cutout."""
+    with fits.open(CUTOUT) as hdul:
+        y = np.asarray(hdul[0].data, dtype=np.float32)[np.newaxis, ..., np.newaxis]
+    load_published(WEIGHTS)[2].save(tmp_path / "best.keras")
+    assert float(predict_with_plain_keras(tmp_path / "best.keras", y, tmp_path)[0, 0]) == pytest.approx(KNOWN_LOG10_M500, abs=1e-4)
 
 
 @pytest.mark.parametrize(("z", "expected"), [(0.1, 1), (0.1000001, 2), (0.2, 2), (0.4, 3), (0.41, 4), (1.0, 4), (1e-9, 1)])

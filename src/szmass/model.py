@@ -2,7 +2,8 @@
 
 `build_cnn` is the paper's network on STANDARDISED y-maps; `with_standardisation` puts the
 input standardisation (x - mean) / std and an output offset around it, so that a saved
-``.keras`` model predicts log10 M500 [Msun] straight from raw Compton-y maps.
+``.keras`` model predicts log10 M500 [Msun] straight from raw Compton-y maps. Only standard Keras
+layers are used, so ``keras.saving.load_model`` reads such a file without szmass installed.
 
 Layer choices that the published weights fix (DeepPlanck release, ``BaseModel``): 3 x 3
 convolutions with "valid" padding and ReLU, 2 x 2 max pooling, so 96 -> 94 -> 47 -> 45 -> 22
@@ -14,8 +15,6 @@ The network of each :class:`szmass.architecture.Architecture` (the paper's by de
 from __future__ import annotations
 
 import os
-from typing import Any
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
@@ -72,32 +71,6 @@ def build_cnn(
     return keras.Sequential(layers, name="deepplanck_cnn")
 
 
-@keras.saving.register_keras_serializable(package="szmass")
-class Standardise(keras.layers.Layer):
-    """(x - mean) / std with fixed, non-trainable mean and std (units of x, here Compton y).
-
-    The constants live in the layer's config, so they are saved in the ``.keras`` file exactly
-    (JSON floats). Written out rather than using ``keras.layers.Normalization``, which divides
-    by max(sqrt(variance), 1e-7): y-map standard deviations are ~1e-6, too close to that floor.
-    """
-
-    def __init__(self, mean: float, std: float, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
-            raise ValueError(f"Standardise: need a finite mean and a finite std > 0, got mean={mean!r}, std={std!r}")
-        self.mean = float(mean)
-        self.std = float(std)
-
-    def call(self, inputs: Any) -> Any:
-        return (inputs - self.mean) / self.std
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return input_shape
-
-    def get_config(self) -> dict[str, object]:
-        return {**super().get_config(), "mean": self.mean, "std": self.std}
-
-
 def with_standardisation(
     cnn: keras.Model, mean: float, std: float, *, output_offset: float = 0.0, name: str = "log10_m500_msun"
 ) -> keras.Model:
@@ -107,9 +80,17 @@ def with_standardisation(
     Compton y) and adds ``output_offset`` [dex] to the network's output: 0 for a network trained
     on log10 M500 [Msun]; -log10(h) for one trained on log10 M500 [h^-1 Msun] such as the
     published weights. Layers are shared with ``cnn`` (no copy of the weights).
+
+    The standardisation is a plain ``keras.layers.Rescaling`` layer named "standardise" (scale 1 / std,
+    offset -mean / std), so a saved model loads with Keras alone, without importing szmass. Its constants
+    are layer config (JSON floats, saved exactly), not weights. ``keras.layers.Normalization`` is not used:
+    it divides by max(sqrt(variance), 1e-7), and y-map standard deviations (~1e-6) come close to that floor.
     """
+    if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+        raise ValueError(f"standardisation: need a finite mean and a finite std > 0, got mean={mean!r}, std={std!r}")
     raw = keras.Input(shape=cnn.input_shape[1:], name="y")
-    out = cnn(Standardise(mean, std, name="standardise")(raw))
+    standardise = keras.layers.Rescaling(scale=1.0 / float(std), offset=-float(mean) / float(std), name="standardise")
+    out = cnn(standardise(raw))
     if output_offset != 0.0:
         out = keras.layers.Rescaling(scale=1.0, offset=float(output_offset), name="to_msun")(out)
     return keras.Model(raw, out, name=name)

@@ -30,7 +30,7 @@ import xarray as xr  # noqa: E402
 from astropy.io import fits  # noqa: E402
 from numpy.typing import ArrayLike, NDArray  # noqa: E402
 
-import szmass.model  # noqa: E402  (also registers the Standardise layer for loading .keras files)
+import szmass.model  # noqa: E402
 from szmass.atomic import atomic_path  # noqa: E402
 from szmass.published import REDSHIFT_EDGES, WEIGHT_FILE, check_edges, load_published, redshift_bins  # noqa: E402
 

@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pandas as pd
 
-import szmass.model  # noqa: F401  (registers the Standardise layer)
 from szmass.atomic import atomic_path
 from szmass.cosmology import make_cosmology
 from szmass.logs import configure
