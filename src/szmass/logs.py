@@ -1,11 +1,22 @@
-"""Logging set-up for workflow jobs: progress lines go to the rule's log file (and stderr)."""
+"""Logging for workflow jobs: records go to the rule's log file (and stderr); long loops report their progress."""
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from os import PathLike
+from typing import TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+PROGRESS_EVERY_S = 30.0
+"""Least time between two progress records of one loop [s]."""
+
+_PROGRESS_FORMAT = "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f} %), {elapsed} elapsed, {remaining} left"
 
 
 def configure(log_paths: Sequence[str | PathLike[str]] = (), level: int = logging.INFO) -> logging.Logger:
@@ -25,3 +36,67 @@ def configure(log_paths: Sequence[str | PathLike[str]] = (), level: int = loggin
 
     sys.excepthook = log_uncaught
     return logger
+
+
+class _LogLines(io.TextIOBase):
+    """A text stream that turns every status line tqdm writes into one record of ``logger``."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self._logger = logger
+
+    def write(self, s: str) -> int:
+        line = s.strip()  # tqdm writes "\r<status><padding>" per refresh and a bare "\n" when it closes
+        if line:
+            self._logger.info(line)
+        return len(s)
+
+
+class _Progress(tqdm):
+    """tqdm without its monitor thread (the loops below check the clock at every step)."""
+
+    monitor_interval = 0
+
+    def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+        """Write the status unless it was written at this count already (as by the last step of a loop)."""
+        if getattr(self, "_shown_n", None) == self.n:
+            return True
+        self._shown_n = self.n
+        return super().display(msg, pos)
+
+
+def progress(
+    iterable: Iterable[T] | None = None,
+    *,
+    desc: str,
+    total: int | None = None,
+    initial: int = 0,
+    every_s: float = PROGRESS_EVERY_S,
+    logger: logging.Logger | None = None,
+) -> tqdm:
+    """Iterate over ``iterable`` (or count with ``.update(n)`` when None), logging its progress to ``logger``.
+
+    One INFO record when the loop starts, then at most one every ``every_s`` seconds, and one when it ends:
+    ``"<desc>: <n>/<total> (<percent> %), <elapsed> elapsed, <time left> left"``, the time left from the mean
+    rate since the start (steps counted from ``initial``, e.g. the epochs a resumed training run had done).
+    ``total`` defaults to ``len(iterable)``. ``logger`` defaults to ``szmass.progress``, which
+    :func:`configure` sends to the job's log file.
+    """
+    if total is None:
+        if iterable is None or not hasattr(iterable, "__len__"):
+            raise ValueError(f"progress({desc!r}): give total= for an iterable without a length")
+        total = len(iterable)  # type: ignore[arg-type]
+    return _Progress(
+        iterable,
+        desc=desc,
+        total=total,
+        initial=initial,
+        file=_LogLines(logger or logging.getLogger("szmass.progress")),
+        mininterval=every_s,
+        maxinterval=float("inf"),
+        miniters=1,  # check the clock at every step: steps here take seconds to minutes
+        smoothing=0,  # the time left from the mean rate since the start
+        bar_format=_PROGRESS_FORMAT,
+        dynamic_ncols=False,
+        ascii=True,
+    )
