@@ -10,7 +10,7 @@ positions) are extracted
   ``--n-gnomview`` clusters and extrapolated to all;
 
 and compared pixel for pixel. Finally the noise statistics of the cutouts at 25 < |b| < 35 deg
-are compared with the real MILCA cutout's (FACTS.md) and with the model's expectation.
+are compared with the real MILCA cutout's (docs/physics.md) and with the model's expectation.
 
 Usage::
 

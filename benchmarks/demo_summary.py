@@ -1,4 +1,4 @@
-"""Headline figures of a finished run (e.g. `make demo`), printed next to the paper's (FACTS.md).
+"""Headline figures of a finished run (e.g. `make demo`), printed next to the paper's (docs/physics.md).
 
     .venv/bin/python benchmarks/demo_summary.py [WORKDIR]      # default: the current directory
 

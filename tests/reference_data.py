@@ -11,7 +11,7 @@ WEIGHTS = DEEPPLANCK / "weights"
 CUTOUT = DEEPPLANCK / "PSZ2G359.07-32.12.fits"
 """The real Planck MILCA cutout of PSZ2 G359.07-32.12 (z = 0.1496)."""
 KNOWN_LOG10_M500 = 14.6829
-"""FACTS.md: the published bin-2 network on CUTOUT gives log10(M500 / Msun) = 14.6829."""
+"""docs/physics.md: the published bin-2 network on CUTOUT gives log10(M500 / Msun) = 14.6829."""
 
 needs_deepplanck = pytest.mark.skipif(
     not (WEIGHTS / "bestmodel-2.h5").is_file() or not CUTOUT.is_file(),

@@ -34,7 +34,7 @@ from szmass.published import (
     redshift_bins,
 )
 
-# FACTS.md: the published bin-2 network on this cutout gives log10(M500 / Msun) = 14.6829.
+# docs/physics.md: the published bin-2 network on this cutout gives log10(M500 / Msun) = 14.6829.
 
 
 def test_parameter_count_and_output_shape() -> None:

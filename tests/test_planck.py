@@ -37,7 +37,7 @@ def test_psz2_rows_units_and_redshift_selection():
     np.testing.assert_allclose(with_z["MSZ_ERR_UP"], raw["MSZ_ERR_UP"][has_z].astype(float) * 1e14, rtol=1e-12)
     np.testing.assert_allclose(with_z["Y5R500"], raw["Y5R500"][has_z].astype(float) * 1e-3, rtol=1e-12)
     assert 1e13 < with_z["MSZ"].min() and with_z["MSZ"].max() < 3e15  # cluster masses in Msun
-    row = with_z.set_index("NAME").loc["PSZ2 G359.07-32.12"]  # the DeepPlanck example cluster (FACTS.md)
+    row = with_z.set_index("NAME").loc["PSZ2 G359.07-32.12"]  # the DeepPlanck example cluster (docs/physics.md)
     assert row["REDSHIFT"] == pytest.approx(0.1496, abs=1e-4)
     assert row["MSZ"] == pytest.approx(4.72e14, rel=1e-3)
 

@@ -1,7 +1,7 @@
 """Write outputs atomically: to a temporary sibling path, renamed into place on success.
 
 A failed job therefore leaves no partial file or store behind, and a rerun redoes exactly
-what is missing (DESIGN.md, Conventions). A process killed outright (SIGKILL, a scheduler's
+what is missing (docs/architecture.md, Conventions). A process killed outright (SIGKILL, a scheduler's
 time limit) cannot clean up: its temporary sibling (``.<name>.<random>.tmp``) stays, and the
 next write of the same path removes it, so a resumed run ends with the files of an
 uninterrupted one. One writer per path at a time, as Snakemake guarantees for its outputs.

@@ -1,6 +1,6 @@
 """Physical constants used across the pipeline (CGS unless stated), from astropy.
 
-FACTS.md: sigma_T = 6.6524587e-25 cm^2, m_e c^2 = 510.999 keV, hydrogen mass
+docs/physics.md: sigma_T = 6.6524587e-25 cm^2, m_e c^2 = 510.999 keV, hydrogen mass
 fraction X = 0.76, adiabatic index 5/3 (GADGET conventions).
 """
 

@@ -1,7 +1,7 @@
 """The configured cosmology (astropy ``FlatLambdaCDM``) and derived quantities.
 
 Default: THE THREE HUNDRED / MultiDark MDPL2 (Planck 2015): h = 0.6777,
-Omega_m = 0.307115, Omega_b = 0.048206 (FACTS.md). Every conversion between
+Omega_m = 0.307115, Omega_b = 0.048206 (Cui et al. 2018; docs/physics.md). Every conversion between
 h^-1 units and physical units goes through the object returned here.
 """
 

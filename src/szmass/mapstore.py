@@ -2,7 +2,7 @@
 
 A projection job is one (sim, region, snapshot): every selected halo of that snapshot, each along the
 configured lines of sight, beam-smoothed and regridded by :mod:`szmass.instrument`. Its part file is a
-small zarr store (written atomically) with the layout of the final store (DESIGN.md, data contract):
+small zarr store (written atomically) with the layout of the final store (docs/architecture.md, data contract):
 
 * ``y`` (map, py, px) float32, the clean y-maps (dimensionless, 96 x 96 by default);
 * per-map coordinates along ``map``: sim, region, snapshot, halo_id, projection, redshift (of the
@@ -17,7 +17,7 @@ codec), streaming one part at a time so memory stays at one part's size.
 
 On request (``clean_part(..., hires_path=...)``) a job also writes its high-resolution maps (1920 x 1920
 float32, 14.7 MB each before compression), streamed one map at a time into their own zarr store; they
-are not kept by default (DESIGN.md: the full set would be terabytes).
+are not kept by default (the paper's 182,655 maps would be terabytes).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Planck mocks: the clean maps plus Planck-like noise, and the signal-to-noise mass cut per redshift bin.
 
-Mocks (DESIGN.md stage 4). Each clean map gets the gnomonic cutout (:func:`szmass.healpix.cutouts`) of a
+Mocks (docs/architecture.md, stage 4). Each clean map gets the gnomonic cutout (:func:`szmass.healpix.cutouts`) of a
 full-sky noise map at a position drawn at random, with replacement, from the PSZ2 catalogue positions
 (one seeded draw for the whole store, so the result does not depend on the processing block size). The
 store keeps every coordinate of the clean store and adds the noise position ``noise_glon``,

@@ -6,7 +6,7 @@ measures it on a noise map), ``sigma`` a standard-deviation map [y]. A slowly va
 leaves the local correlation structure unchanged.
 
 Default model (:func:`default_noise_model`), calibrated on the real MILCA cutout of
-PSZ2 G359.07-32.12 (FACTS.md: std 1.58e-6 beyond 25 pixels, correlation 0.90, 0.76, 0.60, 0.45,
+PSZ2 G359.07-32.12 (docs/physics.md: std 1.58e-6 beyond 25 pixels, correlation 0.90, 0.76, 0.60, 0.45,
 0.25, 0.16, 0.05 at lags 1, 2, 3, 4, 6, 8, 12 pixels of 1.7 arcmin):
 
 * spectrum ``C_l = b_l(fwhm_small)^2 + r * b_l(fwhm_large)^2`` (Gaussian beam transfer functions):
@@ -60,9 +60,9 @@ __all__ = [
     "realise",
 ]
 
-#: Std [y] of the real MILCA cutout beyond 25 pixels from its centre (FACTS.md).
+#: Std [y] of the real MILCA cutout beyond 25 pixels from its centre (docs/physics.md).
 MILCA_STD = 1.58e-6
-#: Lags [pixels of 1.7 arcmin] and correlation coefficients of the real cutout's noise (FACTS.md).
+#: Lags [pixels of 1.7 arcmin] and correlation coefficients of the real cutout's noise (docs/physics.md).
 MILCA_CORR_LAGS = (1, 2, 3, 4, 6, 8, 12)
 MILCA_CORR = (0.90, 0.76, 0.60, 0.45, 0.25, 0.16, 0.05)
 #: Galactic position [deg] of the calibration cutout (PSZ2 G359.07-32.12), and the map it came from.
@@ -369,7 +369,7 @@ def calibrate_spectrum(
 
 @functools.cache
 def milca_spectrum() -> NoiseSpectrum:
-    """The spectrum calibrated on the real MILCA cutout (FACTS.md), fitted once per process."""
+    """The spectrum calibrated on the real MILCA cutout (docs/physics.md), fitted once per process."""
     return calibrate_spectrum()
 
 

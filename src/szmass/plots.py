@@ -1,4 +1,4 @@
-"""The paper's figures (de Andres et al. 2022; DESIGN.md stage 8) as ``matplotlib.figure.Figure`` objects.
+"""The paper's figures (de Andres et al. 2022; docs/architecture.md, stage 8) as ``matplotlib.figure.Figure`` objects.
 
 No pyplot state: every function builds and returns a new Figure, and `save_figure` writes it as a PNG
 atomically. Inputs are pandas tables with masses as log10 M500 [Msun]:

@@ -1,7 +1,7 @@
 """The published DeepPlanck networks (de Andres et al. 2022): weights, standardisation, redshift bins.
 
 Source: the data release github.com/The300th/DeepPlanck (``DeepPlanck.py``, ``BaseModel.PredictMass``
-and ``weights/bestmodel-{1..4}.h5``; see FACTS.md). The files are Keras 2 (TF 2.7) HDF5 weights of a
+and ``weights/bestmodel-{1..4}.h5``; docs/physics.md). The files are Keras 2 (TF 2.7) HDF5 weights of a
 subclassed model whose weighted layers are, in order, the three convolutions and four dense layers of
 `szmass.model.build_cnn`; Keras's legacy HDF5 loader assigns them by that order.
 """

@@ -1,5 +1,5 @@
 """The trained runs of a data set as prediction tables: the selected run of each redshift bin, and the
-ensemble of runs that pass the selection (DESIGN.md stage 8).
+ensemble of runs that pass the selection (docs/architecture.md, stage 8).
 
 A bin's runs share one test set (drawn with the bin's test seed, :mod:`szmass.splits`), so their test
 predictions line up map by map. The *ensemble estimate* of a test map is the mean of log10 M_CNN over

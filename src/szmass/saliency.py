@@ -1,4 +1,4 @@
-"""Saliency maps of the mass CNN and their radial profile in units of R500 (DESIGN.md stage 8).
+"""Saliency maps of the mass CNN and their radial profile in units of R500 (docs/architecture.md, stage 8).
 
 The saliency of pixel p of a raw y-map is |dM_CNN / dy_p| [Msun per unit Compton y]: how much
 the predicted mass M500 changes per unit change of that pixel. The saved models

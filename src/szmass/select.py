@@ -1,6 +1,6 @@
 """Selection of one model among the seeded runs of a redshift bin, and Supplementary Figure 4.
 
-The rule (de Andres et al. 2022; DESIGN.md stage 7), on each run's VALIDATION maps: the relative
+The rule (de Andres et al. 2022; docs/architecture.md, stage 7), on each run's VALIDATION maps: the relative
 error (M_CNN - M_true) / M_CNN in ``n_bins`` equal-count bins of M_CNN (maps sorted by M_CNN and cut
 into consecutive groups whose sizes differ by at most one); a run passes if the mean error of every
 bin satisfies |mean| < ``threshold``; among the passing runs, the one with the least sum over bins of

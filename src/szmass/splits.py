@@ -2,7 +2,7 @@
 
 Maps of one simulated cluster are strongly correlated (27 lines of sight, neighbouring snapshots), so
 the split is drawn over cluster identities, never over maps: every map of one identity lands in the
-same split (DESIGN.md stage 6, 80/10/10 as in de Andres et al. 2022).
+same split (docs/architecture.md, stage 6; 80/10/10 as in de Andres et al. 2022).
 
 Identity (:func:`cluster_identity`):
 

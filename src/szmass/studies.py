@@ -1,4 +1,4 @@
-"""The supplement's studies (DESIGN.md stage 8): redshift binnings, the hyperparameter scan, the cross-model test.
+"""The supplement's studies (docs/architecture.md): redshift binnings, the hyperparameter scan, the cross-model test.
 
 Each study trains networks with :func:`szmass.train.train_run` (the workflow's ``train`` script) and
 summarises them here; ``workflow/rules/studies.smk`` wires them up.

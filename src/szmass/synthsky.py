@@ -1,6 +1,6 @@
 """The synthetic sky: Planck-like noise with simulated clusters injected at the PSZ2 positions, and masks.
 
-Without the real Planck y-map the real-data branch (DESIGN.md stage 5) runs on this sky, whose answer is
+Without the real Planck y-map the real-data branch (docs/architecture.md, stage 5) runs on this sky, whose answer is
 known. :func:`synthetic_sky` builds it:
 
 * noise: ``szmass.noise.realise(default_noise_model(nside), ...)``, the MILCA-calibrated realisation;

@@ -1,6 +1,6 @@
 """Training of one CNN run on the maps of one redshift bin, with per-epoch checkpoints and resume.
 
-A run (DESIGN.md stage 6) trains :func:`szmass.model.build_cnn` on log10 M500 [Msun] with the
+A run (docs/architecture.md, stage 6) trains :func:`szmass.model.build_cnn` on log10 M500 [Msun] with the
 paper's settings: inputs standardised with the pixel mean and std of the TRAINING maps, loss = MSE
 of log10 M500, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
 validation loss kept. The split is by cluster identity (:mod:`szmass.splits`). The network is the

@@ -1,4 +1,4 @@
-# Stage 8: the scientific products (DESIGN.md): predictions of the selected and ensemble models, bias
+# Stage 8: the scientific products (docs/architecture.md): predictions of the selected and ensemble models, bias
 # tables, the sky's masses and the catalogue with posteriors, the paper's figures, saliency. Every table
 # lands in results/tables/, every figure in results/figures/, all of them in `snakemake --report`.
 

@@ -1,6 +1,6 @@
 """The Snapshot container, GADGET headers, and the conversion of GADGET internal units to physical ones.
 
-GADGET internal units (THE THREE HUNDRED, FACTS.md): lengths comoving kpc/h, masses 1e10 Msun/h,
+GADGET internal units (THE THREE HUNDRED, docs/physics.md): lengths comoving kpc/h, masses 1e10 Msun/h,
 velocities km/s * sqrt(a), specific internal energy u (km/s)^2, density (1e10 Msun/h) / (ckpc/h)^3.
 The readers of each file format (:mod:`.gadget_hdf5`, :mod:`.gadget_binary`) return raw blocks in these
 units through the :class:`ParticleFile` protocol; :func:`load_snapshot` selects, checks and converts them

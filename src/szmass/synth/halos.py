@@ -51,9 +51,9 @@ from szmass.cosmology import r500_from_m500, rho_crit_msun_kpc3
 from szmass.synth.gasmodels import HaloGas, draw_halo_gas, gas_model
 
 SIGMA8 = 0.8228
-"""Power-spectrum normalisation of MDPL2 / THE THREE HUNDRED (FACTS.md)."""
+"""Power-spectrum normalisation of MDPL2 / THE THREE HUNDRED (Cui et al. 2018; docs/physics.md)."""
 NS = 0.96
-"""Primordial spectral index of MDPL2 / THE THREE HUNDRED (FACTS.md)."""
+"""Primordial spectral index of MDPL2 / THE THREE HUNDRED (Cui et al. 2018; docs/physics.md)."""
 TCMB0_TRANSFER = 2.7255
 """CMB temperature [K] used only by the Eisenstein & Hu transfer function (the expansion has no radiation)."""
 G_KPC_KMS2_MSUN = 4.300917270e-6

@@ -4,7 +4,7 @@ Units: radii in physical kpc (or in units of R500 where named ``x``), masses in 
 keV cm^-3, Y in Mpc^2. Every profile here is spherical; triaxial halos use the same profiles as
 functions of a volume-preserving ellipsoidal radius (see :mod:`szmass.synth.particles`).
 
-Electron pressure: generalised NFW (Nagai et al. 2007; Arnaud et al. 2010, FACTS.md)::
+Electron pressure: generalised NFW (Nagai et al. 2007; Arnaud et al. 2010; docs/physics.md)::
 
     P_e(r) = P500 * P0 h70^(-3/2) / ((c500 x)^gamma (1 + (c500 x)^alpha)^((beta - gamma) / alpha)),  x = r / R500,
     P500   = 1.65e-3 E(z)^(8/3) (M500 / 3e14 h70^-1 Msun)^(2/3) h70^2 keV cm^-3.
