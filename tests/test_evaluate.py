@@ -7,14 +7,20 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from astropy.cosmology import FlatLambdaCDM
+
 from szmass.evaluate import (
+    PAPER_FIGURE3,
     bias_summary,
     bias_table,
     equal_count_bins,
     log_residual_moments,
     moments_table,
     relative_bias,
+    ym_experiment,
+    ym_experiment_summary,
 )
+from szmass.scaling import FIGURE3_LINES
 
 
 def log_masses(m_cnn: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,3 +185,53 @@ def test_equal_count_bins() -> None:
         equal_count_bins(x[:3], x[:3], 4)
     with pytest.raises(ValueError, match="finite"):
         equal_count_bins([1.0, np.nan], [1.0, 2.0], 1)
+
+
+def hand_m500(y_arcmin2: float, z: float, alpha: float, cosmo: FlatLambdaCDM) -> float:
+    """Eq. 4 solved for M500 [Msun] by hand: (M / 6e14)^alpha = E(z)^(-2/3) D_A^2 Y / (1e-4 Mpc^2) / (10^-0.19 h70^(alpha - 2))."""
+    y_sr = y_arcmin2 * (np.pi / 180.0 / 60.0) ** 2
+    d_a = cosmo.angular_diameter_distance(z).value  # Mpc
+    lhs = cosmo.efunc(z) ** (-2.0 / 3.0) * d_a**2 * y_sr / 1e-4
+    return 6e14 * (lhs / (10.0**-0.19 * (cosmo.H0.value / 70.0) ** (alpha - 2.0))) ** (1.0 / alpha)
+
+
+def test_ym_experiment_against_hand_computation() -> None:
+    """Figure 3's experiment on three maps: M_SZ of slope 1.63 from Y500_cyl and of slope 1.79 from 1.2 Y500_sph."""
+    cosmo = FlatLambdaCDM(H0=67.77, Om0=0.307115)
+    maps = pd.DataFrame({"map": [7, 3, 11, 5], "redshift": [0.05, 0.3, 0.8, 0.2],
+                         "Y500_cyl": [2.0e-2, 1.5e-3, 4.0e-4, 9e-3], "Y500_sph": [1.6e-2, 1.3e-3, 3.1e-4, 7e-3]})
+    tests = pd.DataFrame({"map": [3, 7, 11], "zbin": [3, 1, 4], "log10_M_cnn": [14.6, 14.9, 14.8]})
+    exp = ym_experiment(tests, maps, cosmo)
+    assert list(exp["line"].unique()) == [line.label for line in FIGURE3_LINES]
+    rows = maps.set_index("map").loc[[3, 7, 11]]
+    for alpha, y in ((1.63, rows["Y500_cyl"].to_numpy()), (1.79, 1.2 * rows["Y500_sph"].to_numpy())):
+        part = exp[exp["alpha"] == alpha]
+        m_sz = np.array([hand_m500(yi, zi, alpha, cosmo) for yi, zi in zip(y, rows["redshift"], strict=True)])
+        np.testing.assert_allclose(10.0 ** part["log10_M_sz"].to_numpy(), m_sz, rtol=1e-10)
+        m_cnn = 10.0 ** tests["log10_M_cnn"].to_numpy()
+        np.testing.assert_allclose(part["b"].to_numpy(), (m_cnn - m_sz) / m_cnn, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(part["map"].to_numpy(), [3, 7, 11])
+        np.testing.assert_array_equal(part["zbin"].to_numpy(), [3, 1, 4])
+    with pytest.raises(ValueError, match="1 test map.* not in the map table, first 4"):
+        ym_experiment(tests.assign(map=[3, 7, 4]), maps, cosmo)
+    with pytest.raises(ValueError, match=r"map table: column\(s\) \['Y500_sph'\] missing"):
+        ym_experiment(tests, maps.drop(columns="Y500_sph"), cosmo)
+
+
+def test_ym_experiment_summary_paper_values_and_sky_agreement() -> None:
+    rng = np.random.default_rng(4)
+    cnn = rng.uniform(14.2, 15.2, 400)
+    trend = 0.1 * (cnn - 14.2)  # b rises with M_CNN
+    exp = pd.concat([pd.DataFrame({"line": "a", "alpha": 1.63, "log10_M_cnn": cnn, "b": 0.04 + rng.normal(0, 0.05, 400)}),
+                     pd.DataFrame({"line": "b", "alpha": 1.79, "log10_M_cnn": cnn, "b": trend})])  # fmt: skip
+    sky_cnn = rng.uniform(14.2, 15.2, 300)
+    b_sky = 0.1 * (sky_cnn - 14.2) + rng.normal(0, 0.02, 300)
+    sky = pd.DataFrame({"log10_M_cnn": sky_cnn, "log10_MSZ": sky_cnn + np.log10(1.0 - b_sky)})
+    summary = ym_experiment_summary(exp, sky, n_bins=5).set_index("line")
+    a, b = summary.loc["a"], summary.loc["b"]
+    assert a["n"] == 400 and a["median"] == pytest.approx(np.median(exp.loc[exp["line"] == "a", "b"]), abs=1e-12)
+    assert (a["paper_median"], a["paper_plus"], a["paper_minus"]) == tuple(PAPER_FIGURE3[k] for k in ("median", "plus", "minus"))
+    assert np.isnan(b["paper_median"])
+    # the trend line follows the sky: every sky bar holds it, its rms offset is far below the flat line's
+    assert b["sky_bins"] == 5 and b["sky_bins_covered"] == 5 and b["sky_rms_difference"] < 0.01
+    assert a["sky_rms_difference"] > 0.02

@@ -59,8 +59,8 @@ def binned(m_x: np.ndarray, b: np.ndarray, n_bins: int) -> tuple[np.ndarray, ...
     return x, q[:, 0], q[:, 1], q[:, 2]
 
 
-def check_band(ax, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-    verts = by_gid(ax, "band")[0].get_paths()[0].vertices
+def check_band(ax, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, gid: str = "band") -> None:
+    verts = by_gid(ax, gid)[0].get_paths()[0].vertices
     for xi, a, b in zip(x, lo, hi, strict=True):
         at = np.isclose(verts[:, 0], xi, rtol=1e-12, atol=0)
         assert np.any(np.isclose(verts[at, 1], a, rtol=0, atol=1e-12)), (xi, a)
@@ -111,13 +111,13 @@ def test_figure2_all_and_golden() -> None:
     for ax, part in zip(fig.axes, (sky, sky[sky["golden"]]), strict=True):
         msz = 10.0 ** part["log10_MSZ"].to_numpy()
         m_cnn = 10.0 ** part["log10_M_cnn"].to_numpy()
-        x, med, p16, p84 = binned(msz, (m_cnn - msz) / m_cnn, 5)
+        x, med, p16, p84 = binned(m_cnn, (m_cnn - msz) / m_cnn, 5)  # binned in M_CNN, as the paper
         line = by_gid(ax, "median")[0]
         assert np.allclose(line.get_xdata(), x, rtol=1e-12) and np.allclose(line.get_ydata(), med, atol=1e-12)
         check_band(ax, x, p16, p84)
         shown = sum(len(by_gid(ax, f"zbin{k}")[0].get_offsets()) for k in part["zbin"].unique())
         assert shown == len(part)  # every cluster by default
-        assert "M_{\\rm SZ}" in ax.get_xlabel()
+        assert "M_{\\rm CNN}" in ax.get_xlabel()
     assert "b_P" in fig.axes[0].get_ylabel()
     render(fig)
     with pytest.raises(ValueError, match=r"figure2: sky table: column\(s\) \['golden'\] missing"):
@@ -131,26 +131,31 @@ def test_figure2_all_and_golden() -> None:
         figure2(sky.assign(golden="maybe"))
 
 
-def test_figure3_medians_and_curves() -> None:
+def test_figure3_lines_and_sky_medians() -> None:
     sky = sky_table(60, seed=8)
-    grid = np.logspace(14.2, 15.0, 30)
-    curves = {"Y-M slope 1.63": (grid, 0.05 * np.log10(grid / 6e14)), "Y-M slope 1.79": (grid, np.zeros(30))}
-    fig = figure3(sky, curves, n_bins=6, golden=True)
+    rng = np.random.default_rng(3)
+    cnn = rng.uniform(14.0, 15.2, 90)
+    experiment = pd.concat([pd.DataFrame({"line": label, "log10_M_cnn": cnn, "b": rng.normal(shift, 0.05, 90)})
+                            for label, shift in (("slope 1.63", 0.04), ("slope 1.79", 0.12))])  # fmt: skip
+    fig = figure3(experiment, sky, n_bins=6)
     (ax,) = fig.axes
     msz = 10.0 ** sky["log10_MSZ"].to_numpy()
     m_cnn = 10.0 ** sky["log10_M_cnn"].to_numpy()
-    x, med, p16, p84 = binned(msz, (m_cnn - msz) / m_cnn, 6)
+    x, med, p16, p84 = binned(m_cnn, (m_cnn - msz) / m_cnn, 6)
     container = next(c for c in ax.containers if c.lines[0].get_gid() == "sky")
     assert np.allclose(container.lines[0].get_xdata(), x, rtol=1e-12)
     assert np.allclose(container.lines[0].get_ydata(), med, atol=1e-12)
     segments = np.array(container.lines[2][0].get_segments())  # one vertical bar per bin: (x, p16) -> (x, p84)
     assert np.allclose(segments[:, 0, 1], p16, atol=1e-12) and np.allclose(segments[:, 1, 1], p84, atol=1e-12)
-    assert any(c.lines[0].get_gid() == "golden" for c in ax.containers)
-    for label, (g, y) in curves.items():
-        line = by_gid(ax, f"curve:{label}")[0]
-        assert np.array_equal(line.get_xdata(), g) and np.array_equal(line.get_ydata(), y)
-    assert ax.get_legend() is not None and ax.get_xscale() == "log"
+    for label, part in experiment.groupby("line"):
+        lx, lmed, l16, l84 = binned(10.0 ** part["log10_M_cnn"].to_numpy(), part["b"].to_numpy(), 6)
+        line = by_gid(ax, f"line:{label}")[0]
+        assert np.allclose(line.get_xdata(), lx, rtol=1e-12) and np.allclose(line.get_ydata(), lmed, atol=1e-12)
+        check_band(ax, lx, l16, l84, gid=f"band:{label}")
+    assert ax.get_legend() is not None and ax.get_xscale() == "log" and "M_{\\rm CNN}" in ax.get_xlabel()
     render(fig)
+    with pytest.raises(ValueError, match="figure3: experiment table: column 'b' missing"):
+        figure3(experiment.drop(columns="b"), sky)
 
 
 def test_example_maps_and_saliency_figure() -> None:

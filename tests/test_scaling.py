@@ -15,8 +15,10 @@ from szmass.scaling import (
     M_PIVOT,
     YCYL_OVER_YSPH,
     m500_from_y500,
+    FIGURE3_LINES,
+    YMLine,
     y500_from_m500,
-    ym_bias,
+    ym_line_masses,
 )
 
 H0, OM0 = 67.77, 0.307115
@@ -104,28 +106,22 @@ def test_cylinder_factor(cosmo: FlatLambdaCDM) -> None:
     assert float(m500_from_y500(y_cyl, 0.25, cosmo)) == pytest.approx(7e14 * 1.2 ** (1 / ALPHA_PLANCK), rel=1e-12)
 
 
-def test_ym_bias_equal_slopes_is_zero(cosmo: FlatLambdaCDM) -> None:
-    m = np.geomspace(1e14, 2e15, 11)
-    assert np.allclose(ym_bias(m, 0.2, cosmo, alpha=ALPHA_PLANCK), 0.0, rtol=0, atol=1e-14)
-
-
-def test_ym_bias_closed_form_and_crossing(cosmo: FlatLambdaCDM) -> None:
-    """Equating both relations for one Y: (M_a / 6e14)^a = h70^(aP - a) (M / 6e14)^aP, so the bias
-    (M_a - M) / M_a = 1 - (h70 M / 6e14)^(1 - aP / a), the same at every z, zero at M = 6e14 / h70."""
-    h70 = H0 / 70.0
-    m = np.geomspace(1e14, 2e15, 41)
-    b = ym_bias(m, 0.3, cosmo, alpha=ALPHA_THE300)
-    assert np.allclose(b, 1.0 - (h70 * m / 6e14) ** (1.0 - ALPHA_PLANCK / ALPHA_THE300), rtol=0, atol=1e-13)
-    assert np.allclose(ym_bias(m, 0.9, cosmo, alpha=ALPHA_THE300), b, rtol=0, atol=1e-13)  # z-independent
-    crossing = M_PIVOT / h70  # 6.197e14 Msun for H0 = 67.77
-    assert abs(float(ym_bias(crossing, 0.1, cosmo, alpha=ALPHA_THE300))) < 1e-14
-    # a shallower slope (1.63 < 1.79) assigns larger masses above the crossing: b > 0 there, < 0 below,
-    # rising monotonically with mass; at 1e14 Msun the bias is 1 - (h70 / 6)^(-0.0982) = -0.196
-    assert np.all(b[m < crossing] < 0) and np.all(b[m > crossing] > 0)
-    assert np.all(np.diff(b) > 0)
-    assert float(b[0]) == pytest.approx(-0.196, abs=1e-3)
-    # a steeper slope than Planck's reverses the sign
-    assert np.all(np.diff(ym_bias(m, 0.3, cosmo, alpha=2.0)) < 0)
+def test_ym_line_masses_applies_factor_and_slope(cosmo: FlatLambdaCDM) -> None:
+    """A Figure 3 line inverts Eq. 4 for y_factor x Y500: 1.2 Y_sph with the Planck slope gives the mass
+    whose Eq. 4 cylinder Y500 is that 1.2 Y_sph."""
+    planck = FIGURE3_LINES[1]
+    assert (planck.alpha, planck.y_column, planck.y_factor) == (ALPHA_PLANCK, "Y500_sph", YCYL_OVER_YSPH)
+    y_sph = y500_from_m500(np.array([3e14, 8e14]), 0.3, cosmo)
+    m = ym_line_masses(y_sph, 0.3, cosmo, planck)
+    np.testing.assert_allclose(y500_from_m500(m, 0.3, cosmo), YCYL_OVER_YSPH * y_sph, rtol=1e-12)
+    the300 = FIGURE3_LINES[0]
+    assert (the300.alpha, the300.y_column, the300.y_factor) == (ALPHA_THE300, "Y500_cyl", 1.0)
+    np.testing.assert_allclose(ym_line_masses(y_sph, 0.3, cosmo, the300),
+                               m500_from_y500(y_sph, 0.3, cosmo, alpha=ALPHA_THE300), rtol=1e-14)  # fmt: skip
+    with pytest.raises(ValueError, match="Y500_cyl of Y-M line"):
+        ym_line_masses([1e-3, 0.0], 0.3, cosmo, the300)
+    with pytest.raises(ValueError, match="y_factor must be finite and > 0"):
+        ym_line_masses([1e-3], 0.3, cosmo, YMLine("bad", 1.7, "Y500_cyl", -1.0))
 
 
 def test_bad_input(cosmo: FlatLambdaCDM) -> None:

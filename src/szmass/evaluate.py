@@ -1,4 +1,5 @@
-"""Bias statistics of CNN masses: the paper's Supplementary Tables 1 and 2 and the binned curves of Figures 1-2.
+"""Bias statistics of CNN masses: the paper's Supplementary Tables 1 and 2, the binned curves of Figures 1-3 and the
+Figure 3 experiment (Y-M masses of simulated clusters against their CNN masses).
 
 Relative bias (de Andres et al. 2022): b = (M_CNN - M_ref) / M_CNN, with M_ref the true mass (b_t, mocks
 and a synthetic sky) or the Planck mass M_SZ (b_P, the real sky). Summaries are the median, the 16th and
@@ -17,8 +18,12 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import xarray as xr
+from astropy.cosmology import FLRW
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
+
+from szmass.scaling import ALPHA_THE300, FIGURE3_LINES, YMLine, ym_line_masses
 
 HIGH_MASS = 5e14
 """Default upper mass selection of Supplementary Table 2: M_CNN > 5e14 Msun."""
@@ -176,3 +181,73 @@ def equal_count_bins(x: ArrayLike, y: ArrayLike, n_bins: int) -> pd.DataFrame:
         rows.append({"x_median": float(np.median(xx[idx])), "median": float(median), "p16": float(p16),
                      "p84": float(p84), "n": int(idx.size)})
     return pd.DataFrame(rows, columns=["x_median", "median", "p16", "p84", "n"])
+
+
+YM_MAP_COLUMNS = ("map", "redshift", "Y500_cyl", "Y500_sph")
+PAPER_FIGURE3 = {"median": 0.04, "plus": 0.05, "minus": 0.05}
+"""The paper's median and 16th/84th offsets of (M_CNN - M_SZ) / M_CNN for the slope-1.63 line of Figure 3."""
+
+
+def ym_map_table(ds: xr.Dataset) -> pd.DataFrame:
+    """The per-map coordinates of a map store that :func:`ym_experiment` needs: map (index in the store),
+    redshift, Y500_cyl and Y500_sph [arcmin^2] (no map pixels are read)."""
+    missing = [c for c in YM_MAP_COLUMNS[1:] if c not in ds.variables]
+    if missing:
+        raise ValueError(f"map store: coordinate(s) {missing} missing; the Figure 3 experiment needs {list(YM_MAP_COLUMNS[1:])}")
+    return pd.DataFrame({"map": np.arange(ds.sizes["map"], dtype=np.int64)}
+                        | {c: np.asarray(ds[c].values, dtype=float) for c in YM_MAP_COLUMNS[1:]})  # fmt: skip
+
+
+def ym_experiment(
+    tests: pd.DataFrame, maps: pd.DataFrame, cosmo: FLRW, lines: Sequence[YMLine] = FIGURE3_LINES
+) -> pd.DataFrame:
+    """The paper's Figure 3 experiment on simulated maps: for each map of ``tests`` (columns map, zbin,
+    log10_M_cnn [log10 Msun]; e.g. the selected models' test predictions) and each Y-M ``line``, M_SZ from
+    the map's own Y500 inside the true R500 (``maps``: one row per map-store index ``map`` with redshift,
+    Y500_cyl and Y500_sph [arcmin^2]) by :func:`szmass.scaling.ym_line_masses`, and
+    b = (M_CNN - M_SZ) / M_CNN. Long format, one row per map and line: line, alpha, map, zbin, redshift,
+    log10_M_cnn, log10_M_sz, b."""
+    _check_columns(tests, ["map", "zbin", "log10_M_cnn"], "ym_experiment: test predictions")
+    _check_columns(maps, list(YM_MAP_COLUMNS), "ym_experiment: map table")
+    store = maps.set_index("map")
+    missing = np.setdiff1d(tests["map"].to_numpy(), store.index.to_numpy())
+    if missing.size:
+        raise ValueError(f"ym_experiment: {missing.size} test map(s) not in the map table, first {int(missing[0])}")
+    rows = store.loc[tests["map"].to_numpy()]
+    z = rows["redshift"].to_numpy(float)
+    parts = []
+    for line in lines:
+        log_sz = np.log10(ym_line_masses(rows[line.y_column].to_numpy(float), z, cosmo, line))
+        cnn = tests["log10_M_cnn"].to_numpy(float)
+        parts.append(pd.DataFrame({"line": line.label, "alpha": line.alpha, "map": tests["map"].to_numpy(), "zbin": tests["zbin"].to_numpy(),
+                                   "redshift": z, "log10_M_cnn": cnn, "log10_M_sz": log_sz,
+                                   "b": relative_bias(cnn, log_sz)}))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
+def ym_experiment_summary(experiment: pd.DataFrame, sky: pd.DataFrame, *, n_bins: int) -> pd.DataFrame:
+    """One row per line of :func:`ym_experiment`: the median and 16th/84th percentiles of b over all its
+    maps (n), the paper's values for the THE THREE HUNDRED line (slope 1.63) (paper_median, paper_plus, paper_minus; NaN for
+    other lines), and how the line follows the sky's b_P = (M_CNN - M_SZ) / M_CNN (``sky``: log10_M_cnn,
+    log10_MSZ): in ``n_bins`` equal-count bins of M_CNN of the sky, the line's binned median (``n_bins``
+    equal-count bins of its own maps, interpolated in log10 M_CNN, held constant beyond its first and last
+    bin) against the sky's median: sky_rms_difference (root mean square of sky median - line median) and
+    sky_bins_covered (how many of the sky's 16th-84th intervals hold the line's median), sky_bins."""
+    _check_columns(experiment, ["line", "alpha", "log10_M_cnn", "b"], "ym_experiment_summary: experiment")
+    _check_columns(sky, ["log10_M_cnn", "log10_MSZ"], "ym_experiment_summary: sky")
+    sky_cnn = sky["log10_M_cnn"].to_numpy(float)
+    sky_stats = equal_count_bins(sky_cnn, relative_bias(sky_cnn, sky["log10_MSZ"].to_numpy(float)),
+                                 min(n_bins, sky_cnn.size))  # fmt: skip
+    rows = []
+    for label, part in experiment.groupby("line", sort=False):
+        line_stats = equal_count_bins(part["log10_M_cnn"].to_numpy(float), part["b"].to_numpy(float),
+                                      min(n_bins, len(part)))  # fmt: skip
+        at_sky = np.interp(sky_stats["x_median"], line_stats["x_median"], line_stats["median"])
+        covered = (sky_stats["p16"] <= at_sky) & (at_sky <= sky_stats["p84"])
+        paper = PAPER_FIGURE3 if float(part["alpha"].iloc[0]) == ALPHA_THE300 else {}
+        summary = bias_summary(part["b"].to_numpy(float))
+        rows.append({"line": label} | {k: summary[k] for k in ("median", "p16", "p84", "n")}
+                    | {f"paper_{k}": paper.get(k, np.nan) for k in ("median", "plus", "minus")}
+                    | {"sky_rms_difference": float(np.sqrt(np.mean((sky_stats["median"] - at_sky) ** 2))),
+                       "sky_bins_covered": int(covered.sum()), "sky_bins": len(sky_stats)})  # fmt: skip
+    return pd.DataFrame(rows)

@@ -10,14 +10,14 @@ mass of its X-ray calibration sample, i.e. PSZ2's M_SZ; no extra (1 - b) factor 
 Y500 values here are in arcmin^2; the cylinder Y500 of our maps is larger than the sphere's by
 YCYL_OVER_YSPH = 1.2 (``cylinder=True``).
 
-Because the redshift and distance factors are common to both sides, two relations of the same
-normalisation and slopes alpha_P and alpha map a mass M onto M_alpha with
-(M_alpha / 6e14)^alpha = h70^(alpha_P - alpha) (M / 6e14)^alpha_P, independent of z, and
-(M_alpha - M) / M_alpha = 1 - (h70 M / 6e14 Msun)^(1 - alpha_P / alpha): zero at M = 6e14 Msun / h70
-(see :func:`ym_bias`).
+The paper's Figure 3 experiment (:data:`FIGURE3_LINES`, :func:`ym_line_masses`) applies the relation to the
+simulated clusters' OWN Y500 inside the true R500 (the map store's Y500_cyl and Y500_sph) and compares the
+resulting M_SZ with the CNN's masses of the same maps.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from astropy import units as u
@@ -103,19 +103,32 @@ def m500_from_y500(
     return M_PIVOT * (y_sph / (_normalisation(cosmo, a, log_b) * y_scale_arcmin2(z, cosmo))) ** (1.0 / a)
 
 
-def ym_bias(
-    m_sz: ArrayLike,
-    z: ArrayLike,
-    cosmo: FLRW,
-    *,
-    alpha: float,
-    alpha_planck: float = ALPHA_PLANCK,
-    log_b: float = LOG_B,
+@dataclass(frozen=True)
+class YMLine:
+    """One line of the paper's Figure 3 experiment: M_SZ of simulated clusters by Eq. 4 of slope ``alpha``
+    from each map's own Y500 (``y_column`` of the map store, [arcmin^2]) times ``y_factor``."""
+
+    label: str
+    alpha: float
+    y_column: str
+    y_factor: float = 1.0
+
+
+FIGURE3_LINES = (
+    YMLine(r"$\alpha = 1.63$, $Y_{\rm cyl}$ (THE THREE HUNDRED)", ALPHA_THE300, "Y500_cyl"),
+    YMLine(r"$\alpha = 1.79$, $1.2\,Y_{\rm sph}$ (Planck)", ALPHA_PLANCK, "Y500_sph", YCYL_OVER_YSPH),
+)
+"""The paper's two lines: THE THREE HUNDRED's fit (slope 1.63) applied to the cylinder Y500 inside the true
+R500, and Planck's relation (slope 1.79) applied to the spherical Y500 converted to a cylinder value with
+the factor 1.2, both with the Planck normalisation ``LOG_B`` (the same for both, as in the paper)."""
+
+
+def ym_line_masses(
+    y500_arcmin2: ArrayLike, z: ArrayLike, cosmo: FLRW, line: YMLine, *, log_b: float = LOG_B
 ) -> NDArray[np.float64]:
-    """(M_alpha - M_SZ) / M_alpha (dimensionless), the curve of the paper's Figure 3: M_alpha [Msun] is
-    the mass that the relation of slope ``alpha`` assigns to the Y500 that Planck's relation (slope
-    ``alpha_planck``, same ``log_b``) gives for M_SZ [Msun] at redshift z. Zero when the slopes are equal;
-    independent of z, and zero at M_SZ = 6e14 Msun / h70 for any slopes (module docs)."""
-    m = _check_positive("m_sz", m_sz)
-    y = y500_from_m500(m, z, cosmo, alpha=_check_slope(alpha_planck, "alpha_planck"), log_b=log_b)
-    return 1.0 - m / m500_from_y500(y, z, cosmo, alpha=alpha, log_b=log_b)
+    """M_SZ [Msun] of clusters of Y500 ``y500_arcmin2`` (the line's ``y_column``, [arcmin^2]) at redshift z:
+    :func:`m500_from_y500` of ``line.y_factor * Y500`` with slope ``line.alpha`` and normalisation ``log_b``."""
+    if not (np.isfinite(line.y_factor) and line.y_factor > 0):
+        raise ValueError(f"Y-M line {line.label!r}: y_factor must be finite and > 0, got {line.y_factor!r}")
+    y = _check_positive(f"{line.y_column} of Y-M line {line.label!r}", y500_arcmin2)
+    return m500_from_y500(line.y_factor * y, z, cosmo, alpha=line.alpha, log_b=log_b)

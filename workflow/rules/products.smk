@@ -3,14 +3,14 @@
 # lands in results/tables/, every figure in results/figures/, all of them in `snakemake --report`.
 
 PRODUCTS = {"kde_bandwidth": 0.2, "coverage_folds": 5, "min_test_maps": 20, "figure_points": 200,
-            "saliency_maps": 200} | config.get("products", {})
+            "figure_bins": 10, "saliency_maps": 200} | config.get("products", {})
 # the sky is measured with the Planck-mock models (the paper's choice), or the only data set trained
 SKY_DATASET = "planck" if "planck" in DATASETS else DATASETS[0]
 SKY_MODELS = [f"results/models/{SKY_DATASET}/z{b}/best.keras" for b in ZBINS]
 PRODUCT_FIGURES = ["figure1", "figure2", "figure3", "supp_fig1_mass_redshift", "supp_fig2_example_maps",
                    "posterior_examples", "posterior_pit", "saliency_examples", "saliency_profile"]
 PRODUCT_TABLES = ["supp_table2_bias", "log_residual_moments", "ensemble_vs_selected", "posterior_coverage",
-                  "saliency_profile"]
+                  "saliency_profile", "figure3_ym_experiment"]
 
 
 def selections(dataset):
@@ -114,19 +114,25 @@ rule posterior_calibration:
 
 
 rule paper_figures:
-    """Figures 1-3 of the paper: relative errors of the mocks and of the sky, and the Y-M comparison."""
+    """Figures 1-3 of the paper: relative errors of the mocks and of the sky against M_CNN, and the Y-M
+    experiment (M_SZ of the sky data set's test maps from their own Y500, slopes 1.63 and 1.79)."""
     input:
         selected=expand("results/tables/test_predictions_{dataset}.csv", dataset=DATASETS),
         sky="results/sky/predictions.csv",
+        ym_tests=f"results/tables/test_predictions_{SKY_DATASET}.csv",
+        ym_maps=f"results/maps/{SKY_DATASET}.zarr",
     output:
         figure1=report("results/figures/figure1.png", category="Figures", caption="../report/figure1.rst"),
         figure2=report("results/figures/figure2.png", category="Figures", caption="../report/figure2.rst"),
         figure3=report("results/figures/figure3.png", category="Figures", caption="../report/figure3.rst"),
+        figure3_table=report("results/tables/figure3_ym_experiment.csv", category="Figures",
+                             caption="../report/figure3_table.rst"),
     params:
         datasets=DATASETS,
         edges=TRAIN["redshift_edges"],
         cosmology=config["cosmology"],
         points=PRODUCTS["figure_points"],
+        n_bins=PRODUCTS["figure_bins"],
         seed=derive_seed(config["seed"], "figures"),
     log:
         "logs/paper_figures.log",
