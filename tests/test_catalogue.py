@@ -10,15 +10,16 @@ from astropy.table import Table
 
 from szmass.catalogue import build_catalogue, sky_predictions, write_catalogue
 from szmass.cosmology import make_cosmology
+from szmass.model import with_standardisation
 from szmass.predict import MassModels
 from szmass.scaling import y500_from_m500
 
 
 def mean_y_model(offset: float) -> keras.Model:
-    """log10 M = offset + 1e5 x (mean y of the map): a known answer for every map."""
+    """log10 M = offset + 1e5 x (mean y of the map): a known answer for every map (identity standardisation)."""
     model = keras.Sequential([keras.Input((96, 96, 1)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1)])
     model.layers[-1].set_weights([np.array([[1e5]], dtype=np.float32), np.array([offset], dtype=np.float32)])
-    return model
+    return with_standardisation(model, 0.0, 1.0)
 
 
 def sky_store(n=6, seed=0):
@@ -42,6 +43,8 @@ def test_sky_predictions_use_the_model_of_each_bin():
     np.testing.assert_allclose(table["log10_M_cnn"], expected, rtol=0, atol=1e-5)
     assert np.isnan(table["log10_MSZ"][0])  # MSZ = 0: no PSZ2 mass
     np.testing.assert_allclose(table["log10_M_true"], np.log10(ds["M500"].values))
+    # constant maps: no fluctuation at all, far below the training std 1 of these models
+    assert all(w.startswith("y-map std 0 outside [0.001, 100] x the training std 1 ") for w in table["warning"])
 
 
 def test_sky_predictions_name_a_missing_field():

@@ -106,8 +106,8 @@ def test_cli_published_known_answer(tmp_path: Path) -> None:
     out = tmp_path / "masses.csv"
     assert main(["predict", str(CUTOUT), "--weights", str(WEIGHTS), "--output", str(out)]) == 0
     table = pd.read_csv(out)
-    assert list(table.columns) == ["file", "redshift", "log10_M500"]
-    assert len(table) == 1 and table.loc[0, "file"] == str(CUTOUT)
+    assert list(table.columns) == ["file", "redshift", "log10_M500", "warning"]
+    assert len(table) == 1 and table.loc[0, "file"] == str(CUTOUT) and pd.isna(table.loc[0, "warning"])
     assert table.loc[0, "redshift"] == pytest.approx(0.1496, abs=1e-6)
     assert table.loc[0, "log10_M500"] == pytest.approx(KNOWN_LOG10_M500, abs=1e-4)
 
@@ -155,11 +155,15 @@ def test_run_models_directory(tmp_path: Path) -> None:
     store = tmp_path / "maps.zarr"
     xr.Dataset({"y": (("map", "py", "px"), maps)}, coords={"redshift": ("map", z)}).to_zarr(store)
     out = tmp_path / "masses.csv"
-    assert main(["predict", str(store), "--weights", str(models_dir), "--output", str(out)]) == 0
+    # untrained networks: maps at the training level, but masses far below any cluster's
+    assert main(["predict", str(store), "--weights", str(models_dir), "--output", str(out)]) == 3
+    assert main(["predict", str(store), "--weights", str(models_dir), "--output", str(out), "--allow-out-of-range"]) == 0
     table = pd.read_csv(out)
     assert list(table["file"]) == [f"{store}[{i}]" for i in range(3)]
     expected = [float(direct[b].predict_on_batch(maps[i : i + 1, ..., None])[0, 0]) for i, b in enumerate((1, 2, 2))]
     np.testing.assert_allclose(table["log10_M500"], expected, rtol=0, atol=1e-6)
+    assert all(abs(m) < 5 for m in expected)
+    assert list(table["warning"]) == [f"log10_M500 {m:.6g} outside the plausible [13, 16]" for m in table["log10_M500"]]
 
     (models_dir / "z2" / "best.keras").unlink()
     with pytest.raises(FileNotFoundError, match="z2/best.keras"):

@@ -11,7 +11,8 @@ Columns (masses in Msun, Y500 spherical in arcmin^2): NAME, GLON, GLAT [deg], RE
 hydrostatic mass), LOG10_MSZ, LOG10_M_CNN (the network's point prediction), LOG10_M500_P16, _P50, _P84 (the
 posterior's percentiles of log10 M500), M_CNN (the posterior median), M_CNN_ERR_UP, M_CNN_ERR_LOW (84th minus
 median, median minus 16th), Y500_CNN, Y500_CNN_ERR_UP, Y500_CNN_ERR_LOW, GOLDEN, POSTERIOR_POOLED (the bin's
-test set was too small and all bins' test maps were used), and for a synthetic sky M500_TRUE (the injected
+test set was too small and all bins' test maps were used), WARNING ('' or why the cutout or its prediction
+lies out of range, :func:`szmass.predict.range_warnings`), and for a synthetic sky M500_TRUE (the injected
 halo's M500).
 """
 
@@ -29,7 +30,7 @@ from astropy.cosmology import FLRW
 from astropy.table import Table
 
 from szmass.atomic import atomic_path
-from szmass.predict import MassModels, predict_masses
+from szmass.predict import MassModels, predict_checked
 from szmass.sbi import KDEPosterior
 from szmass.scaling import ALPHA_PLANCK, y500_from_m500
 from szmass.zbins import redshift_bins
@@ -49,13 +50,15 @@ LOG_COMMENT = "LOG10_* columns: log10 of masses in solMass (no FITS unit for a l
 def sky_predictions(ds: xr.Dataset, models: MassModels, *, source: str = "sky cutouts") -> pd.DataFrame:
     """CNN masses of every sky cutout (``results/sky/cutouts.zarr``) with the model of its redshift bin:
     columns name, glon, glat [deg], redshift, zbin, log10_MSZ, log10_M_cnn [log10 Msun], golden, and
-    log10_M_true where the store has the injected truth ``M500`` (a synthetic sky)."""
+    log10_M_true where the store has the injected truth ``M500`` (a synthetic sky); warning ('' or why the cutout
+    or its prediction is out of range, :func:`szmass.predict.range_warnings`)."""
     missing = [c for c in (*SKY_COORDS, "y") if c not in ds.variables]
     if missing:
         raise ValueError(f"{source}: variable(s) {missing} missing; expected y and coordinates {list(SKY_COORDS)}")
     z = np.asarray(ds["redshift"].values, dtype=float)
     msz = np.asarray(ds["MSZ"].values, dtype=float)
     names = np.asarray(ds["name"].values).astype(object).astype(str)
+    log_m, warnings = predict_checked(ds["y"].values, z, models, labels=list(names))
     table = pd.DataFrame({
         "name": names,
         "glon": np.asarray(ds["glon"].values, dtype=float),
@@ -63,8 +66,9 @@ def sky_predictions(ds: xr.Dataset, models: MassModels, *, source: str = "sky cu
         "redshift": z,
         "zbin": redshift_bins(z, models.edges),
         "log10_MSZ": np.where(msz > 0, np.log10(np.where(msz > 0, msz, 1.0)), np.nan),
-        "log10_M_cnn": predict_masses(ds["y"].values, z, models.models, edges=models.edges, labels=list(names)),
+        "log10_M_cnn": log_m,
         "golden": np.asarray(ds["golden"].values, dtype=bool),
+        "warning": warnings,
     })
     if "M500" in ds.variables:
         table["log10_M_true"] = np.log10(np.asarray(ds["M500"].values, dtype=float))
@@ -123,6 +127,8 @@ def build_catalogue(
         "Y500_CNN": y50, "Y500_CNN_ERR_UP": y84 - y50, "Y500_CNN_ERR_LOW": y50 - y16,
         "GOLDEN": sky["golden"].to_numpy(bool), "POSTERIOR_POOLED": pooled,
     })
+    if "warning" in sky:  # read back from CSV, an empty warning is NaN
+        cat["WARNING"] = sky["warning"].fillna("").astype(str).to_numpy()
     if "log10_M_true" in sky:
         cat["M500_TRUE"] = 10.0 ** sky["log10_M_true"].to_numpy()
     return cat

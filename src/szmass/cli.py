@@ -2,28 +2,70 @@
 
 Each command is one ``_add_<command>(subparsers)`` function that defines its arguments and sets
 ``func`` (parsed arguments -> exit status); `main` dispatches. Bad input (ValueError, OSError)
-is reported as one line on stderr with exit status 1.
+is reported as one line on stderr with exit status 1, and so is a missing TensorFlow (with the
+extra to install); a closed standard output (``szmass ... | head -1``) ends the command quietly.
+No output may be, or lie inside, one of the command's inputs (`refuse_output_on_input`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from szmass import __version__
 
+STDOUT = "-"
+"""``--output -``: write to standard output."""
+OUT_OF_RANGE_STATUS = 3
+"""Exit status of ``szmass predict`` when a map or prediction is out of range (without ``--allow-out-of-range``)."""
+TENSORFLOW_MISSING = (
+    'TensorFlow (the backend of Keras) is not installed; install szmass with it: pip install "szmass[cpu]" '
+    '(or "szmass[gpu]" for NVIDIA GPUs)'
+)
+
+
+def refuse_output_on_input(output: Path, inputs: Sequence[Path], *, inside: Sequence[Path] = ()) -> None:
+    """Raise ValueError naming ``output`` when it is one of ``inputs`` or ``inside`` (same path after
+    resolving links, or the same file), or lies inside one of ``inside`` (directory inputs such as zarr stores)."""
+    resolved = output.resolve()
+    for path in (*inputs, *inside):
+        same = resolved == path.resolve() or (output.exists() and path.exists() and os.path.samefile(output, path))
+        if same:
+            raise ValueError(f"--output {output}: is the input {path}; refusing to overwrite an input")
+    for path in inside:
+        if path.resolve() in resolved.parents:
+            raise ValueError(f"--output {output}: lies inside the input {path}; write it outside the inputs")
+
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from szmass.atomic import atomic_path
-    from szmass.predict import load_models, predict_table, read_cutouts
+    from szmass.atomic import atomic_path, check_replaceable
+    from szmass.predict import is_zarr_store, load_models, predict_table, read_cutouts
 
+    to_stdout = str(args.output) == STDOUT
+    inputs = [Path(p) for p in args.inputs]
+    if not to_stdout:
+        refuse_output_on_input(args.output, [p for p in inputs if not is_zarr_store(p)],
+                               inside=[p for p in inputs if is_zarr_store(p)])
+        check_replaceable(args.output)
     cutouts = read_cutouts(args.inputs, args.redshift)
-    table = predict_table(cutouts, load_models(args.weights))
-    with atomic_path(args.output) as tmp:
-        table.to_csv(tmp, index=False)
-    return 0
+    models = load_models(args.weights)
+    if not to_stdout:
+        refuse_output_on_input(args.output, [*models.files, args.weights])
+    table = predict_table(cutouts, models)
+    if to_stdout:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        with atomic_path(args.output) as tmp:
+            table.to_csv(tmp, index=False)
+    flagged = table[table["warning"] != ""]
+    if flagged.empty:
+        return 0
+    print(f"szmass predict: warning: {len(flagged)} of {len(table)} maps out of range (column 'warning'), e.g. "
+          f"{flagged['file'].iloc[0]}: {flagged['warning'].iloc[0]}", file=sys.stderr)
+    return 0 if args.allow_out_of_range else OUT_OF_RANGE_STATUS
 
 
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +75,9 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Predict log10 M500 [Msun] for each 96 x 96 y-map cutout (FITS image, redshift from the header "
             "keyword Z) or each map of a zarr store (variable y, coordinate redshift). Writes the CSV columns "
-            "file, redshift, log10_M500."
+            "file, redshift, log10_M500, warning. A map whose level lies far outside its model's training maps "
+            "(an empty map, a map in other units) or whose prediction is implausible gets a warning and the "
+            f"exit status is {OUT_OF_RANGE_STATUS} (the CSV is written) unless --allow-out-of-range; errors exit 1."
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="FILE", help="FITS cutouts and/or zarr stores")
@@ -44,7 +88,14 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="published bestmodel-{1..4}.h5, or a run's models z{bin}/best.keras (+ redshift_bins.json)",
     )
-    p.add_argument("--output", required=True, type=Path, metavar="OUT.csv", help="CSV written atomically")
+    p.add_argument(
+        "--output", required=True, type=Path, metavar="OUT.csv",
+        help="CSV written atomically, never over an input or a directory; '-' for standard output",
+    )
+    p.add_argument(
+        "--allow-out-of-range", action="store_true",
+        help="exit 0 even when maps or predictions are out of range (still flagged in the column warning)",
+    )
     p.add_argument(
         "--redshift",
         nargs="+",
@@ -109,7 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here
+        return status
+    except BrokenPipeError:  # the reader of stdout went away; the interpreter's last flush must not complain
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "tensorflow":
+            raise
+        print(f"szmass {args.command}: error: {TENSORFLOW_MISSING}", file=sys.stderr)
+        return 1
     except (ValueError, OSError) as exc:
         print(f"szmass {args.command}: error: {exc}", file=sys.stderr)
         return 1

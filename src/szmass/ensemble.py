@@ -442,7 +442,9 @@ def train_ensemble(
     :func:`szmass.train.train_run` per run. ``epoch_hook(epoch)`` (0-based)
     is called after each epoch's training and validation, before its checkpoint. ``jit_compile``
     compiles the training step with XLA (on a GPU, with ``deterministic=False`` for speed);
-    ``split_conv`` chooses the convolutions (:func:`build_ensemble`).
+    ``split_conv`` chooses the convolutions (:func:`build_ensemble`). ``checkpoint_dir``: where the
+    per-epoch checkpoint file goes (default: a directory inside ``out_dirs[0]``, deleted at the end); of a
+    directory given here only that file is deleted.
     """
     if len(out_dirs) != len(seeds) or not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"need one out_dir per seed and distinct seeds; got {len(out_dirs)} dirs, seeds {list(seeds)}")
@@ -487,7 +489,7 @@ def train_ensemble(
         "n_maps": source.n_maps, "map_shape": list(source.map_shape), "splits": [sp.digest() for sp in splits],
         "mean": means, "std": stds, "init_output_bias": init_output_bias, "architecture": architecture.as_dict(),
     }  # fmt: skip
-    ckpt_path = Path(checkpoint_dir or Path(out_dirs[0]) / CHECKPOINT_DIR) / CHECKPOINT_FILE
+    ckpt_path = Path(checkpoint_dir if checkpoint_dir is not None else Path(out_dirs[0]) / CHECKPOINT_DIR) / CHECKPOINT_FILE
     history = np.zeros((0, n_runs, 3))
     best = [_Best() for _ in seeds]
     restored = load_checkpoint(ckpt_path, fingerprint)
@@ -534,5 +536,8 @@ def train_ensemble(
             resumed_epochs=resumed, mean=means[k], std=stds[k],
             n_maps={s: int(np.sum(sp.labels == s)) for s in SPLITS},
         ))  # fmt: skip
-    shutil.rmtree(ckpt_path.parent, ignore_errors=True)
+    if checkpoint_dir is None:
+        shutil.rmtree(ckpt_path.parent, ignore_errors=True)  # the run's own checkpoint directory
+    else:
+        ckpt_path.unlink(missing_ok=True)  # the caller's directory and whatever else it holds stay
     return results

@@ -213,7 +213,7 @@ def clean_part(
         hires = None
         if hires_path is not None:
             attrs = {"sim": str(sim), "region": int(region), "snapshot": int(snapshot), **config.attrs()}
-            hires = _HiresWriter(stack.enter_context(atomic_path(hires_path)), config.npix, attrs)
+            hires = _HiresWriter(stack.enter_context(atomic_path(hires_path, directory=True)), config.npix, attrs)
         if len(halos):
             _project_halos(snapshot_path, halos, cosmo, config, y, coords, hires,
                            label=f"{sim} region {region} snapshot {snapshot}")
@@ -274,7 +274,7 @@ def _project_halos(
 
 def write_part(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
     """Write a part Dataset (:func:`maps_dataset`) to the zarr store ``path``, atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, directory=True) as tmp:
         ds.to_zarr(tmp, mode="w", consolidated=False)
 
 
@@ -302,11 +302,11 @@ def write_clean_parts(
     """
     n_maps = 0
     with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(atomic_path(path))
+        tmp = stack.enter_context(atomic_path(path, directory=True))
         tmp.mkdir()
         hires_tmp = None
         if hires_path is not None:
-            hires_tmp = stack.enter_context(atomic_path(hires_path))
+            hires_tmp = stack.enter_context(atomic_path(hires_path, directory=True))
             hires_tmp.mkdir()
         for snapshot, snapshot_path, halos in jobs:
             name = part_name(sim, region, snapshot)
@@ -379,7 +379,7 @@ def gather(part_paths: Sequence[str | os.PathLike[str]], out_path: str | os.Path
             raise ValueError(f"part file {path}: map settings {_settings(ds)} differ from {parts[0][3]}'s {settings}")
     per_halo = len(settings["projections"])
     shape = parts[0][4]["y"].shape[1:]
-    with atomic_path(out_path) as tmp:
+    with atomic_path(out_path, directory=True) as tmp:
         written = False
         for *_, path, ds in parts:
             if ds["y"].shape[1:] != shape:

@@ -148,7 +148,7 @@ def write_planck_mocks(
     n = clean.sizes["map"]
     glon, glat = noise_positions(psz2, n, seed=seed)
     chunks = clean["y"].encoding.get("chunks") or (min(max(n, 1), 64), *clean["y"].shape[1:])
-    with atomic_path(path) as tmp:
+    with atomic_path(path, directory=True) as tmp:
         for k, s in enumerate(_blocks(n, block)):
             part = _mock_block(clean.isel(map=s), noise_map, glon[s], glat[s], reso_arcmin)
             part.attrs = {**clean.attrs, "noise_seed": int(seed)}

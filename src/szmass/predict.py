@@ -11,6 +11,17 @@ Model directories (`load_models`) come in two layouts:
 Cutouts (`read_fits_cutout`, `read_zarr_cutouts`): a FITS image of 96 x 96 pixels with the
 redshift in the header keyword ``Z``, or a zarr store of an xarray Dataset with variable ``y``
 (entry, py, px) and coordinate ``redshift`` along the entry dimension.
+
+Plausibility (`range_warnings`): a network answers for any input, so every prediction is checked
+against what its model was trained on. Each model standardises its input with the pixel mean mu and
+standard deviation sigma of its training maps (Compton y, kept in the model's layer ``standardise``;
+the published networks' are `szmass.published.INPUT_MEAN`/`INPUT_STD`). A map is flagged when its own
+pixel standard deviation lies outside [`MAP_STD_RANGE`] x sigma (an all-zero or constant map has 0;
+a map in units of 1e-6 y has 1e6 times the training level), or its mean lies more than
+`MAP_MEAN_RANGE` sigma from mu; a prediction when it lies outside `PLAUSIBLE_LOG10_M500`. Training
+maps span 0.027-2.2 sigma in per-map standard deviation and |mean - mu| < 0.7 sigma (the demo's 184
+clean maps, four redshifts); the real Planck cutout of PSZ2 G359.07-32.12 has 0.24-1.3 sigma under
+the four published networks: the bounds lie more than an order of magnitude beyond.
 """
 
 from __future__ import annotations
@@ -38,6 +49,14 @@ RUN_MODEL_FILE = "z{bin}/best.keras"
 BIN_EDGES_FILE = "redshift_bins.json"
 REDSHIFT_KEYWORD = "Z"
 
+MAP_STD_RANGE = (1e-3, 1e2)
+"""Allowed per-map pixel standard deviation, in units of the model's training pixel std (module docs)."""
+MAP_MEAN_RANGE = 1e2
+"""Allowed |per-map pixel mean - training pixel mean|, in units of the training pixel std (module docs)."""
+PLAUSIBLE_LOG10_M500 = (13.0, 16.0)
+"""Plausible predictions, log10 M500 [Msun]: a dex below the training selection (M500 > 1e14 h^-1 Msun, the
+paper's; 5e13 in the smallest configurations) and above the most massive known clusters (~3e15 Msun)."""
+
 
 @dataclass(frozen=True)
 class MassModels:
@@ -45,6 +64,8 @@ class MassModels:
 
     models: dict[int, keras.Model]
     edges: tuple[float, ...]
+    files: tuple[Path, ...] = ()
+    """The files the models were read from (weights, models, bin edges)."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +94,24 @@ def _read_bin_edges(models_dir: Path) -> tuple[float, ...]:
         raise ValueError(f"{path}: field 'edges': expected increasing redshift bin edges [z0, z1, ...]: {exc}") from exc
 
 
+STANDARDISE_LAYER = "standardise"
+"""Name of the ``keras.layers.Rescaling`` of `szmass.model.with_standardisation`: (y - mean) / std."""
+
+
+def input_moments(model: keras.Model) -> tuple[float, float]:
+    """(mean, std) [Compton y] of the training maps' pixels, from the model's standardisation layer
+    (scale 1 / std, offset -mean / std)."""
+    layer = next((layer for layer in model.layers if layer.name == STANDARDISE_LAYER), None)
+    if not isinstance(layer, keras.layers.Rescaling) or not float(layer.scale) > 0:
+        raise ValueError(f"model {model.name!r}: no Rescaling layer {STANDARDISE_LAYER!r} with a scale > 0; expected "
+                         "a full model standardising raw y-maps (szmass.model.with_standardisation)")
+    std = 1.0 / float(layer.scale)
+    return -float(layer.offset) * std, std
+
+
 def _load_run_model(path: Path) -> keras.Model:
-    """A saved full model (raw y-map -> log10 M500 [Msun]), checked for the (96, 96, 1) -> (1,) signature."""
+    """A saved full model (raw y-map -> log10 M500 [Msun]), checked for the (96, 96, 1) -> (1,) signature
+    and for its input standardisation."""
     try:
         model = keras.saving.load_model(path, compile=False)
     except (ValueError, OSError) as exc:
@@ -82,6 +119,10 @@ def _load_run_model(path: Path) -> keras.Model:
     shape_in, shape_out = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
     if shape_in != szmass.model.MAP_SHAPE or shape_out != (1,):
         raise ValueError(f"{path}: model maps {shape_in} -> {shape_out}; expected {szmass.model.MAP_SHAPE} -> (1,)")
+    try:
+        input_moments(model)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
     return model
 
 
@@ -89,14 +130,17 @@ def load_models(weights_dir: str | os.PathLike[str]) -> MassModels:
     """Load the published ``bestmodel-{1..4}.h5`` or a run's ``z{bin}/best.keras`` models from ``weights_dir``."""
     weights_dir = Path(weights_dir)
     if (weights_dir / WEIGHT_FILE.format(bin=1)).is_file():
-        return MassModels(load_published(weights_dir), REDSHIFT_EDGES)
+        files = tuple(weights_dir / WEIGHT_FILE.format(bin=b) for b in range(1, len(REDSHIFT_EDGES)))
+        return MassModels(load_published(weights_dir), REDSHIFT_EDGES, files)
     if (weights_dir / RUN_MODEL_FILE.format(bin=1)).is_file():
         edges = _read_bin_edges(weights_dir)
         paths = {b: weights_dir / RUN_MODEL_FILE.format(bin=b) for b in range(1, len(edges))}
         missing = [str(p) for p in paths.values() if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"{weights_dir}: {len(edges) - 1} redshift bins but no model file {missing}")
-        return MassModels({b: _load_run_model(p) for b, p in paths.items()}, edges)
+        edges_file = weights_dir / BIN_EDGES_FILE
+        files = (*paths.values(), *([edges_file] if edges_file.is_file() else []))
+        return MassModels({b: _load_run_model(p) for b, p in paths.items()}, edges, files)
     raise FileNotFoundError(
         f"{weights_dir}: no models found; expected {WEIGHT_FILE.format(bin='{1..4}')} (published DeepPlanck) "
         f"or {RUN_MODEL_FILE.format(bin='{bin}')} (a run of this pipeline)"
@@ -169,18 +213,28 @@ def predict_masses(
     return out
 
 
+def _fits_image(path: Path) -> tuple[NDArray[np.float64] | None, object, list[str]]:
+    """The first image HDU's data holding any (None when none does), its redshift keyword (that HDU's, else
+    the primary header's), and the kinds of the file's HDUs."""
+    try:
+        with fits.open(path) as hdul:
+            kinds = [type(h).__name__ + ("" if h.is_image and h.data is not None else " (no image data)") for h in hdul]
+            for hdu in hdul:
+                if hdu.is_image and hdu.data is not None:
+                    header_z = hdu.header.get(REDSHIFT_KEYWORD, hdul[0].header.get(REDSHIFT_KEYWORD))
+                    return np.asarray(hdu.data, dtype=np.float64), header_z, kinds
+    except (OSError, TypeError, ValueError) as exc:  # astropy raises TypeError for a truncated data array
+        raise OSError(f"{path}: cannot read as FITS (truncated or not a FITS file): {type(exc).__name__}: {exc}") from exc
+    return None, None, kinds
+
+
 def read_fits_cutout(path: str | os.PathLike[str], *, redshift: float | None = None) -> Cutouts:
     """One FITS cutout: the first HDU holding an image [Compton y]; redshift from header ``Z`` unless given."""
     path = Path(path)
-    try:
-        with fits.open(path) as hdul:
-            hdu = next((h for h in hdul if h.data is not None), None)
-            if hdu is None:
-                raise ValueError(f"{path}: no HDU with image data; expected a 96 x 96 y-map")
-            image = np.asarray(hdu.data, dtype=np.float64)
-            header_z = hdu.header.get(REDSHIFT_KEYWORD, hdul[0].header.get(REDSHIFT_KEYWORD))
-    except OSError as exc:
-        raise OSError(f"{path}: cannot read as FITS: {exc}") from exc
+    image, header_z, kinds = _fits_image(path)
+    if image is None:
+        raise ValueError(f"{path}: no image HDU (found {', '.join(kinds)}); expected a 96 x 96 y-map image, "
+                         "not a table")
     expected = szmass.model.MAP_SHAPE[:2]
     if image.shape != expected:
         raise ValueError(f"{path}: image shape {image.shape}; expected {expected}")
@@ -249,7 +303,46 @@ def read_cutouts(paths: Sequence[str | os.PathLike[str]], redshifts: Sequence[fl
     )
 
 
+def range_warnings(
+    images: ArrayLike, redshifts: ArrayLike, log10_m500: ArrayLike, models: MassModels
+) -> list[str]:
+    """Per map: '' when the map's level and its prediction lie in range (module docs), else the reasons.
+
+    ``images`` (n, py, px) [Compton y] at ``redshifts`` (n,), within the models' bins, predicted
+    ``log10_m500`` (n,) [Msun]; each map is compared with the training moments of its bin's model.
+    """
+    maps = np.asarray(images, dtype=np.float64)
+    log_m = np.asarray(log10_m500, dtype=np.float64)
+    bins = redshift_bins(np.asarray(redshifts, dtype=float), models.edges)
+    moments = {int(b): input_moments(models.models[int(b)]) for b in np.unique(bins)}
+    std, mean = maps.std(axis=(1, 2)), maps.mean(axis=(1, 2))
+    lo, hi = MAP_STD_RANGE
+    m_lo, m_hi = PLAUSIBLE_LOG10_M500
+    out = []
+    for i, b in enumerate(bins):
+        mu, sigma = moments[int(b)]
+        reasons = []
+        if not lo * sigma <= std[i] <= hi * sigma:
+            reasons.append(f"y-map std {std[i]:.3g} outside [{lo:g}, {hi:g}] x the training std {sigma:.3g} of bin {b}")
+        if abs(mean[i] - mu) > MAP_MEAN_RANGE * sigma:
+            reasons.append(f"y-map mean {mean[i]:.3g} more than {MAP_MEAN_RANGE:g} training std ({sigma:.3g}) "
+                           f"from the training mean {mu:.3g} of bin {b}")
+        if not m_lo <= log_m[i] <= m_hi:
+            reasons.append(f"log10_M500 {log_m[i]:.6g} outside the plausible [{m_lo:g}, {m_hi:g}]")
+        out.append("; ".join(reasons))
+    return out
+
+
+def predict_checked(
+    images: ArrayLike, redshifts: ArrayLike, models: MassModels, *, labels: Sequence[str] | None = None
+) -> tuple[NDArray[np.float64], list[str]]:
+    """`predict_masses` with the models' bins, and the `range_warnings` of each map."""
+    log_m = predict_masses(images, redshifts, models.models, edges=models.edges, labels=labels)
+    return log_m, range_warnings(images, redshifts, log_m, models)
+
+
 def predict_table(cutouts: Cutouts, models: MassModels) -> pd.DataFrame:
-    """One row per cutout: ``file`` (label), ``redshift``, ``log10_M500`` [Msun]."""
-    log_m = predict_masses(cutouts.images, cutouts.redshifts, models.models, edges=models.edges, labels=cutouts.labels)
-    return pd.DataFrame({"file": cutouts.labels, "redshift": cutouts.redshifts, "log10_M500": log_m})
+    """One row per cutout: ``file`` (label), ``redshift``, ``log10_M500`` [Msun], ``warning`` ('' or why the map
+    or its prediction is out of range, `range_warnings`)."""
+    log_m, warnings = predict_checked(cutouts.images, cutouts.redshifts, models, labels=cutouts.labels)
+    return pd.DataFrame({"file": cutouts.labels, "redshift": cutouts.redshifts, "log10_M500": log_m, "warning": warnings})

@@ -53,9 +53,13 @@ def load_published_cnn(path: str | os.PathLike[str]) -> keras.Model:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"published DeepPlanck weights not found: {path}")
-    with h5py.File(path, "r") as f:
-        if "layer_names" not in f.attrs:
-            raise ValueError(f"{path}: no 'layer_names' attribute; expected Keras HDF5 weights (bestmodel-*.h5)")
+    try:
+        with h5py.File(path, "r") as f:
+            has_layer_names = "layer_names" in f.attrs
+    except OSError as exc:
+        raise ValueError(f"{path}: not an HDF5 file ({exc}); expected Keras HDF5 weights (bestmodel-*.h5)") from exc
+    if not has_layer_names:
+        raise ValueError(f"{path}: no 'layer_names' attribute; expected Keras HDF5 weights (bestmodel-*.h5)")
     cnn = build_cnn()
     try:
         cnn.load_weights(path)

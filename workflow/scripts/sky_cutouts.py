@@ -17,7 +17,7 @@ mask = read_mask(list(sm.input.masks), nside=p.nside) if sm.input.masks else np.
 truth = pd.read_csv(sm.input.truth[0]) if sm.input.truth else None
 ds = sky_cutouts(sky, mask, read_psz2(sm.input.psz2), seed=p.seed, truth=truth, npix=p.npix,
                  reso_arcmin=p.reso_arcmin, golden_radius_arcmin=p.golden_radius_arcmin)
-with atomic_path(sm.output[0]) as tmp:
+with atomic_path(sm.output[0], directory=True) as tmp:
     ds.to_zarr(tmp, mode="w", consolidated=True)
 log.info("%d cutouts, %d Golden -> %s", ds.sizes["cluster"], int(ds["golden"].sum()), sm.output[0])
 stamp_job(sm)

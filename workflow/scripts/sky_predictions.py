@@ -13,4 +13,7 @@ table = sky_predictions(xr.open_zarr(sm.input.sky), load_models(sm.params.models
 with atomic_path(sm.output[0]) as tmp:
     table.to_csv(tmp, index=False, float_format="%.9g")
 log.info("%d clusters (%d Golden) -> %s", len(table), int(table["golden"].sum()), sm.output[0])
+flagged = table[table["warning"] != ""]
+for name, warning in zip(flagged["name"], flagged["warning"]):  # kept, flagged in the catalogue's WARNING
+    log.warning("%s: out of range: %s", name, warning)
 stamp_job(sm)

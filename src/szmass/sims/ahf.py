@@ -19,6 +19,9 @@ from szmass.atomic import atomic_path
 
 INT_COLUMNS: tuple[str, ...] = ("ID", "hostHalo")
 """Columns read as int64 (AHF halo IDs exceed float32 precision)."""
+FINITE_COLUMNS: tuple[str, ...] = ("Xc", "Yc", "Zc", "Mvir", "Rvir", "M500c", "R500c")
+"""Columns that must be finite where present: the centre, masses and radii halos are selected and mapped by
+(other columns, such as the shape of a halo of few particles, may be NaN in real catalogues)."""
 _SUFFIX = re.compile(r"\(\d+\)$")
 
 
@@ -39,11 +42,13 @@ def read_ahf_halos(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read an AHF ``*.AHF_halos`` file into a DataFrame with the header's column names (file units).
 
     ``ID`` and ``hostHalo`` are int64, every other column float64. Blank and further ``#`` lines are skipped.
+    A NaN or infinite value in a :data:`FINITE_COLUMNS` column is an error naming the file, line, halo and column.
     """
     path = Path(path)
     with open(path) as fh:
         names = _column_names(fh.readline(), path)
         rows: list[list[str]] = []
+        linenos: list[int] = []
         for lineno, line in enumerate(fh, start=2):
             tokens = line.split()
             if not tokens or tokens[0].startswith("#"):
@@ -52,6 +57,7 @@ def read_ahf_halos(path: str | os.PathLike[str]) -> pd.DataFrame:
                 raise AhfError(f"file {path}, line {lineno}: {len(tokens)} values, expected {len(names)} "
                                "(one per header column)")
             rows.append(tokens)
+            linenos.append(lineno)
     table = np.array(rows, dtype=str).reshape(len(rows), len(names))
     columns = {}
     for j, name in enumerate(names):
@@ -60,6 +66,13 @@ def read_ahf_halos(path: str | os.PathLike[str]) -> pd.DataFrame:
             columns[name] = table[:, j].astype(dtype)
         except ValueError as exc:
             raise AhfError(f"file {path}: column {name!r} has a value that is not {np.dtype(dtype).name}: {exc}") from exc
+    for name in (n for n in FINITE_COLUMNS if n in columns):
+        bad = np.flatnonzero(~np.isfinite(columns[name]))
+        if bad.size:
+            i = int(bad[0])
+            halo = f"halo ID {columns['ID'][i]}" if "ID" in columns else f"halo {i + 1}"
+            raise AhfError(f"file {path}, line {linenos[i]}: {halo}: column {name!r} is {table[i, names.index(name)]}; "
+                           f"expected a finite number ({bad.size} halos have non-finite {name})")
     return pd.DataFrame(columns, columns=names)
 
 
