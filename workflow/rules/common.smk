@@ -9,6 +9,9 @@ from szmass.layout import derive_seed
 
 min_version("9.0")
 
+# envs/*.post-deploy.sh install szmass from this checkout into the rules' conda environments (--sdm conda).
+os.environ.update(SZMASS_SOURCE=workflow.basedir)
+
 validate(config, "../schemas/config.schema.yaml")
 
 SIMS = config["sims"]

@@ -15,6 +15,8 @@ rule download_psz2:
         url=PLANCK.get("psz2_url", ""),
     log:
         "logs/download_psz2.log",
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/download.py"
 
@@ -31,6 +33,10 @@ rule noise_map:
         mem_mb=6000,
     log:
         "logs/noise_map/nside{nside}.log",
+    benchmark:
+        "benchmarks/out/noise_map/nside{nside}.tsv"
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/noise_map.py"
 
@@ -53,6 +59,10 @@ rule planck_mocks:
         mem_mb=8000,
     log:
         "logs/planck_mocks.log",
+    benchmark:
+        "benchmarks/out/planck_mocks.tsv"
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/planck_mocks.py"
 
@@ -73,6 +83,10 @@ rule mass_cuts:
         fwhm_arcmin=config["instrument"]["fwhm_arcmin"],
     log:
         "logs/mass_cuts.log",
+    benchmark:
+        "benchmarks/out/mass_cuts.tsv"
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/mass_cuts.py"
 
@@ -99,6 +113,10 @@ rule synthetic_sky:
         mem_mb=8000,
     log:
         "logs/synthetic_sky.log",
+    benchmark:
+        "benchmarks/out/synthetic_sky.tsv"
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/synthetic_sky.py"
 
@@ -122,5 +140,9 @@ rule sky_cutouts:
         mem_mb=8000,
     log:
         "logs/sky_cutouts.log",
+    benchmark:
+        "benchmarks/out/sky_cutouts.tsv"
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/sky_cutouts.py"

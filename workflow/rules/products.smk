@@ -29,6 +29,8 @@ rule test_predictions:
         selections=lambda w: selections(w.dataset),
     log:
         "logs/test_predictions/{dataset}.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/test_predictions.py"
 
@@ -42,9 +44,13 @@ rule sky_predictions:
     output:
         "results/sky/predictions.csv",
     params:
-        models_dir=f"results/models/{SKY_DATASET}",
+        models_dir=lambda w, input: os.path.dirname(input.edges),
     log:
         "logs/sky_predictions.log",
+    benchmark:
+        "benchmarks/out/sky_predictions.tsv"
+    conda:
+        "../../envs/training.yaml"
     script:
         "../scripts/sky_predictions.py"
 
@@ -68,6 +74,8 @@ rule bias_tables:
         sky_dataset=SKY_DATASET,
     log:
         "logs/bias_tables.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/bias_tables.py"
 
@@ -89,6 +97,10 @@ rule catalogue:
         min_test_maps=PRODUCTS["min_test_maps"],
     log:
         "logs/catalogue.log",
+    benchmark:
+        "benchmarks/out/catalogue.tsv"
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/catalogue.py"
 
@@ -109,6 +121,10 @@ rule posterior_calibration:
         seed=derive_seed(config["seed"], "posterior_calibration"),
     log:
         "logs/posterior_calibration.log",
+    benchmark:
+        "benchmarks/out/posterior_calibration.tsv"
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/posterior_calibration.py"
 
@@ -136,6 +152,8 @@ rule paper_figures:
         seed=derive_seed(config["seed"], "figures"),
     log:
         "logs/paper_figures.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/paper_figures.py"
 
@@ -159,6 +177,8 @@ rule sample_figures:
         seed=derive_seed(config["seed"], "sample_figures"),
     log:
         "logs/sample_figures.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/sample_figures.py"
 
@@ -182,5 +202,9 @@ rule saliency:
         seed=derive_seed(config["seed"], "saliency"),
     log:
         "logs/saliency.log",
+    benchmark:
+        "benchmarks/out/saliency.tsv"
+    conda:
+        "../../envs/training.yaml"
     script:
         "../scripts/saliency.py"

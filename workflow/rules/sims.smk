@@ -28,7 +28,7 @@ def chunk_snapshots(w):
 
 def existing_snapshot(path):
     """A snapshot path as a Snakemake input: multi-file snapshots are given by their first file."""
-    return path if os.path.exists(path) or not os.path.exists(path + ".0") else path + ".0"
+    return path if os.path.exists(path) or not os.path.exists(f"{path}.0") else f"{path}.0"
 
 
 def chunk_inputs(w):
@@ -81,6 +81,8 @@ for _i, (_snaps, _sims) in enumerate(_SYNTH_GROUPS.items()):
             "logs/simulate/{sim}/{region}.log",
         benchmark:
             "benchmarks/out/simulate/{sim}/{region}.tsv"
+        conda:
+            "../../envs/maps.yaml"
         script:
             "../scripts/simulate.py"
 
@@ -107,6 +109,8 @@ rule select_halos:
         "logs/select_halos/{sim}/{region}_c{chunk}.log",
     benchmark:
         "benchmarks/out/select_halos/{sim}/{region}_c{chunk}.tsv"
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/select_halos.py"
 
@@ -119,5 +123,7 @@ rule halo_table:
         "results/halos/{sim}.csv",
     log:
         "logs/halo_table/{sim}.log",
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/concat_tables.py"

@@ -63,9 +63,9 @@ use rule train as study_zbins_train with:
     input:
         maps=f"results/maps/{ZB['dataset']}.zarr",
     output:
-        model=ZB_ROOT + "/bins{nbins}/z{zbin}/seed{seed}/model.keras",
-        history=ZB_ROOT + "/bins{nbins}/z{zbin}/seed{seed}/history.csv",
-        predictions=ZB_ROOT + "/bins{nbins}/z{zbin}/seed{seed}/predictions.csv",
+        model="results/studies/zbins/bins{nbins}/z{zbin}/seed{seed}/model.keras",
+        history="results/studies/zbins/bins{nbins}/z{zbin}/seed{seed}/history.csv",
+        predictions="results/studies/zbins/bins{nbins}/z{zbin}/seed{seed}/predictions.csv",
     params:
         **study_params("study_zbins", lambda w: ZB_SCHEMES[int(w.nbins)], lambda w: int(w.zbin), ZB["models"],
                        "all", lambda w: (w.nbins, w.zbin), ZB_TEST_SEED),
@@ -79,8 +79,8 @@ use rule select_model as study_zbins_select with:
     input:
         lambda w: run_files(f"{ZB_ROOT}/bins{w.nbins}/z{w.zbin}", ZB["seeds"]),
     output:
-        selection=ZB_ROOT + "/bins{nbins}/z{zbin}/selection.csv",
-        best=ZB_ROOT + "/bins{nbins}/z{zbin}/best.keras",
+        selection="results/studies/zbins/bins{nbins}/z{zbin}/selection.csv",
+        best="results/studies/zbins/bins{nbins}/z{zbin}/best.keras",
     params:
         run_dirs=lambda w: [f"{ZB_ROOT}/bins{w.nbins}/z{w.zbin}/seed{s}" for s in range(ZB["seeds"])],
         threshold=TRAIN["selection_threshold"],
@@ -103,6 +103,8 @@ rule study_zbins_table:
         selections={n: {b: f"{ZB_ROOT}/bins{n}/z{b}/selection.csv" for b in range(1, n + 1)} for n in ZB_SCHEMES},
     log:
         "logs/studies/zbins_table.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/study_zbins.py"
 
@@ -114,9 +116,9 @@ use rule train as study_hyperparameters_train with:
     input:
         maps=f"results/maps/{HP['dataset']}.zarr",
     output:
-        model=HP_ROOT + "/{arch}/seed{seed}/model.keras",
-        history=HP_ROOT + "/{arch}/seed{seed}/history.csv",
-        predictions=HP_ROOT + "/{arch}/seed{seed}/predictions.csv",
+        model="results/studies/hyperparameters/{arch}/seed{seed}/model.keras",
+        history="results/studies/hyperparameters/{arch}/seed{seed}/history.csv",
+        predictions="results/studies/hyperparameters/{arch}/seed{seed}/predictions.csv",
     params:
         # the same seeds for every architecture: the same splits and training orders, a paired comparison
         **study_params("study_hyperparameters", list(HP["redshift_range"]), 1, HP["models"], "bin", lambda w: (),
@@ -141,6 +143,8 @@ rule study_hyperparameters_table:
         runs=[(a, s, f"{HP_ROOT}/{a}/seed{s}") for a in HP_ARCHS for s in range(HP["seeds"])],
     log:
         "logs/studies/hyperparameters_table.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/study_hyperparameters.py"
 
@@ -152,9 +156,9 @@ use rule train as study_cross_model_train with:
     input:
         maps=f"results/maps/{XM['dataset']}.zarr",
     output:
-        model=XM_ROOT + "/{gas_model}/z{zbin}/seed{seed}/model.keras",
-        history=XM_ROOT + "/{gas_model}/z{zbin}/seed{seed}/history.csv",
-        predictions=XM_ROOT + "/{gas_model}/z{zbin}/seed{seed}/predictions.csv",
+        model="results/studies/cross_model/{gas_model}/z{zbin}/seed{seed}/model.keras",
+        history="results/studies/cross_model/{gas_model}/z{zbin}/seed{seed}/history.csv",
+        predictions="results/studies/cross_model/{gas_model}/z{zbin}/seed{seed}/predictions.csv",
     params:
         **study_params("study_cross_model", XM_EDGES, lambda w: int(w.zbin), lambda w: [w.gas_model], "all",
                        lambda w: (w.gas_model, w.zbin), XM_TEST_SEED),
@@ -168,8 +172,8 @@ use rule select_model as study_cross_model_select with:
     input:
         lambda w: run_files(f"{XM_ROOT}/{w.gas_model}/z{w.zbin}", XM["seeds"]),
     output:
-        selection=XM_ROOT + "/{gas_model}/z{zbin}/selection.csv",
-        best=XM_ROOT + "/{gas_model}/z{zbin}/best.keras",
+        selection="results/studies/cross_model/{gas_model}/z{zbin}/selection.csv",
+        best="results/studies/cross_model/{gas_model}/z{zbin}/best.keras",
     params:
         run_dirs=lambda w: [f"{XM_ROOT}/{w.gas_model}/z{w.zbin}/seed{s}" for s in range(XM["seeds"])],
         threshold=TRAIN["selection_threshold"],
@@ -184,7 +188,7 @@ rule study_cross_model_predict:
         maps=f"results/maps/{XM['dataset']}.zarr",
         models=lambda w: [f"{XM_ROOT}/{w.train_model}/z{b}/best.keras" for b in XM_ZBINS],
     output:
-        XM_ROOT + "/{train_model}/tests.csv",
+        "results/studies/cross_model/{train_model}/tests.csv",
     params:
         test_models=XM_MODELS,
         edges=XM_EDGES,
@@ -193,6 +197,10 @@ rule study_cross_model_predict:
     threads: 2
     log:
         "logs/studies/cross_model/{train_model}/tests.log",
+    benchmark:
+        "benchmarks/out/studies/cross_model/{train_model}/tests.tsv"
+    conda:
+        "../../envs/training.yaml"
     script:
         "../scripts/study_cross_model_predict.py"
 
@@ -206,6 +214,8 @@ rule study_cross_model_table:
                caption="../report/supp_table3_cross_model.rst"),
     log:
         "logs/studies/cross_model_table.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/study_cross_model.py"
 

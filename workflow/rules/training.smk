@@ -44,6 +44,8 @@ rule train:
         "logs/train/{dataset}/z{zbin}/seed{seed}.log",
     benchmark:
         "benchmarks/out/train/{dataset}/z{zbin}/seed{seed}.tsv"
+    conda:
+        "../../envs/training.yaml"
     script:
         "../scripts/train.py"
 
@@ -63,6 +65,8 @@ rule select_model:
         n_bins=TRAIN["selection_bins"],
     log:
         "logs/select_model/{dataset}/z{zbin}.log",
+    conda:
+        "../../envs/training.yaml"
     script:
         "../scripts/select_model.py"
 
@@ -73,6 +77,8 @@ rule model_bins:
         "results/models/{dataset}/redshift_bins.json",
     params:
         edges=TRAIN["redshift_edges"],
+    log:
+        "logs/model_bins/{dataset}.log",
     run:
         from szmass.predict import write_bin_edges
         from szmass.provenance import provenance_record, stamp_outputs
@@ -93,5 +99,7 @@ rule pass_counts_figure:
         threshold=TRAIN["selection_threshold"],
     log:
         "logs/pass_counts_figure/{dataset}.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/pass_counts_figure.py"

@@ -27,6 +27,8 @@ rule project_maps:
         "logs/project_maps/{sim}/{region}_c{chunk}.log",
     benchmark:
         "benchmarks/out/project_maps/{sim}/{region}_c{chunk}.tsv"
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/project_maps.py"
 
@@ -41,5 +43,9 @@ rule clean_maps:
         mem_mb=8000,
     log:
         "logs/clean_maps.log",
+    benchmark:
+        "benchmarks/out/clean_maps.tsv"
+    conda:
+        "../../envs/maps.yaml"
     script:
         "../scripts/gather_maps.py"

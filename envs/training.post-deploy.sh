@@ -1,0 +1,1 @@
+maps.post-deploy.sh
