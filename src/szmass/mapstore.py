@@ -39,6 +39,7 @@ from astropy.cosmology import FLRW
 
 from szmass.atomic import atomic_path
 from szmass.instrument import observe
+from szmass.logs import progress
 from szmass.rotations import N_PROJECTIONS
 from szmass.settings import known_keys
 from szmass.ymap import project_halo, selection_radius_kpc
@@ -257,7 +258,8 @@ def _project_halos(
                        pixel_arcmin_out=config.pixel_arcmin_out)
 
     n_proj = len(config.projections)
-    for i, (halo_id, centre, radius) in enumerate(zip(halos["halo_id"], centres, r500)):
+    each_halo = progress(zip(halos["halo_id"], centres, r500), total=len(halos), desc=f"{label}: halos projected")
+    for i, (halo_id, centre, radius) in enumerate(each_halo):
         t0 = time.perf_counter()
         hm = project_halo(
             snap, centre, radius, cosmo=cosmo, npix=config.npix, pixel_arcsec=config.pixel_arcsec,
@@ -363,7 +365,7 @@ def gather(part_paths: Sequence[str | os.PathLike[str]], out_path: str | os.Path
     if not part_paths:
         raise ValueError(f"gather into {out_path}: no part files given")
     parts = []
-    for path in part_paths:
+    for path in progress(part_paths, desc="clean maps, parts opened"):
         ds = open_maps(path)
         absent = [k for k in JOB_ATTRS if k not in ds.attrs]
         if absent:
@@ -381,7 +383,7 @@ def gather(part_paths: Sequence[str | os.PathLike[str]], out_path: str | os.Path
     shape = parts[0][4]["y"].shape[1:]
     with atomic_path(out_path, directory=True) as tmp:
         written = False
-        for *_, path, ds in parts:
+        for *_, path, ds in progress(parts, desc="clean maps, parts gathered"):
             if ds["y"].shape[1:] != shape:
                 raise ValueError(f"part file {path}: maps of shape {ds['y'].shape[1:]}, expected {shape}")
             ds = ds.load()

@@ -44,6 +44,7 @@ from szmass import healpix
 from szmass.atomic import atomic_path
 from szmass.constants import ARCMIN_PER_RAD
 from szmass.cosmology import angular_diameter_distance_kpc, make_cosmology
+from szmass.logs import progress
 from szmass.planck import centre_distance_arcmin
 from szmass.zbins import REDSHIFT_EDGES, check_edges
 
@@ -149,7 +150,8 @@ def write_planck_mocks(
     glon, glat = noise_positions(psz2, n, seed=seed)
     chunks = clean["y"].encoding.get("chunks") or (min(max(n, 1), 64), *clean["y"].shape[1:])
     with atomic_path(path, directory=True) as tmp:
-        for k, s in enumerate(_blocks(n, block)):
+        blocks = progress(_blocks(n, block), total=-(-n // block), desc=f"Planck mocks, blocks of {block} maps")
+        for k, s in enumerate(blocks):
             part = _mock_block(clean.isel(map=s), noise_map, glon[s], glat[s], reso_arcmin)
             part.attrs = {**clean.attrs, "noise_seed": int(seed)}
             if k == 0:

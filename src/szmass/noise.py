@@ -43,6 +43,7 @@ from scipy.optimize import least_squares
 
 from szmass.constants import ARCMIN_PER_RAD
 from szmass.healpix import cutout_pixels, read_healpix_map
+from szmass.logs import progress
 
 __all__ = [
     "MILCA_CORR",
@@ -189,7 +190,7 @@ def ecliptic_std_map(nside: int, std_ref: float, glon_ref: float, glat_ref: floa
     npix = hp.nside2npix(nside)
     out = np.empty(npix)
     step = 2**22
-    for start in range(0, npix, step):
+    for start in progress(range(0, npix, step), desc=f"noise std map, blocks of {step} pixels"):
         out[start : start + step] = shape(*hp.pix2ang(nside, np.arange(start, min(start + step, npix))))
     return out * (std_ref / ref)
 

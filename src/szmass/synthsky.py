@@ -35,6 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from szmass import healpix, noise
+from szmass.logs import progress
 from szmass.zbins import REDSHIFT_EDGES
 from szmass.planck import MASKED_BELOW, fill_masked, golden_flags, reference_pixels
 
@@ -79,7 +80,7 @@ def synthetic_mask(
     cos_theta = rng.uniform(-1.0, 1.0, n)
     phi = rng.uniform(0.0, 2.0 * np.pi, n)
     radius = np.radians(point_source_radius_arcmin / 60.0)
-    for vec in hp.ang2vec(np.arccos(cos_theta), phi).reshape(-1, 3):
+    for vec in progress(hp.ang2vec(np.arccos(cos_theta), phi).reshape(-1, 3), desc="synthetic mask, point sources"):
         mask[hp.query_disc(nside, vec, radius, inclusive=False)] = 0.0
     return mask
 
@@ -158,7 +159,8 @@ def synthetic_sky(
     sky = noise.realise(noise.default_noise_model(nside), noise_seed)
     used = np.unique(truth["map_index"].to_numpy())
     images = clean["y"].isel(map=used).values
-    for glon, glat, k in zip(truth["GLON"], truth["GLAT"], np.searchsorted(used, truth["map_index"].to_numpy())):
+    injected = zip(truth["GLON"], truth["GLAT"], np.searchsorted(used, truth["map_index"].to_numpy()))
+    for glon, glat, k in progress(injected, total=len(truth), desc="synthetic sky, clusters injected"):
         healpix.paint(sky, glon, glat, images[k], reso_arcmin=reso_arcmin)
     mask = synthetic_mask(nside, seed=mask_seed, galactic_cut_deg=galactic_cut_deg,
                           point_source_density_deg2=point_source_density_deg2,
@@ -211,7 +213,7 @@ def sky_cutouts(
     filled = np.stack([
         fill_masked(c, mc, seed=s, reso_arcmin=reso_arcmin, inner_radius_arcmin=golden_radius_arcmin,
                     noise_std=fallback if np.isnan(sd) else sd, min_reference_pixels=min_reference_pixels)
-        for c, mc, s, sd in zip(y, m, seeds, local_std)
+        for c, mc, s, sd in progress(zip(y, m, seeds, local_std), total=len(y), desc="sky cutouts, gaps filled")
     ]) if len(y) else y
     m500 = np.full(len(psz2), np.nan)
     if truth is not None:

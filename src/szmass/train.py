@@ -59,6 +59,7 @@ from numpy.typing import NDArray
 
 from szmass.atomic import atomic_path
 from szmass.layout import SEED_BOUND
+from szmass.logs import progress
 from szmass.model import (
     OUTPUT_LAYER,
     PAPER_ARCHITECTURE,
@@ -471,7 +472,7 @@ def train_run(
 
     sig = (tf.TensorSpec((None, *source.map_shape, 1), tf.float32), tf.TensorSpec((None, 1), tf.float32))
     val_data = batch_dataset(read, split.val, EVAL_BATCH_SIZE, sig)
-    for epoch in range(resumed, epochs):
+    for epoch in progress(range(resumed, epochs), total=epochs, initial=resumed, desc=f"seed {seed}: epochs"):
         train_data = batch_dataset(read, epoch_order(seed, epoch, split.train), batch_size, sig)
         fit = model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1,
                         shuffle=False, verbose=0, callbacks=list(callbacks))  # fmt: skip

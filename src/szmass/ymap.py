@@ -42,6 +42,7 @@ from astropy.cosmology import FLRW
 
 from szmass.constants import ARCMIN_PER_RAD, K_B_ERG_K, KPC_CM, M_P_G, ME_C2_ERG, MSUN_G, SIGMA_T_CM2, X_H
 from szmass.cosmology import angular_diameter_distance_kpc
+from szmass.logs import progress
 from szmass.rotations import N_PROJECTIONS, rotation_matrix
 from szmass.sph import project
 
@@ -276,7 +277,7 @@ def project_halo(
     y500_cyl = np.empty(indices.size)
     maps: list[np.ndarray] = []
     hires = np.empty((indices.size, npix, npix)) if keep_hires else None
-    for n, k in enumerate(indices):
+    for n, k in enumerate(progress(indices, desc=f"{gas.label}: lines of sight")):
         ymap = gas.ymap(int(k), npix=npix, pixel_arcsec=pixel_arcsec, kernel=kernel, depth_r500=depth_r500)
         y500_cyl[n] = y500_cyl_arcmin2(ymap, pixel_arcmin, gas.r500_arcmin)
         if observe is not None:
