@@ -111,3 +111,26 @@ def select_redshift_bin(ds: xr.Dataset, number: int, edges: Sequence[float] = RE
         ds = ds.assign_coords(map=np.arange(ds.sizes["map"], dtype=np.int64))
     z = np.asarray(ds["redshift"].values, dtype=float)
     return ds.isel(map=np.flatnonzero((z > e[number - 1]) & (z <= e[number])))
+
+
+def test_identities(
+    identity: ArrayLike, *, test_seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS
+) -> NDArray[np.str_]:
+    """The sorted distinct identities that :func:`split_maps` labels "test" with ``test_seed`` (any ``seed``)."""
+    ids = np.asarray(identity)
+    labels = split_maps(ids, test_seed=test_seed, seed=0, fractions=fractions)  # the test draw ignores seed
+    return np.unique(ids[labels == "test"])
+
+
+def training_maps(
+    ds: xr.Dataset, number: int, edges: Sequence[float] = REDSHIFT_EDGES, m500_cut: float | None = None
+) -> xr.Dataset:
+    """The maps the runs of redshift bin ``number`` split into train / val / test: those of the bin
+    (:func:`select_redshift_bin`) with M500 >= ``m500_cut`` [Msun] when a cut is given (the Planck mocks'
+    S/N mass cut)."""
+    maps = select_redshift_bin(ds, number, edges)
+    if m500_cut is None:
+        return maps
+    if "M500" not in maps.variables:
+        raise ValueError("map store: coordinate 'M500' missing; it is needed for the mass cut")
+    return maps.isel(map=np.flatnonzero(np.asarray(maps["M500"].values) >= m500_cut))

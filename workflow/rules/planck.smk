@@ -91,11 +91,20 @@ rule mass_cuts:
         "../scripts/mass_cuts.py"
 
 
+def synthetic_sky_inputs(w):
+    """The clean maps, PSZ2, and the maps (and mass cuts) the sky's models split by cluster: only clusters of
+    their fixed test sets are injected."""
+    from types import SimpleNamespace
+
+    trained = training_inputs(SimpleNamespace(dataset=SKY_DATASET))
+    return {"clean": "results/maps/clean.zarr", "psz2": PSZ2, "trained": trained.pop("maps"), **trained}
+
+
 rule synthetic_sky:
-    """A synthetic sky: noise plus a simulated halo injected at every PSZ2 cluster, and synthetic masks."""
+    """A synthetic sky: noise plus a halo that the sky's models never trained on injected at every PSZ2 cluster,
+    and synthetic masks."""
     input:
-        clean="results/maps/clean.zarr",
-        psz2=PSZ2,
+        unpack(synthetic_sky_inputs),
     output:
         sky="resources/sky/synthetic_sky.fits",
         mask="resources/sky/synthetic_mask.fits",
@@ -106,6 +115,8 @@ rule synthetic_sky:
         hydrostatic_bias=PLANCK["hydrostatic_bias"],
         reso_arcmin=config["instrument"]["pixel_arcmin"],
         z_edges=config["training"]["redshift_edges"],
+        test_seeds=lambda w: [derive_seed(config["seed"], "test", SKY_DATASET, b) for b in ZBINS],  # as rule train's
+        identity=config["training"]["split_identity"],
         galactic_cut_deg=PLANCK["galactic_cut_deg"],
         point_source_density_deg2=PLANCK["point_source_density_deg2"],
         point_source_radius_arcmin=PLANCK["point_source_radius_arcmin"],

@@ -1,17 +1,28 @@
-"""A synthetic sky: noise + simulated halos injected at the PSZ2 positions, and synthetic masks."""
+"""A synthetic sky: noise + simulated halos of the sky's models' test sets injected at the PSZ2 positions, and masks."""
+import pandas as pd
+
 from szmass.atomic import atomic_path
 from szmass.healpix import write_healpix_map
 from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.planck import read_psz2
 from szmass.provenance import stamp_job
-from szmass.synthsky import synthetic_sky
+from szmass.synthsky import synthetic_sky, unseen_maps
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 p = sm.params
+clean = open_maps(sm.input.clean)
+cuts = sm.input.get("cuts")  # by name: the Planck mocks' S/N mass cuts, when the sky's models train above them
+m500_cuts = None
+if cuts:
+    by_bin = pd.read_csv(cuts).set_index("bin")["M500_cut"]
+    m500_cuts = [float(by_bin.loc[k]) for k in range(1, len(p.z_edges))]
+eligible = unseen_maps(clean, open_maps(sm.input.trained), z_edges=p.z_edges, test_seeds=p.test_seeds,
+                       identity=p.identity, m500_cuts=m500_cuts)
+log.info("%d of %d clean maps belong to test-set clusters of the sky's models", eligible.sum(), eligible.size)
 sky, mask, truth = synthetic_sky(
-    read_psz2(sm.input.psz2), open_maps(sm.input.clean), nside=p.nside, seed=p.seed,
+    read_psz2(sm.input.psz2), clean, eligible=eligible, nside=p.nside, seed=p.seed,
     hydrostatic_bias=p.hydrostatic_bias, reso_arcmin=p.reso_arcmin, z_edges=tuple(p.z_edges),
     galactic_cut_deg=p.galactic_cut_deg, point_source_density_deg2=p.point_source_density_deg2,
     point_source_radius_arcmin=p.point_source_radius_arcmin,
