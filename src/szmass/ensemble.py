@@ -48,6 +48,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from szmass.layout import SEED_BOUND
+from szmass.logs import progress
 from szmass.model import (
     OUTPUT_LAYER,
     PAPER_ARCHITECTURE,
@@ -504,7 +505,8 @@ def train_ensemble(
     resumed = len(history)
 
     val_data = stacked_dataset(source, target, [sp.val for sp in splits], EVAL_BATCH_SIZE)
-    for epoch in range(resumed, epochs):
+    each_epoch = progress(range(resumed, epochs), total=epochs, initial=resumed, desc=f"seeds {list(seeds)}: epochs")
+    for epoch in each_epoch:
         orders = [epoch_order(seed, epoch, sp.train) for seed, sp in zip(seeds, splits, strict=True)]
         loss = mean_loss(train_step, stacked_dataset(source, target, orders, batch_size), train=True)
         val_loss = mean_loss(eval_step, val_data, train=False)
