@@ -6,6 +6,9 @@ if not config:
     configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sims.smk"
 include: "workflow/rules/ymaps.smk"
