@@ -1,9 +1,12 @@
 # szmass: CNN masses of galaxy clusters from Compton-y maps (de Andres et al. 2022).
 # The stages live in workflow/rules/*.smk; all logic lives in the szmass library (src/szmass).
-# The demo config unless one is given (`--configfile` replaces it instead of being merged into it).
-if not config:
+import os
 
-    configfile: "config/config.yaml"
+# The demo config unless a config file is given: `--configfile` replaces it (it is not merged into it),
+# `--config key=value` alone applies on top of it.
+if not workflow.overwrite_configfiles:
+
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

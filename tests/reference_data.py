@@ -1,11 +1,15 @@
-"""Paths of the shared reference data (../shared/data from the repository root; never copied into it)."""
+"""Paths of the reference data: the PSZ2 catalogue shipped with szmass, and the shared DeepPlanck data
+(../shared/data from the repository root; never copied into it)."""
 
 from pathlib import Path
 
 import pytest
 
+from szmass.data import PSZ2_CATALOGUE
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-PSZ2_FILE = SHARED_DATA / "psz2" / "HFI_PCCS_SZ-union_R2.08.fits"
+PSZ2_FILE = PSZ2_CATALOGUE
+"""The Planck PSZ2 union catalogue (R2.08) shipped with szmass (src/szmass/data)."""
 DEEPPLANCK = SHARED_DATA / "deepplanck"
 WEIGHTS = DEEPPLANCK / "weights"
 CUTOUT = DEEPPLANCK / "PSZ2G359.07-32.12.fits"

@@ -1,7 +1,10 @@
-"""Config sections as dataclasses: the common check that a mapping names only known fields."""
+"""Config sections as dataclasses: the common check that a mapping names only known fields; the numba cache
+of a cluster job."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -18,3 +21,15 @@ def known_keys(d: Mapping[str, Any] | None, cls: type, section: str) -> dict[str
     if unknown:
         raise ValueError(f"{section}: unknown key(s) {unknown}; expected some of {names}")
     return d
+
+
+def job_numba_cache_dir(environ: Mapping[str, str]) -> str:
+    """A numba cache folder private to one cluster job: ``<tmp>/szmass-numba-<job id>``.
+
+    ``<tmp>`` is the job's temporary folder (``TMPDIR``, node-local on most clusters) and the job id is
+    ``SLURM_JOB_ID`` (else the process id). Jobs that compile numba functions into one shared cache at
+    once (the default cache sits next to the installed package, on a shared file system) race on its
+    index files; a private cache costs each job one compilation (seconds) instead.
+    """
+    job = environ.get("SLURM_JOB_ID") or str(os.getpid())
+    return os.path.join(environ.get("TMPDIR") or tempfile.gettempdir(), f"szmass-numba-{job}")

@@ -1,24 +1,36 @@
 # Stages 4-5: Planck noise and mocks; the sky (the real Planck y-map, or a synthetic sky with known
 # truth when none is configured) cut out at every PSZ2 cluster, with the Golden-sample flag.
 
+from szmass.data import PSZ2_CATALOGUE
+
 PLANCK = config["planck"]
 REAL_SKY = bool(PLANCK.get("ymap"))
-# A configured catalogue is only ever read; without one, the workflow downloads its own copy.
-PSZ2 = PLANCK.get("psz2_catalogue") or "resources/planck/HFI_PCCS_SZ-union_R2.08.fits"
+# The PSZ2 catalogue: the configured file (only ever read), else a download when psz2_url is set, else the
+# copy shipped with szmass. The download rule exists only when nothing else is configured, so no rule can
+# ever overwrite a user's catalogue.
+if PLANCK["psz2_catalogue"]:
+    PSZ2 = PLANCK["psz2_catalogue"]
+elif PLANCK["psz2_url"]:
+    PSZ2 = "resources/planck/HFI_PCCS_SZ-union_R2.08.fits"
 
+    rule download_psz2:
+        """The PSZ2 union catalogue from psz2_url, checked against psz2_sha256 (a local job: compute nodes often
+        have no internet)."""
+        output:
+            PSZ2,
+        params:
+            url=PLANCK["psz2_url"],
+            sha256=PLANCK["psz2_sha256"],
+        localrule: True
+        log:
+            "logs/download_psz2.log",
+        conda:
+            "../../envs/maps.yaml"
+        script:
+            "../scripts/download.py"
 
-rule download_psz2:
-    """The PSZ2 union catalogue from the Planck archive, when the config names no local copy."""
-    output:
-        "resources/planck/HFI_PCCS_SZ-union_R2.08.fits",
-    params:
-        url=PLANCK.get("psz2_url", ""),
-    log:
-        "logs/download_psz2.log",
-    conda:
-        "../../envs/maps.yaml"
-    script:
-        "../scripts/download.py"
+else:
+    PSZ2 = str(PSZ2_CATALOGUE)
 
 
 rule noise_map:
@@ -30,7 +42,7 @@ rule noise_map:
         std_map=PLANCK.get("noise_std_map") or "",
         noise_cl=PLANCK.get("noise_cl") or "",
     resources:
-        mem_mb=6000,
+        mem_mb=per_attempt(6000),
     log:
         "logs/noise_map/nside{nside}.log",
     benchmark:
@@ -56,7 +68,7 @@ rule planck_mocks:
         seed=derive_seed(config["seed"], "planck_mocks"),
         reso_arcmin=config["instrument"]["pixel_arcmin"],
     resources:
-        mem_mb=8000,
+        mem_mb=per_attempt(8000),
     log:
         "logs/planck_mocks.log",
     benchmark:
@@ -121,7 +133,7 @@ rule synthetic_sky:
         point_source_density_deg2=PLANCK["point_source_density_deg2"],
         point_source_radius_arcmin=PLANCK["point_source_radius_arcmin"],
     resources:
-        mem_mb=8000,
+        mem_mb=per_attempt(8000),
     log:
         "logs/synthetic_sky.log",
     benchmark:
@@ -147,8 +159,9 @@ rule sky_cutouts:
         npix=config["instrument"]["npix"],
         reso_arcmin=config["instrument"]["pixel_arcmin"],
         golden_radius_arcmin=PLANCK["golden_radius_arcmin"],
+        mask_column=PLANCK["mask_column"] if REAL_SKY else 0,
     resources:
-        mem_mb=8000,
+        mem_mb=per_attempt(8000),
     log:
         "logs/sky_cutouts.log",
     benchmark:

@@ -75,8 +75,8 @@ for _i, (_snaps, _sims) in enumerate(_SYNTH_GROUPS.items()):
             cosmology=as_json(config["cosmology"]),
             fmt=SYNTH_FORMAT,
         resources:
-            mem_mb=8000,
-            runtime=30 + 3 * len(_snaps),
+            mem_mb=per_attempt(8000),
+            runtime=per_attempt(30 + 3 * len(_snaps)),
         log:
             "logs/simulate/{sim}/{region}.log",
         benchmark:
@@ -103,8 +103,8 @@ rule select_halos:
         selection=as_json(config["halo_selection"]),
         cosmology=as_json(config["cosmology"]),
     resources:
-        mem_mb=4000,
-        runtime=lambda w: 10 + 2 * len(chunk_snapshots(w)),
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(lambda w: 10 + 2 * len(chunk_snapshots(w))),
     log:
         "logs/select_halos/{sim}/{region}_c{chunk}.log",
     benchmark:
@@ -116,11 +116,14 @@ rule select_halos:
 
 
 rule halo_table:
-    """The halo table of one simulation (results/halos/{sim}.csv), in region and snapshot order."""
+    """The halo table of one simulation (results/halos/{sim}.csv), in region and snapshot order; an error
+    naming the cuts when the selection kept no halo."""
     input:
         lambda w: [f"results/halos/parts/{w.sim}/{r:04d}_c{c}.csv" for r, c in region_chunks(w.sim)],
     output:
         "results/halos/{sim}.csv",
+    params:
+        selection=as_json(config["halo_selection"]),
     log:
         "logs/halo_table/{sim}.log",
     conda:

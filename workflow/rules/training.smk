@@ -36,8 +36,8 @@ rule train:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(240),
     group:
         "train"
     log:

@@ -20,9 +20,9 @@ rule project_maps:
         cosmology=as_json(config["cosmology"]),
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=per_attempt(4000),
         # ~8 s per line of sight and halo of 4M particles on 2 cores (docs/benchmarks.md), a few halos per snapshot
-        runtime=lambda w: 30 + 10 * len(chunk_snapshots(w)),
+        runtime=per_attempt(lambda w: 30 + 10 * len(chunk_snapshots(w))),
     log:
         "logs/project_maps/{sim}/{region}_c{chunk}.log",
     benchmark:
@@ -40,7 +40,7 @@ rule clean_maps:
     output:
         directory("results/maps/clean.zarr"),
     resources:
-        mem_mb=8000,
+        mem_mb=per_attempt(8000),
     log:
         "logs/clean_maps.log",
     benchmark:

@@ -1,13 +1,17 @@
-"""Concatenate per-job CSV tables, in input order, into one table."""
+"""The halo table of one simulation: the per-job CSV tables concatenated in input order (an error if empty)."""
+import json
+
 import pandas as pd
 
 from szmass.atomic import atomic_path
+from szmass.config_checks import check_halos_selected
 from szmass.logs import configure
 from szmass.provenance import stamp_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 table = pd.concat([pd.read_csv(p) for p in sm.input], ignore_index=True)
+check_halos_selected(len(table), json.loads(sm.params.selection), sm.wildcards.sim)
 with atomic_path(sm.output[0]) as tmp:
     table.to_csv(tmp, index=False, float_format="%.9g")
 log.info("%d rows from %d tables -> %s", len(table), len(sm.input), sm.output[0])

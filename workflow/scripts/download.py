@@ -5,6 +5,6 @@ from szmass.provenance import stamp_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
-fetch(sm.params.url, sm.output[0])
+fetch(sm.params.url, sm.output[0], sha256=sm.params.sha256)
 log.info("%s -> %s", sm.params.url, sm.output[0])
 stamp_job(sm)

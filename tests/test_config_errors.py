@@ -1,0 +1,238 @@
+"""Config errors caught at start (szmass.config_checks): each names its key and the reason, and no input changes."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from pathlib import Path
+
+import healpy as hp
+import numpy as np
+import pytest
+import yaml
+from astropy.io import fits
+from snakemake.utils import validate
+from workflow_utils import REPO, snakemake
+
+from szmass.config_checks import ConfigError, check_schema, check_values, healpix_problem, output_dir_of
+from szmass.data import PSZ2_CATALOGUE
+from szmass.healpix import write_healpix_map
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+CI = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+
+
+def ci(**sections: dict) -> dict:
+    """config/ci.yaml with some sections updated key by key."""
+    cfg = copy.deepcopy(CI)
+    for name, values in sections.items():
+        cfg.setdefault(name, {}).update(values)
+    return cfg
+
+
+def problems(cfg: dict, workdir: Path) -> str:
+    """The ConfigError message of the workflow's checks on ``cfg`` (schema, defaults, values)."""
+    with pytest.raises(ConfigError) as err:
+        check_schema(cfg, SCHEMA)
+        validate(cfg, str(SCHEMA))
+        check_values(cfg, workdir)
+    return str(err.value)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_shipped_configs_pass(tmp_path):
+    for name in ("config.yaml", "ci.yaml", "study.yaml", "scale.yaml"):
+        cfg = yaml.safe_load((REPO / "config" / name).read_text())
+        check_schema(cfg, SCHEMA)
+        validate(cfg, str(SCHEMA))
+        check_values(cfg, tmp_path)
+
+
+def test_empty_config_names_every_missing_section(tmp_path):
+    msg = problems({}, tmp_path)
+    assert "the config is empty" in msg
+    assert "(top level): missing required key(s) seed, cosmology, sims, halo_selection, ymaps, instrument, planck, " \
+           "training" in msg
+
+
+def test_partial_config_names_what_is_missing(tmp_path):
+    cfg = ci()
+    del cfg["training"], cfg["cosmology"]["Om0"]
+    msg = problems(cfg, tmp_path)
+    assert "(top level): missing required key(s) training" in msg
+    assert "cosmology: missing required key(s) Om0" in msg
+    assert len(msg.splitlines()) == 3  # a header and one line per problem, not the schema
+
+
+def test_schema_errors_are_one_line_each(tmp_path):
+    cfg = ci(ymaps={"npix": "big"})
+    cfg["halo_selecton"] = cfg.pop("halo_selection")
+    msg = problems(cfg, tmp_path)
+    assert "ymaps.npix: 'big' is not of type 'integer'" in msg
+    assert "(top level): Additional properties are not allowed ('halo_selecton' was unexpected)" in msg
+    assert "(top level): missing required key(s) halo_selection" in msg
+    assert len(msg.splitlines()) == 4 and len(msg) < 600
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ({"cosmology": {"Ob0": 0.31}}, "cosmology: Ob0 = 0.31 >= Om0 = 0.307115"),
+        ({"halo_selection": {"z_min": 0.5, "z_max": 0.4}}, "halo_selection: z_min = 0.5 >= z_max = 0.4"),
+        ({"halo_selection": {"z_min": 0.5, "z_max": 0.5}}, "halo_selection: z_min = 0.5 >= z_max = 0.5"),
+        ({"halo_selection": {"z_min": 0.6, "z_max": 1.0}},
+         "halo_selection: (z_min, z_max] = (0.6, 1] holds none of sims.synth.snapshots' redshifts"),
+        ({"halo_selection": {"m500_min": 3e15},
+          "sims": {"synth": {**CI["sims"]["synth"], "synthetic": {"m500_max": 2e15}}}},
+         "halo_selection: m500_min = 3e+15 h^-1 Msun is not below sims.synth.synthetic.m500_max = 2e+15"),
+        ({"training": {"redshift_edges": [0.0, 0.2, 0.1, 1.0]}},
+         "training.redshift_edges: edges out of order (0.2 before 0.1 in [0.0, 0.2, 0.1, 1.0])"),
+        ({"training": {"redshift_edges": [0.0, 0.1, 0.1, 1.0]}},
+         "training.redshift_edges: edge 0.1 is duplicated ([0.0, 0.1, 0.1, 1.0])"),
+        ({"training": {"redshift_edges": [0.0, 0.1, 0.15, 0.2, 1.0]}},
+         "training.redshift_edges: bin 2 (0.1, 0.15] holds no configured snapshot"),
+        ({"halo_selection": {"z_max": 0.3}},  # the bin (0.4, 1] keeps no snapshot once the selection stops at 0.3
+         "training.redshift_edges: bin 4 (0.4, 1] holds no configured snapshot"),
+        ({"studies": {"zbins": {"schemes": [[0.0, 1.0], [0.0, 0.5, 0.3, 1.0]]}}},
+         "studies.zbins.schemes[1]: edges out of order"),
+        ({"studies": {"hyperparameters": {"redshift_range": [0.4, 0.2]}}},
+         "studies.hyperparameters.redshift_range: [0.4, 0.2] is not (z_min, z_max) with z_min < z_max"),
+    ],
+)
+def test_value_errors_name_the_key(tmp_path, sections, expected):
+    assert expected in problems(ci(**sections), tmp_path)
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    msg = problems(ci(cosmology={"Ob0": 0.5}, training={"redshift_edges": [0.0, 0.3, 0.2, 1.0]}), tmp_path)
+    assert "2 problem(s)" in msg and "cosmology: Ob0" in msg and "training.redshift_edges" in msg
+
+
+def test_synthetic_sims_share_one_format(tmp_path):
+    cfg = ci()
+    cfg["sims"]["other"] = {**copy.deepcopy(cfg["sims"]["synth"]), "format": "gadget2"}
+    assert "sims.<name>.format: all synthetic sims must share one format, got {'synth': 'hdf5', 'other': " \
+           "'gadget2'}" in problems(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("place", ["resources/planck", "results", "logs", "resources"])
+def test_inputs_inside_output_folders_are_refused(tmp_path, place):
+    """A catalogue where a rule writes (e.g. the download's resources/planck/) would be deleted by -F or make clean."""
+    path = tmp_path / place / PSZ2_CATALOGUE.name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PSZ2_CATALOGUE.read_bytes())
+    before = sha256(path)
+    for configured in (f"{place}/{path.name}", str(path), f"./{place}/../{place}/{path.name}"):
+        msg = problems(ci(planck={"psz2_catalogue": configured}), tmp_path)
+        assert f"planck.psz2_catalogue: {configured} lies in {place.split('/')[0]}/" in msg
+    assert sha256(path) == before
+
+
+def test_symlinked_output_folder_is_an_output_folder(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "results").symlink_to(tmp_path / "elsewhere")
+    assert output_dir_of(tmp_path / "elsewhere" / "psz2.fits", tmp_path) == "results"
+    assert output_dir_of("results_backup/psz2.fits", tmp_path) is None
+    assert output_dir_of("data/results/psz2.fits", tmp_path) is None
+
+
+def test_file_sims_outside_output_folders(tmp_path):
+    cfg = ci()
+    cfg["sims"]["synth"] = {"source": "files", "regions": 2, "snapshots": {126: 0.045, 121: 0.168, 117: 0.278,
+                                                                            110: 0.499},
+                            "snapshot_path": "resources/sims/{region}/snap_{snapshot:03d}.hdf5",
+                            "ahf_path": "/data/ahf/{region}/{snapshot}.AHF_halos"}
+    msg = problems(cfg, tmp_path)
+    assert "sims.synth.snapshot_path: resources/sims/1/snap_110.hdf5 lies in resources/" in msg
+    assert "ahf_path" not in msg
+
+
+def test_missing_and_directory_inputs(tmp_path):
+    (tmp_path / "maps").mkdir()
+    msg = problems(ci(planck={"psz2_catalogue": "maps", "noise_cl": "nowhere/cl.txt"}), tmp_path)
+    assert "planck.psz2_catalogue: maps is a directory, expected a file" in msg
+    assert "planck.noise_cl: nowhere/cl.txt does not exist" in msg
+
+
+def write_masks(path: Path, nside: int, columns: tuple[str, ...]) -> None:
+    npix = hp.nside2npix(nside)
+    cols = [fits.Column(name=c, format="E", array=np.ones(npix, dtype=np.float32)) for c in columns]
+    table = fits.BinTableHDU.from_columns(cols)
+    table.header.update(PIXTYPE="HEALPIX", ORDERING="RING", NSIDE=nside, INDXSCHM="IMPLICIT")
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
+
+
+def test_healpix_columns_and_nside_of_the_real_sky_inputs(tmp_path):
+    ymap, masks, image = tmp_path / "y.fits", tmp_path / "masks.fits", tmp_path / "image.fits"
+    write_healpix_map(ymap, np.zeros(hp.nside2npix(64)))
+    write_masks(masks, 64, ("M1", "M2"))
+    fits.PrimaryHDU(np.zeros((8, 8))).writeto(image)
+    sums = {p: sha256(p) for p in (ymap, masks, image)}
+
+    good = {"ymap": str(ymap), "masks": [str(masks)], "mask_column": "M2", "nside": 64}
+    cfg = ci(planck=good)
+    check_schema(cfg, SCHEMA)
+    validate(cfg, str(SCHEMA))
+    check_values(cfg, tmp_path)
+
+    msg = problems(ci(planck={**good, "mask_column": "GAL060"}), tmp_path)
+    assert f"planck.masks[0]: {masks}: no column 'GAL060'; its columns are ['M1', 'M2']" in msg
+    msg = problems(ci(planck={**good, "mask_column": 2}), tmp_path)
+    assert f"planck.masks[0]: {masks}: no column 2 (it has 2: ['M1', 'M2'])" in msg
+    msg = problems(ci(planck={**good, "nside": 128}), tmp_path)
+    assert f"planck.ymap: {ymap}: NSIDE is 64, but planck.nside is 128" in msg
+    msg = problems(ci(planck={**good, "ymap": str(image)}), tmp_path)
+    assert f"planck.ymap: {image}: not a HEALPix map: HDU 1 is not a binary table" in msg
+    assert {p: sha256(p) for p in sums} == sums
+
+
+def test_healpix_problem_of_a_non_fits_file(tmp_path):
+    path = tmp_path / "y.fits"
+    path.write_text("not a FITS file")
+    assert healpix_problem(path).startswith("not a readable FITS file")
+
+
+def test_schema_default_checksum_is_the_shipped_catalogues():
+    from szmass.data import PSZ2_SHA256
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert schema["properties"]["planck"]["properties"]["psz2_sha256"]["default"] == PSZ2_SHA256 == sha256(
+        PSZ2_CATALOGUE)
+
+
+# End to end: the checks run before any job, in a dry run too (each call takes a few seconds).
+
+
+def test_empty_config_file_stops_the_dry_run(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("{}\n")
+    proc = snakemake(tmp_path, "-n", "--configfile", str(path), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "missing required key(s) seed, cosmology, sims" in out
+    assert "$schema" not in out and len(out.splitlines()) < 30  # no schema dump
+
+
+def test_config_alone_applies_on_top_of_the_demo_config(tmp_path):
+    proc = snakemake(tmp_path, "-n", "--quiet", "rules", "--config", "seed=3", check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.MULTILINE))
+    assert jobs["simulate"] == "16"  # the demo's 16 regions
+    proc = snakemake(tmp_path, "-n", "--config", "seed=-1", check=False)
+    assert proc.returncode != 0
+    assert "seed: -1 is less than the minimum of 0" in proc.stdout + proc.stderr
+
+
+def test_empty_halo_table_names_the_cuts():
+    from szmass.config_checks import check_halos_selected
+
+    selection = {"m500_min": 1e14, "fmhires_min": 0.98, "z_min": 0.0, "z_max": 1.0}
+    check_halos_selected(1, selection, "gadgetx")
+    with pytest.raises(ConfigError, match=re.escape(
+            "halo_selection: no halo of sims.gadgetx passes the cuts (m500_min = 1e+14 h^-1 Msun, fmhires_min = "
+            "0.98, redshift in (0, 1])")):
+        check_halos_selected(0, selection, "gadgetx")
