@@ -6,7 +6,8 @@ Model directories (`load_models`) come in two layouts:
 * a run of this pipeline, e.g. ``results/models/{dataset}``: ``z1/best.keras ... zN/best.keras``,
   full models (standardisation included) that output log10 M500 [Msun], plus optionally
   ``redshift_bins.json`` = ``{"edges": [z0, ..., zN]}`` (`write_bin_edges`); without it the
-  paper's four bins are assumed.
+  paper's four bins are assumed. With ``posterior.json`` (the test set's prediction-truth pairs,
+  `szmass.sbi.write_posterior_pairs`) each prediction also gets its posterior's 16th/50th/84th percentiles.
 
 Cutouts (`read_fits_cutout`, `read_zarr_cutouts`): a FITS image of 96 x 96 pixels with the
 redshift in the header keyword ``Z``, or a zarr store of an xarray Dataset with variable ``y``
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,7 @@ from numpy.typing import ArrayLike, NDArray  # noqa: E402
 import szmass.model  # noqa: E402
 from szmass.atomic import atomic_path  # noqa: E402
 from szmass.published import REDSHIFT_EDGES, WEIGHT_FILE, check_edges, load_published, redshift_bins  # noqa: E402
+from szmass.sbi import POSTERIOR_FILE, PosteriorPairs, read_posterior_pairs  # noqa: E402
 
 RUN_MODEL_FILE = "z{bin}/best.keras"
 BIN_EDGES_FILE = "redshift_bins.json"
@@ -66,6 +69,8 @@ class MassModels:
     edges: tuple[float, ...]
     files: tuple[Path, ...] = ()
     """The files the models were read from (weights, models, bin edges)."""
+    posterior: PosteriorPairs | None = None
+    """A run's test pairs for posterior percentiles (its ``posterior.json``); None for the published weights."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +144,10 @@ def load_models(weights_dir: str | os.PathLike[str]) -> MassModels:
         if missing:
             raise FileNotFoundError(f"{weights_dir}: {len(edges) - 1} redshift bins but no model file {missing}")
         edges_file = weights_dir / BIN_EDGES_FILE
-        files = (*paths.values(), *([edges_file] if edges_file.is_file() else []))
-        return MassModels({b: _load_run_model(p) for b, p in paths.items()}, edges, files)
+        posterior_file = weights_dir / POSTERIOR_FILE
+        posterior = read_posterior_pairs(posterior_file) if posterior_file.is_file() else None
+        files = (*paths.values(), *(f for f in (edges_file, posterior_file) if f.is_file()))
+        return MassModels({b: _load_run_model(p) for b, p in paths.items()}, edges, files, posterior)
     raise FileNotFoundError(
         f"{weights_dir}: no models found; expected {WEIGHT_FILE.format(bin='{1..4}')} (published DeepPlanck) "
         f"or {RUN_MODEL_FILE.format(bin='{bin}')} (a run of this pipeline)"
@@ -216,21 +223,28 @@ def predict_masses(
 def _fits_image(path: Path) -> tuple[NDArray[np.float64] | None, object, list[str]]:
     """The first image HDU's data holding any (None when none does), its redshift keyword (that HDU's, else
     the primary header's), and the kinds of the file's HDUs."""
-    try:
-        with fits.open(path) as hdul:
-            kinds = [type(h).__name__ + ("" if h.is_image and h.data is not None else " (no image data)") for h in hdul]
-            for hdu in hdul:
-                if hdu.is_image and hdu.data is not None:
-                    header_z = hdu.header.get(REDSHIFT_KEYWORD, hdul[0].header.get(REDSHIFT_KEYWORD))
-                    return np.asarray(hdu.data, dtype=np.float64), header_z, kinds
-    except (OSError, TypeError, ValueError) as exc:  # astropy raises TypeError for a truncated data array
-        raise OSError(f"{path}: cannot read as FITS (truncated or not a FITS file): {type(exc).__name__}: {exc}") from exc
-    return None, None, kinds
+    with warnings.catch_warnings(record=True) as caught:  # astropy warns of a truncated file, then fails
+        warnings.simplefilter("always")
+        try:
+            with fits.open(path) as hdul:
+                kinds = [type(h).__name__ + ("" if h.is_image and h.data is not None else " (no image data)")
+                         for h in hdul]  # fmt: skip
+                found = next(((np.asarray(h.data, dtype=np.float64), h.header) for h in hdul
+                              if h.is_image and h.data is not None), None)  # fmt: skip
+                header_z = None if found is None else found[1].get(REDSHIFT_KEYWORD, hdul[0].header.get(REDSHIFT_KEYWORD))
+        except (OSError, TypeError, ValueError) as exc:  # astropy raises TypeError for a truncated data array
+            why = "; ".join(dict.fromkeys([str(w.message) for w in caught] + [f"{type(exc).__name__}: {exc}"]))
+            raise OSError(f"{path}: cannot read as FITS (truncated or not a FITS file): {why}") from exc
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return (None if found is None else found[0]), header_z, kinds
 
 
 def read_fits_cutout(path: str | os.PathLike[str], *, redshift: float | None = None) -> Cutouts:
     """One FITS cutout: the first HDU holding an image [Compton y]; redshift from header ``Z`` unless given."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; expected a FITS cutout")
     image, header_z, kinds = _fits_image(path)
     if image is None:
         raise ValueError(f"{path}: no image HDU (found {', '.join(kinds)}); expected a 96 x 96 y-map image, "
@@ -343,6 +357,12 @@ def predict_checked(
 
 def predict_table(cutouts: Cutouts, models: MassModels) -> pd.DataFrame:
     """One row per cutout: ``file`` (label), ``redshift``, ``log10_M500`` [Msun], ``warning`` ('' or why the map
-    or its prediction is out of range, `range_warnings`)."""
+    or its prediction is out of range, `range_warnings`); for a run's models with a ``posterior.json``, also the
+    posterior's ``log10_M500_p16``, ``log10_M500_p50`` and ``log10_M500_p84`` [Msun] (`PosteriorPairs.percentiles`)."""
     log_m, warnings = predict_checked(cutouts.images, cutouts.redshifts, models, labels=cutouts.labels)
-    return pd.DataFrame({"file": cutouts.labels, "redshift": cutouts.redshifts, "log10_M500": log_m, "warning": warnings})
+    table = pd.DataFrame({"file": cutouts.labels, "redshift": cutouts.redshifts, "log10_M500": log_m, "warning": warnings})
+    if models.posterior is not None:
+        q = models.posterior.percentiles(redshift_bins(cutouts.redshifts, models.edges), log_m)
+        for k, name in enumerate(("log10_M500_p16", "log10_M500_p50", "log10_M500_p84")):
+            table.insert(3 + k, name, q[:, k])
+    return table
