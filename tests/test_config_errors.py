@@ -101,6 +101,8 @@ def test_schema_errors_are_one_line_each(tmp_path):
          "studies.zbins.schemes[1]: edges out of order"),
         ({"studies": {"hyperparameters": {"redshift_range": [0.4, 0.2]}}},
          "studies.hyperparameters.redshift_range: [0.4, 0.2] is not (z_min, z_max) with z_min < z_max"),
+        ({"planck": {"noise_std_map": "std.fits", "noise_cl": "cl.txt"}},
+         "planck.noise_std_map: std.fits does not exist"),
     ],
 )
 def test_value_errors_name_the_key(tmp_path, sections, expected):
@@ -156,6 +158,7 @@ def test_missing_and_directory_inputs(tmp_path):
     msg = problems(ci(planck={"psz2_catalogue": "maps", "noise_cl": "nowhere/cl.txt"}), tmp_path)
     assert "planck.psz2_catalogue: maps is a directory, expected a file" in msg
     assert "planck.noise_cl: nowhere/cl.txt does not exist" in msg
+    assert "planck.noise_std_map, planck.noise_cl: give both noise products or neither" in msg
 
 
 def write_masks(path: Path, nside: int, columns: tuple[str, ...]) -> None:
@@ -187,6 +190,8 @@ def test_healpix_columns_and_nside_of_the_real_sky_inputs(tmp_path):
     assert f"planck.ymap: {ymap}: NSIDE is 64, but planck.nside is 128" in msg
     msg = problems(ci(planck={**good, "ymap": str(image)}), tmp_path)
     assert f"planck.ymap: {image}: not a HEALPix map: HDU 1 is not a binary table" in msg
+    msg = problems(ci(planck={"noise_std_map": str(image), "noise_cl": str(ymap)}), tmp_path)
+    assert f"planck.noise_std_map: {image}: not a HEALPix map: HDU 1 is not a binary table" in msg
     assert {p: sha256(p) for p in sums} == sums
 
 

@@ -122,9 +122,10 @@ def _study_problems(config: Mapping[str, Any], redshifts: Sequence[float]) -> li
     if "redshift_edges" in studies.get("cross_model", {}):
         problems += _edge_problems("studies.cross_model.redshift_edges", studies["cross_model"]["redshift_edges"],
                                    redshifts)
-    z_range = studies.get("hyperparameters", {}).get("redshift_range")
-    if z_range is not None and not z_range[0] < z_range[1]:
-        problems.append(f"studies.hyperparameters.redshift_range: {z_range} is not (z_min, z_max) with z_min < z_max")
+    for study in ("hyperparameters", "learning_rates"):
+        z_range = studies.get(study, {}).get("redshift_range")
+        if z_range is not None and not z_range[0] < z_range[1]:
+            problems.append(f"studies.{study}.redshift_range: {z_range} is not (z_min, z_max) with z_min < z_max")
     return problems
 
 
@@ -186,10 +187,13 @@ def configured_inputs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def input_problems(config: Mapping[str, Any], workdir: str | os.PathLike[str]) -> list[str]:
     """Configured inputs inside an output folder; Planck inputs that are missing, directories, or (maps
-    and masks) not HEALPix maps with the needed column. Snapshots and AHF files are only checked for
-    their place: Snakemake reports a missing one at start, naming it."""
+    and masks) not HEALPix maps with the needed column; one noise product without the other. Snapshots
+    and AHF files are only checked for their place: Snakemake reports a missing one at start, naming it."""
     planck = config["planck"]
     problems = []
+    if bool(planck.get("noise_std_map")) != bool(planck.get("noise_cl")):
+        problems.append("planck.noise_std_map, planck.noise_cl: give both noise products or neither "
+                        "(one alone would be ignored for the default noise model)")
     for key, path in configured_inputs(config):
         out = output_dir_of(path, workdir)
         if out is not None:
@@ -203,7 +207,7 @@ def input_problems(config: Mapping[str, Any], workdir: str | os.PathLike[str]) -
             problems.append(f"{key}: {path} is a directory, expected a file")
         elif not full.is_file():
             problems.append(f"{key}: {path} does not exist")
-        elif key == "planck.ymap" or key.startswith("planck.masks"):
+        elif key in ("planck.ymap", "planck.noise_std_map") or key.startswith("planck.masks"):
             column = planck["mask_column"] if key.startswith("planck.masks") else 0
             why = healpix_problem(full, column, planck["nside"] if key == "planck.ymap" else None)
             if why:
