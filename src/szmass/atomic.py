@@ -43,7 +43,9 @@ def check_replaceable(path: str | os.PathLike[str], *, directory: bool = False) 
     if stat.S_ISREG(mode) and directory:
         raise FileExistsError(f"{final}: is an existing file; refusing to replace it with a directory")
     if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-        raise FileExistsError(f"{final}: is not a regular file or directory (a device, FIFO or socket); refusing to replace it")
+        raise FileExistsError(
+            f"{final}: is not a regular file or directory (a device, FIFO or socket); refusing to replace it"
+        )
 
 
 @contextlib.contextmanager
@@ -68,7 +70,9 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
             raise FileNotFoundError(f"nothing was written to the temporary path for {final}")
         if tmp.is_dir() != directory:
             wrote, declared = ("a directory", "a file") if tmp.is_dir() else ("a file", "a directory")
-            raise IsADirectoryError(f"{final}: the writer made {wrote} but declared {declared} (atomic_path(directory=...))")
+            raise IsADirectoryError(
+                f"{final}: the writer made {wrote} but declared {declared} (atomic_path(directory=...))"
+            )
         check_replaceable(final, directory=directory)
         if final.is_dir() and not final.is_symlink():
             shutil.rmtree(final)

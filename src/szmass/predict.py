@@ -20,9 +20,10 @@ the published networks' are `szmass.published.INPUT_MEAN`/`INPUT_STD`). A map is
 pixel standard deviation lies outside [`MAP_STD_RANGE`] x sigma (an all-zero or constant map has 0;
 a map in units of 1e-6 y has 1e6 times the training level), or its mean lies more than
 `MAP_MEAN_RANGE` sigma from mu; a prediction when it lies outside `PLAUSIBLE_LOG10_M500`. Training
-maps span 0.027-2.2 sigma in per-map standard deviation and |mean - mu| < 0.7 sigma (the demo's 184
-clean maps, four redshifts); the real Planck cutout of PSZ2 G359.07-32.12 has 0.24-1.3 sigma under
-the four published networks: the bounds lie more than an order of magnitude beyond.
+maps span 0.26-1.34 sigma in per-map standard deviation and |mean - mu| < 0.22 sigma (the demo's 288
+clean maps at four redshifts, each with its own mu and sigma); the real Planck cutout of PSZ2
+G359.07-32.12 has 0.24-1.3 sigma under the four published networks: the bounds lie two orders of
+magnitude beyond.
 """
 
 from __future__ import annotations
