@@ -16,8 +16,10 @@ from szmass.plots import (
     figure1,
     figure2,
     figure3,
+    learning_curves,
     mass_redshift,
     pit_histogram,
+    predicted_vs_true,
     saliency_figure,
     saliency_profile,
     save_figure,
@@ -278,3 +280,36 @@ def test_posterior_examples_draw_each_density_and_marker():
         assert drawn == {"marker:M_CNN": mark["M_CNN"], "marker:M_SZ": mark["M_SZ"]}  # a NaN truth is not drawn
     with pytest.raises(ValueError, match="posterior_examples"):
         posterior_examples(grid, pdfs[:, :10], ["a", "b", "c", "d"])
+
+
+def test_learning_curves_every_run_per_bin() -> None:
+    epochs = np.arange(1, 6)
+    histories = {f"z{b}": {f"seed{s}": pd.DataFrame({"epoch": epochs, "loss": 1.0 / (epochs + s + b),
+                                                      "val_loss": 1.2 / (epochs + s + b)}) for s in range(3)}
+                 for b in (1, 2)}  # fmt: skip
+    fig = learning_curves(histories, {"z1": "seed2"})
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 2
+    for ax, (zlabel, runs) in zip(fig.axes, histories.items(), strict=False):
+        for run, h in runs.items():
+            for col in ("loss", "val_loss"):
+                line = by_gid(ax, f"{col}:{zlabel}:{run}")[0]
+                assert np.array_equal(line.get_xdata(), h["epoch"]) and np.array_equal(line.get_ydata(), h[col])
+        assert ax.get_yscale() == "log"
+    assert by_gid(fig.axes[0], "loss:z1:seed2")[0].get_color() == "k"  # the selected run stands out
+    render(fig)
+    with pytest.raises(ValueError, match=r"learning_curves: z1 seed0: column\(s\) \['val_loss'\] missing"):
+        learning_curves({"z1": {"seed0": histories["z1"]["seed0"].drop(columns="val_loss")}})
+
+
+def test_predicted_vs_true_panel_per_bin() -> None:
+    tests = predictions(3, {1: 30, 3: 50})
+    fig = predicted_vs_true(tests, edges=EDGES)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 2
+    for ax, b in zip(axes, (1, 3), strict=True):
+        part = tests[tests["zbin"] == b]
+        offsets = by_gid(ax, f"points:{b}")[0].get_offsets()
+        assert np.allclose(offsets, part[["log10_M_true", "log10_M_cnn"]].to_numpy(), rtol=0, atol=1e-12)
+        r = part["log10_M_cnn"] - part["log10_M_true"]
+        assert f"std {r.std(ddof=1):.3f}" in ax.get_title() and f"{len(part)} maps" in ax.get_title()
+    render(fig)

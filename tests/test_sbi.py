@@ -179,3 +179,66 @@ def test_bad_input() -> None:
         crossfit_pit(pred, truth, np.arange(100), n_folds=1, seed=0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         interval_coverage([0.5, 1.2])
+
+
+def test_posterior_pairs_round_trip_and_percentiles_per_bin(tmp_path) -> None:
+    """posterior.json keeps the pairs and settings; percentiles slice each bin's own KDE, and pool every bin's
+    pairs for a bin with fewer than min_test_maps."""
+    import pandas as pd
+
+    from szmass.sbi import POSTERIOR_FILE, read_posterior_pairs, write_posterior_pairs
+
+    p1, t1 = toy(300, seed=21)
+    p2, t2 = toy(200, seed=22, rho=0.7)
+    p3, t3 = toy(12, seed=23)
+    tests = pd.DataFrame({"zbin": [1] * 300 + [2] * 200 + [3] * 12, "log10_M_cnn": np.r_[p1, p2, p3],
+                          "log10_M_true": np.r_[t1, t2, t3]})  # fmt: skip
+    write_posterior_pairs(tmp_path / POSTERIOR_FILE, tests, bw_factor=0.3, min_test_maps=20)
+    pairs = read_posterior_pairs(tmp_path / POSTERIOR_FILE)
+    assert (pairs.bw_factor, pairs.min_test_maps) == (0.3, 20)
+    pd.testing.assert_frame_equal(pairs.pairs, tests, check_dtype=False)
+    x = np.array([14.3, 14.6, 14.5, 14.4])
+    zb = np.array([1, 2, 3, 1])
+    q = pairs.percentiles(zb, x)
+    own = {1: KDEPosterior(p1, t1, bw_factor=0.3), 2: KDEPosterior(p2, t2, bw_factor=0.3),
+           3: KDEPosterior(tests["log10_M_cnn"], tests["log10_M_true"], bw_factor=0.3)}  # bin 3: pooled
+    for i in range(x.size):
+        np.testing.assert_allclose(q[i], own[zb[i]].quantiles([x[i]])[0], rtol=0, atol=1e-10)
+    assert np.all(np.diff(q, axis=1) > 0)
+    (tmp_path / "bad.json").write_text('{"bw_factor": 0.2, "zbin": [1]}')
+    with pytest.raises(ValueError, match="bad.json: expected fields bw_factor, min_test_maps"):
+        read_posterior_pairs(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match=r"column\(s\) \['log10_M_true'\] missing"):
+        write_posterior_pairs(tmp_path / "x.json", tests.drop(columns="log10_M_true"), min_test_maps=20)
+
+
+def test_predict_returns_posterior_percentiles_of_a_run(tmp_path) -> None:
+    """`szmass predict` with a run's models and its posterior.json: the posterior's 16th/50th/84th percentiles
+    of each map's prediction, from its bin's test pairs."""
+    import pandas as pd
+    import xarray as xr
+
+    from szmass.cli import main
+    from szmass.model import build_cnn, with_standardisation
+    from szmass.predict import write_bin_edges
+    from szmass.sbi import POSTERIOR_FILE, write_posterior_pairs
+
+    models = tmp_path / "models"
+    for b in (1, 2):
+        (models / f"z{b}").mkdir(parents=True)
+        with_standardisation(build_cnn(seed=b), 1e-6, 2e-6, output_offset=14.5).save(models / f"z{b}" / "best.keras")
+    write_bin_edges(models, (0.0, 0.5, 1.0))
+    p1, t1 = toy(150, seed=31)
+    p2, t2 = toy(150, seed=32, rho=0.6)
+    tests = pd.DataFrame({"zbin": [1] * 150 + [2] * 150, "log10_M_cnn": np.r_[p1, p2], "log10_M_true": np.r_[t1, t2]})
+    write_posterior_pairs(models / POSTERIOR_FILE, tests, bw_factor=0.2, min_test_maps=20)
+    maps = (1e-6 + 2e-6 * np.random.default_rng(5).standard_normal((3, 96, 96))).astype(np.float32)
+    store = tmp_path / "maps.zarr"
+    xr.Dataset({"y": (("map", "py", "px"), maps)}, coords={"redshift": ("map", [0.2, 0.7, 0.9])}).to_zarr(store)
+    out = tmp_path / "masses.csv"
+    assert main(["predict", str(store), "--weights", str(models), "--output", str(out), "--allow-out-of-range"]) == 0
+    table = pd.read_csv(out)
+    for i, (b, (p, t)) in enumerate(((1, (p1, t1)), (2, (p2, t2)), (2, (p2, t2)))):
+        expected = KDEPosterior(p, t, bw_factor=0.2).quantiles([table.loc[i, "log10_M500"]])[0]
+        got = table.loc[i, ["log10_M500_p16", "log10_M500_p50", "log10_M500_p84"]].to_numpy(float)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -106,7 +107,7 @@ def test_standardisation_uses_the_training_maps_only(bin1: xr.Dataset, reference
     assert reference.std == pytest.approx(x.std(), rel=1e-12)
     assert reference.std != pytest.approx(bin1["y"].values.astype(np.float64).std(), rel=1e-3)
     layer = keras.saving.load_model(reference.out_dir / train.MODEL_FILE).get_layer("standardise")
-    assert (layer.mean, layer.std) == (reference.mean, reference.std)
+    assert (layer.scale, layer.offset) == (1.0 / reference.std, -reference.mean / reference.std)
     assert reference.n_maps == {s: int(np.sum(labels == s)) for s in ("train", "val", "test")}
 
 
@@ -267,3 +268,37 @@ def test_given_test_set_matches_the_drawn_one_and_spans_redshift_bins() -> None:
         assert split.val.size > 0 and split.train.size > 0
     with pytest.raises(ValueError, match="leave none to train on"):
         split_given_test(np.array(["a", "b", "c"]), ["a", "b"], seed=0, fractions=(0.8, 0.1, 0.1))
+
+
+def test_mixed_precision_computes_hidden_layers_in_float16(bin1: xr.Dataset, tmp_path: Path) -> None:
+    """training.mixed_precision: float16 compute in the hidden layers, float32 standardisation and output; the
+    run trains to finite losses and its model.keras reproduces its predictions."""
+    result = train_run(bin1, out_dir=tmp_path / "mixed", seed=SEED, test_seed=TEST_SEED, epochs=1, batch_size=BATCH,
+                       mixed_precision=True)  # fmt: skip
+    model = keras.saving.load_model(result.out_dir / train.MODEL_FILE)
+    cnn = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    assert model.get_layer("standardise").dtype_policy.compute_dtype == "float32"
+    assert cnn.get_layer("conv1").dtype_policy.name == "mixed_float16"
+    assert cnn.get_layer(train.OUTPUT_LAYER).dtype_policy.compute_dtype == "float32"
+    history = pd.read_csv(result.out_dir / train.HISTORY_FILE)
+    assert np.all(np.isfinite(history[["loss", "val_loss"]].to_numpy()))
+    predictions = pd.read_csv(result.out_dir / train.PREDICTIONS_FILE)
+    again = model.predict(bin1["y"].values[..., None], batch_size=train.EVAL_BATCH_SIZE, verbose=0)[:, 0]
+    assert np.allclose(predictions["log10_M_cnn"], again, rtol=0, atol=1e-3)  # float16 activations: ~1e-3 relative
+    assert abs(float(np.median(predictions["log10_M_cnn"] - predictions["log10_M_true"]))) < 1.0  # near the targets
+
+
+def test_seeds_per_job_trains_groups_of_seeds_in_one_job(tmp_path: Path) -> None:
+    """training.seeds_per_job = 2 on config/ci.yaml: one train_seeds job per data set and bin writes both seeds'
+    outputs (the vectorised ensemble, equal to single runs: test_vectorised_runs_match_single_runs); no
+    single-seed train job is left."""
+    from workflow_utils import ci_config, snakemake
+
+    dry = snakemake(tmp_path, "-n", "--configfile", str(ci_config(tmp_path, seeds_per_job=2)))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, re.MULTILINE))
+    assert jobs["train_seeds0_1"] == "8" and "train" not in jobs  # 2 data sets x 4 bins, seeds 0 and 1 together
+    outputs = re.findall(r"rule train_seeds0_1:\n(?:.*\n)*?\s+output: (.*)\n", dry.stdout)
+    assert len(outputs) == 8
+    for line in outputs:
+        files = sorted(line.split(", "))
+        assert len(files) == 6 and {f.split("/seed")[1].split("/")[0] for f in files} == {"0", "1"}

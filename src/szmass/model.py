@@ -34,7 +34,11 @@ from szmass.architecture import (  # noqa: F401  (re-exported: szmass.model is w
 
 
 def build_cnn(
-    *, input_shape: tuple[int, int, int] = MAP_SHAPE, seed: int = 0, architecture: Architecture = PAPER_ARCHITECTURE
+    *,
+    input_shape: tuple[int, int, int] = MAP_SHAPE,
+    seed: int = 0,
+    architecture: Architecture = PAPER_ARCHITECTURE,
+    dtype: str | None = None,
 ) -> keras.Model:
     """Return the CNN, uncompiled: by default the paper's (58,437 trainable parameters for 96 x 96 x 1 inputs).
 
@@ -44,6 +48,9 @@ def build_cnn(
     ``architecture`` changes the depth, kernels, filters and dropout (module docs).
     ``seed`` fixes the Glorot-uniform kernel initialisation and the dropout masks: each layer
     gets its own seed drawn from ``numpy.random.default_rng(seed)``, in layer order.
+    ``dtype``: the Keras dtype policy of the hidden layers (default: the global policy), e.g. "mixed_float16"
+    (float16 compute, float32 weights) for mixed-precision training on a GPU; the output layer of a mixed
+    policy computes in float32, as log10 M (~14.5) needs more than float16's 3 significant digits.
     """
     arch = architecture
     arch.feature_side(min(input_shape[0], input_shape[1]))
@@ -52,22 +59,23 @@ def build_cnn(
     def next_seed() -> int:
         return int(rng.integers(0, 2**31 - 1))
 
-    def dense(units: int, activation: str | None, name: str) -> keras.layers.Dense:
+    def dense(units: int, activation: str | None, name: str, layer_dtype: str | None = dtype) -> keras.layers.Dense:
         init = keras.initializers.GlorotUniform(seed=next_seed())
-        return keras.layers.Dense(units, activation=activation, kernel_initializer=init, name=name)
+        return keras.layers.Dense(units, activation=activation, kernel_initializer=init, name=name, dtype=layer_dtype)
 
     layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape, name="y_standardised")]
     for i, (name, filters) in enumerate(zip(arch.conv_names, arch.conv_filters, strict=True), start=1):
         init = keras.initializers.GlorotUniform(seed=next_seed())
-        layers += [keras.layers.Conv2D(filters, arch.kernel_size, activation="relu", kernel_initializer=init, name=name),
-                   keras.layers.MaxPooling2D(2, name=f"pool{i}")]  # fmt: skip
-    layers.append(keras.layers.GlobalAveragePooling2D(name="global_average"))
+        layers += [keras.layers.Conv2D(filters, arch.kernel_size, activation="relu", kernel_initializer=init, name=name,
+                                       dtype=dtype),
+                   keras.layers.MaxPooling2D(2, name=f"pool{i}", dtype=dtype)]  # fmt: skip
+    layers.append(keras.layers.GlobalAveragePooling2D(name="global_average", dtype=dtype))
     hidden = zip(arch.dense_names[:-1], arch.dense_units, strict=True)
     for i, (name, units) in enumerate(hidden):
         if i < arch.dense_layers:
-            layers.append(keras.layers.Dropout(arch.dropout, seed=next_seed(), name=arch.dropout_names[i]))
+            layers.append(keras.layers.Dropout(arch.dropout, seed=next_seed(), name=arch.dropout_names[i], dtype=dtype))
         layers.append(dense(units, "relu", name))
-    layers.append(dense(1, None, OUTPUT_LAYER))
+    layers.append(dense(1, None, OUTPUT_LAYER, "float32" if dtype and dtype.startswith("mixed") else dtype))
     return keras.Sequential(layers, name="deepplanck_cnn")
 
 

@@ -461,3 +461,69 @@ def posterior_examples(
         ax.set_ylabel("density [dex$^{-1}$]")
     axes[0].legend(fontsize="x-small")
     return fig
+
+
+def _bin_panels(n: int, width: float = 3.6, height: float = 3.2) -> tuple[Figure, list[Axes]]:
+    """A Figure with ``n`` panels in rows of at most four."""
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def learning_curves(histories: Mapping[str, Mapping[str, pd.DataFrame]], selected: Mapping[str, str] | None = None) -> Figure:
+    """Training and validation loss (MSE of log10 M500 [dex^2]) against epoch of every run, one panel per redshift
+    bin (``histories``: bin label -> run label -> its ``history.csv`` table with epoch, loss, val_loss). Each run's
+    training loss is a thin solid line (gid "loss:<bin>:<run>"), its validation loss a dashed one
+    ("val_loss:<bin>:<run>"); the run ``selected[bin]`` is drawn in black on top."""
+    if not histories:
+        raise ValueError("learning_curves: no histories given")
+    selected = dict(selected or {})
+    fig, axes = _bin_panels(len(histories))
+    for ax, (zlabel, runs) in zip(axes, histories.items(), strict=True):
+        for k, (run, h) in enumerate(runs.items()):
+            _check_table(h, ("epoch", "loss", "val_loss"), f"learning_curves: {zlabel} {run}")
+            chosen = run == selected.get(zlabel)
+            colour = "k" if chosen else f"C{k % 10}"
+            style = {"lw": 1.4 if chosen else 0.7, "alpha": 1.0 if chosen else 0.6, "zorder": 3 if chosen else 2}
+            ax.plot(h["epoch"], h["loss"], "-", color=colour, gid=f"loss:{zlabel}:{run}", **style,
+                    label="training (selected)" if chosen else None)  # fmt: skip
+            ax.plot(h["epoch"], h["val_loss"], "--", color=colour, gid=f"val_loss:{zlabel}:{run}", **style,
+                    label="validation (selected)" if chosen else None)  # fmt: skip
+        ax.set_yscale("log")
+        ax.set_title(f"{zlabel} ({len(runs)} runs)", fontsize="small")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(r"MSE of $\log_{10} M_{500}$ [dex$^2$]")
+        if zlabel in selected:
+            ax.legend(fontsize="x-small")
+    return fig
+
+
+def predicted_vs_true(tests: pd.DataFrame, *, edges: Sequence[float] | None = None) -> Figure:
+    """log10 M_CNN against log10 M_true [Msun] of test maps (``tests``: zbin, log10_M_true, log10_M_cnn), one panel
+    per redshift bin (gid "points:<bin>"), with the identity line and the mean and standard deviation (ddof 1) of
+    log10 M_CNN - log10 M_true [dex] in the title. ``edges``: redshift-bin edges for the titles."""
+    _check_table(tests, PREDICTION_COLUMNS, "predicted_vs_true: test table")
+    if len(tests) == 0:
+        raise ValueError("predicted_vs_true: the test table is empty")
+    bins = sorted(int(b) for b in tests["zbin"].unique())
+    colours, zlabels = _zbin_styles([tests], edges)
+    lo = float(min(tests["log10_M_true"].min(), tests["log10_M_cnn"].min())) - 0.05
+    hi = float(max(tests["log10_M_true"].max(), tests["log10_M_cnn"].max())) + 0.05
+    fig, axes = _bin_panels(len(bins), width=3.4, height=3.4)
+    for ax, b in zip(axes, bins, strict=True):
+        part = tests[tests["zbin"] == b]
+        r = part["log10_M_cnn"].to_numpy(float) - part["log10_M_true"].to_numpy(float)
+        ax.scatter(part["log10_M_true"], part["log10_M_cnn"], s=5, lw=0, alpha=0.6, color=colours[b], gid=f"points:{b}")
+        ax.plot([lo, hi], [lo, hi], color="0.3", lw=0.8, zorder=0)
+        std = f"{r.std(ddof=1):.3f}" if r.size > 1 else "n/a"
+        ax.set_title(f"{zlabels[b]}: {len(part)} maps\nmean {r.mean():+.3f}, std {std} dex", fontsize="small")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xlabel(r"$\log_{10}(M_{\rm true} / M_\odot)$")
+        ax.set_ylabel(r"$\log_{10}(M_{\rm CNN} / M_\odot)$")
+    return fig

@@ -22,18 +22,28 @@ For a Gaussian population the KDE is the Gaussian of covariance (1 + f^2) Sigma 
 the posterior keeps the exact conditional mean and is wider by sqrt(1 + f^2) (2% for f = 0.2): a central
 interval of nominal level L covers 2 Phi(sqrt(1 + f^2) Phi^-1((1 + L) / 2)) - 1 (0.690 for L = 0.68).
 
+A run's selected models carry their posteriors' inputs in ``posterior.json`` (:func:`write_posterior_pairs`),
+so that ``szmass predict`` gives posterior percentiles (:class:`PosteriorPairs`).
+
 Weights are computed relative to the nearest training prediction, so an observation outside the
 predictions' range gets the posterior of its nearest neighbours (logged as a warning) rather than NaN.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import integrate, signal, special, stats
+
+from szmass.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -337,3 +347,61 @@ def crossfit_pit(
         posterior = KDEPosterior(p[~held], t[~held], bw_factor=bw_factor)
         pit[held] = posterior.cdf_at(p[held], t[held])
     return pit
+
+
+POSTERIOR_FILE = "posterior.json"
+"""What `szmass predict` needs for posteriors, next to a run's models (``results/models/{dataset}/``)."""
+POSTERIOR_COLUMNS = ("zbin", "log10_M_cnn", "log10_M_true")
+
+
+@dataclass(frozen=True)
+class PosteriorPairs:
+    """The test set's (prediction, truth) pairs of a run's selected models, per redshift bin (columns zbin,
+    log10_M_cnn, log10_M_true [log10 Msun]), and the KDE settings of the posteriors built from them."""
+
+    pairs: pd.DataFrame
+    bw_factor: float
+    min_test_maps: int
+
+    def percentiles(self, zbins: ArrayLike, log10_m_cnn: ArrayLike, q: Sequence[float] = (0.16, 0.5, 0.84)) -> NDArray[np.float64]:
+        """Posterior quantiles ``q`` of log10 M500 [Msun], (n, len(q)), of predictions ``log10_m_cnn`` made by the
+        models of redshift bins ``zbins``: the KDE of each bin's test pairs (all bins' where a bin has fewer than
+        ``min_test_maps``; :func:`szmass.catalogue.bin_posteriors`, as the catalogue's), sliced at the prediction."""
+        from szmass.catalogue import bin_posteriors  # the catalogue imports the models' module, which imports this
+
+        b = np.asarray(zbins, dtype=np.int64)
+        x = np.asarray(log10_m_cnn, dtype=float)
+        out = np.full((x.size, len(q)), np.nan)
+        for zbin, (posterior, _) in bin_posteriors(self.pairs, b, bw_factor=self.bw_factor,
+                                                   min_test_maps=self.min_test_maps).items():  # fmt: skip
+            rows = np.flatnonzero(b == zbin)
+            out[rows] = posterior.quantiles(x[rows], q)
+        return out
+
+
+def write_posterior_pairs(
+    path: str | os.PathLike[str], tests: pd.DataFrame, *, bw_factor: float = DEFAULT_BW_FACTOR, min_test_maps: int
+) -> None:
+    """Write the test pairs (``tests``: zbin, log10_M_cnn, log10_M_true, e.g. the selected models' test
+    predictions) and the KDE settings to the JSON file ``path`` atomically (:func:`read_posterior_pairs`)."""
+    missing = [c for c in POSTERIOR_COLUMNS if c not in tests.columns]
+    if missing:
+        raise ValueError(f"test predictions: column(s) {missing} missing; expected {list(POSTERIOR_COLUMNS)}")
+    _check_pairs(tests["log10_M_cnn"], tests["log10_M_true"])
+    doc = {"bw_factor": float(bw_factor), "min_test_maps": int(min_test_maps),
+           "zbin": [int(b) for b in tests["zbin"]]} | {c: [float(v) for v in tests[c]] for c in POSTERIOR_COLUMNS[1:]}
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(doc) + "\n")
+
+
+def read_posterior_pairs(path: str | os.PathLike[str]) -> PosteriorPairs:
+    """The :class:`PosteriorPairs` of a file of :func:`write_posterior_pairs`; ValueError naming the file and field."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        pairs = pd.DataFrame({c: doc[c] for c in POSTERIOR_COLUMNS})
+        settings = float(doc["bw_factor"]), int(doc["min_test_maps"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: expected fields bw_factor, min_test_maps and equal-length lists "
+                         f"{list(POSTERIOR_COLUMNS)}: {err!r}") from err  # fmt: skip
+    _check_pairs(pairs["log10_M_cnn"], pairs["log10_M_true"])
+    return PosteriorPairs(pairs, *settings)

@@ -407,6 +407,7 @@ def train_run(
     init_output_bias: bool = True,
     deterministic: bool = True,
     jit_compile: bool = False,
+    mixed_precision: bool = False,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     architecture: Architecture = PAPER_ARCHITECTURE,
@@ -425,7 +426,10 @@ def train_run(
     (~14.5) instead of 0. The loss and the network are the paper's; only the starting point differs,
     which spares the first hundreds of Adam steps (at lr 1e-4) the climb from 0 to ~14.5 dex, a climb
     that a toy-sized training set might not finish in 200 epochs. ``deterministic=False`` (with
-    ``jit_compile=True``) trades bitwise reproducibility for speed on a GPU.
+    ``jit_compile=True``) trades bitwise reproducibility for speed on a GPU. ``mixed_precision``: the hidden
+    layers compute in float16 (``build_cnn(dtype="mixed_float16")``; standardisation and output stay float32)
+    and Adam is wrapped in ``keras.optimizers.LossScaleOptimizer`` against float16 gradient underflow; it
+    pays on GPUs with tensor cores and is slow on a CPU.
     """
     if not 0 <= seed < SEED_BOUND:
         raise ValueError(f"seed must be in [0, {SEED_BOUND}), got {seed}")
@@ -440,18 +444,22 @@ def train_run(
     configure_determinism(seed, deterministic=deterministic)
     mean, std = pixel_moments(source, split.train)
 
-    cnn = build_cnn(input_shape=(*source.map_shape, 1), seed=seed, architecture=architecture)
+    cnn = build_cnn(input_shape=(*source.map_shape, 1), seed=seed, architecture=architecture,
+                    dtype="mixed_float16" if mixed_precision else None)  # fmt: skip
     if init_output_bias:
         cnn.get_layer(OUTPUT_LAYER).bias.assign([float(np.mean(log_m[split.train]))])
     model = with_standardisation(cnn, mean, std)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", jit_compile=jit_compile)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    if mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
     model.optimizer.build(model.trainable_variables)
 
     fingerprint = {
         "seed": seed, "test_seed": test_seed, "batch_size": batch_size, "learning_rate": learning_rate,
         "identity": identity, "fractions": list(map(float, fractions)), "n_maps": source.n_maps,
         "map_shape": list(source.map_shape), "split": split.digest(), "mean": mean, "std": std,
-        "init_output_bias": init_output_bias, "architecture": architecture.as_dict(),
+        "init_output_bias": init_output_bias, "architecture": architecture.as_dict(), "mixed_precision": mixed_precision,
     }  # fmt: skip
     ckpt_path = out / CHECKPOINT_DIR / CHECKPOINT_FILE
     history: list[tuple[float, float, float]] = []

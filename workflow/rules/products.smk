@@ -8,7 +8,8 @@ PRODUCTS = {"kde_bandwidth": 0.2, "coverage_folds": 5, "min_test_maps": 20, "fig
 SKY_DATASET = "planck" if "planck" in DATASETS else DATASETS[0]
 SKY_MODELS = [f"results/models/{SKY_DATASET}/z{b}/best.keras" for b in ZBINS]
 PRODUCT_FIGURES = ["figure1", "figure2", "figure3", "supp_fig1_mass_redshift", "supp_fig2_example_maps",
-                   "posterior_examples", "posterior_pit", "saliency_examples", "saliency_profile"]
+                   "posterior_examples", "posterior_pit", "saliency_examples", "saliency_profile",
+                   *(f"{kind}_{dataset}" for kind in ("learning_curves", "predicted_vs_true") for dataset in DATASETS)]
 PRODUCT_TABLES = ["supp_table2_bias", "log_residual_moments", "ensemble_vs_selected", "posterior_coverage",
                   "saliency_profile", "figure3_ym_experiment"]
 
@@ -33,6 +34,27 @@ rule test_predictions:
         "../../envs/products.yaml"
     script:
         "../scripts/test_predictions.py"
+
+
+rule training_figures:
+    """Learning curves (training and validation loss of every run) and the selected models' predicted-against-
+    true test masses per redshift bin, of one data set."""
+    input:
+        selections=lambda w: list(selections(w.dataset).values()),
+        histories=lambda w: [f"results/models/{w.dataset}/z{b}/seed{s}/history.csv" for b in ZBINS for s in SEEDS],
+        tests="results/tables/test_predictions_{dataset}.csv",
+    output:
+        learning_curves=report("results/figures/learning_curves_{dataset}.png", category="Training",
+                               caption="../report/learning_curves.rst"),
+        predicted_vs_true=report("results/figures/predicted_vs_true_{dataset}.png", category="Training",
+                                 caption="../report/predicted_vs_true.rst"),
+    params:
+        selections=lambda w: selections(w.dataset),
+        edges=TRAIN["redshift_edges"],
+    log:
+        "logs/training_figures/{dataset}.log",
+    script:
+        "../scripts/training_figures.py"
 
 
 rule sky_predictions:

@@ -1,5 +1,7 @@
 # Stages 6-7: the paper's CNN trained per data set and redshift bin, N seeded runs each (GPU-tagged;
-# they run on the CPU where there is no GPU), then the selection rule picks one model per bin.
+# they run on the CPU where there is no GPU), then the selection rule picks one model per bin. The clean
+# and Planck-mock runs of a seed share their seed, split and test set, and the mass cut (if applied), so
+# both data sets train and test on the same clusters.
 
 TRAIN = config["training"]
 ZBINS = list(range(1, len(TRAIN["redshift_edges"])))
@@ -7,11 +9,30 @@ SEEDS = list(range(TRAIN["seeds"]))
 DATASETS = TRAIN["datasets"]
 
 
+SEEDS_PER_JOB = TRAIN.get("seeds_per_job", 1)
+# the options of szmass.train.train_run / szmass.ensemble.train_ensemble that the config sets
+TRAIN_OPTIONS = {key: TRAIN.get(key, default) for key, default in
+                 (("init_output_bias", True), ("deterministic", True), ("jit_compile", False), ("mixed_precision", False))}
+
+
 def training_inputs(w):
+    """The map store; with training.apply_mass_cut, the Planck S/N mass cuts, applied to EVERY data set so
+    that the clean and the Planck-mock networks learn and are tested on the same clusters (as in the paper)."""
     inputs = {"maps": f"results/maps/{w.dataset}.zarr"}
-    if w.dataset == "planck" and TRAIN["apply_mass_cut"]:
+    if TRAIN["apply_mass_cut"]:
         inputs["cuts"] = "results/tables/mass_cuts.csv"
     return inputs
+
+
+def run_seed(w, seed):
+    """The seed of run ``seed`` of bin ``w.zbin``: the same for every data set, so the clean and Planck-mock
+    runs of one seed share their initial weights and their train/validation split."""
+    return derive_seed(config["seed"], "run", w.zbin, seed)
+
+
+def test_seed(w):
+    """The bin's test-set seed, the same for every data set (the same test clusters in clean and Planck mocks)."""
+    return derive_seed(config["seed"], "test", w.zbin)
 
 
 rule train:
@@ -27,12 +48,13 @@ rule train:
         predictions="results/models/{dataset}/z{zbin}/seed{seed}/predictions.csv",
     params:
         edges=TRAIN["redshift_edges"],
-        seed=lambda w: derive_seed(config["seed"], "run", w.dataset, w.zbin, w.seed),
-        test_seed=lambda w: derive_seed(config["seed"], "test", w.dataset, w.zbin),
+        seed=lambda w: run_seed(w, w.seed),
+        test_seed=test_seed,
         epochs=TRAIN["epochs"],
         batch_size=TRAIN["batch_size"],
         learning_rate=TRAIN["learning_rate"],
         identity=TRAIN["split_identity"],
+        **TRAIN_OPTIONS,
     threads: 2
     resources:
         gpu=1,
@@ -48,6 +70,48 @@ rule train:
         "../../envs/training.yaml"
     script:
         "../scripts/train.py"
+
+
+# training.seeds_per_job = K > 1: K seeds of a bin in one job, trained at once as the vectorised ensemble
+# (szmass.ensemble; the throughput path on a GPU), each seed's outputs those of rule train. One rule per group
+# of seeds (a rule's outputs cannot depend on a wildcard's value), preferred to rule train.
+SEED_GROUPS = [SEEDS[i : i + SEEDS_PER_JOB] for i in range(0, len(SEEDS), SEEDS_PER_JOB)] if SEEDS_PER_JOB > 1 else []
+for _group in SEED_GROUPS:
+    _name = f"train_seeds{_group[0]}_{_group[-1]}"
+
+    rule:
+        name:
+            _name
+        input:
+            unpack(training_inputs),
+        output:
+            **{f"{kind}{s}": f"results/models/{{dataset}}/z{{zbin}}/seed{s}/{file}" for s in _group
+               for kind, file in (("model", "model.keras"), ("history", "history.csv"), ("predictions", "predictions.csv"))},
+        params:
+            edges=TRAIN["redshift_edges"],
+            seeds=lambda w, group=tuple(_group): [run_seed(w, s) for s in group],
+            run_dirs=lambda w, group=tuple(_group): [f"results/models/{w.dataset}/z{w.zbin}/seed{s}" for s in group],
+            test_seed=test_seed,
+            epochs=TRAIN["epochs"],
+            batch_size=TRAIN["batch_size"],
+            learning_rate=TRAIN["learning_rate"],
+            identity=TRAIN["split_identity"],
+            **TRAIN_OPTIONS,
+        threads: 2
+        resources:
+            gpu=1,
+            mem_mb=8000,
+            runtime=240 * len(_group),
+        group:
+            "train"
+        log:
+            f"logs/train/{{dataset}}/z{{zbin}}/seeds{_group[0]}-{_group[-1]}.log",
+        benchmark:
+            f"benchmarks/out/train/{{dataset}}/z{{zbin}}/seeds{_group[0]}-{_group[-1]}.tsv"
+        script:
+            "../scripts/train.py"
+
+    workflow.ruleorder(_name, "train")
 
 
 rule select_model:
@@ -72,18 +136,29 @@ rule select_model:
 
 
 rule model_bins:
-    """The redshift-bin edges of a data set's selected models (read by `szmass predict`)."""
+    """What `szmass predict` reads next to a data set's selected models besides them: the redshift-bin edges,
+    and the test set's (prediction, truth) pairs with the KDE settings of the posteriors (posterior.json)."""
+    input:
+        tests="results/tables/test_predictions_{dataset}.csv",
     output:
-        "results/models/{dataset}/redshift_bins.json",
+        edges="results/models/{dataset}/redshift_bins.json",
+        posterior="results/models/{dataset}/posterior.json",
     params:
         edges=TRAIN["redshift_edges"],
+        bw_factor=lambda w: PRODUCTS["kde_bandwidth"],
+        min_test_maps=lambda w: PRODUCTS["min_test_maps"],
     log:
         "logs/model_bins/{dataset}.log",
     run:
+        import pandas as pd
+
         from szmass.predict import write_bin_edges
         from szmass.provenance import provenance_record, stamp_outputs
+        from szmass.sbi import write_posterior_pairs
 
-        write_bin_edges(os.path.dirname(output[0]), params.edges)
+        write_bin_edges(os.path.dirname(output.edges), params.edges)
+        write_posterior_pairs(output.posterior, pd.read_csv(input.tests), bw_factor=params.bw_factor,
+                              min_test_maps=params.min_test_maps)
         stamp_outputs(output, provenance_record(config, rule=rule))
 
 

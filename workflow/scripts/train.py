@@ -1,8 +1,12 @@
-"""Train one seeded run of one redshift bin of a map store (results/models/{dataset}/z{bin}/seed{seed}/).
+"""Train seeded runs of one redshift bin of a map store (results/models/{dataset}/z{bin}/seed{seed}/).
 
-Also the training job of the studies (workflow/rules/studies.smk), through optional params: ``zbin`` (else the
-wildcard), ``models`` (gas models to keep), ``test_scope`` ("bin": the bin's own test draw; "all": one test set
-drawn over every redshift) and ``architecture`` (a mapping of szmass.model.Architecture fields).
+One run (params ``seed``) with szmass.train.train_run, or K runs at once (params ``seeds`` and ``run_dirs``,
+rule training.seeds_per_job) with the vectorised szmass.ensemble.train_ensemble; the same outputs per run.
+Optional params: ``init_output_bias``, ``deterministic``, ``jit_compile``, ``mixed_precision`` (training
+options, defaults as in szmass.train.train_run). Also the training job of the studies
+(workflow/rules/studies.smk): ``zbin`` (else the wildcard), ``models`` (gas models to keep), ``test_scope``
+("bin": the bin's own test draw; "all": one test set drawn over every redshift) and ``architecture``
+(a mapping of szmass.model.Architecture fields).
 """
 import os
 
@@ -10,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from szmass.architecture import Architecture
+from szmass.ensemble import train_ensemble
 from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.provenance import stamp_job
@@ -40,8 +45,18 @@ if cuts:
                          f"{ds.sizes['map']} maps of fewer than 10 clusters; simulate more massive halos or set "
                          "training.apply_mass_cut: false")
 arch = Architecture.from_mapping(p.get("architecture"))
-result = train_run(ds, out_dir=os.path.dirname(sm.output.model), seed=p.seed, test_seed=p.test_seed,
-                   epochs=p.epochs, batch_size=p.batch_size, learning_rate=p.learning_rate, identity=p.identity,
-                   architecture=arch, test_identities=test_ids)
-log.info("%s bin %d (%s): %s", sm.input.maps, zbin, arch.name, result)
+options = dict(test_seed=p.test_seed, epochs=p.epochs, batch_size=p.batch_size, learning_rate=p.learning_rate,
+               identity=p.identity, architecture=arch, test_identities=test_ids,
+               init_output_bias=p.get("init_output_bias", True), deterministic=p.get("deterministic", True),
+               jit_compile=p.get("jit_compile", False))
+if p.get("seeds"):
+    if p.get("mixed_precision", False):
+        raise ValueError("training.mixed_precision: not available with training.seeds_per_job > 1 (the vectorised "
+                         "ensemble trains in float32); set seeds_per_job: 1 or mixed_precision: false")
+    results = train_ensemble(ds, out_dirs=p.run_dirs, seeds=p.seeds, **options)
+else:
+    results = [train_run(ds, out_dir=os.path.dirname(sm.output.model), seed=p.seed,
+                         mixed_precision=p.get("mixed_precision", False), **options)]
+for result in results:
+    log.info("%s bin %d (%s): %s", sm.input.maps, zbin, arch.name, result)
 stamp_job(sm)

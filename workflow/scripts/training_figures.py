@@ -1,0 +1,24 @@
+"""Learning curves of every run and the selected models' predicted-against-true masses of one data set."""
+import os
+
+import pandas as pd
+
+from szmass.logs import configure
+from szmass.plots import learning_curves, predicted_vs_true, save_figure
+from szmass.provenance import stamp_job
+from szmass.runs import read_selection
+from szmass.train import HISTORY_FILE
+
+sm = snakemake  # noqa: F821  (injected by Snakemake)
+log = configure(sm.log)
+p = sm.params
+histories, selected = {}, {}
+for zbin, path in p.selections.items():
+    table = read_selection(path)
+    label = f"z{zbin}"
+    histories[label] = {os.path.basename(run): pd.read_csv(os.path.join(run, HISTORY_FILE)) for run in table["run_dir"]}
+    selected[label] = os.path.basename(table.loc[table["selected"].astype(bool), "run_dir"].iloc[0])
+save_figure(learning_curves(histories, selected), sm.output.learning_curves)
+save_figure(predicted_vs_true(pd.read_csv(sm.input.tests), edges=p.edges), sm.output.predicted_vs_true)
+log.info("-> %s, %s", sm.output.learning_curves, sm.output.predicted_vs_true)
+stamp_job(sm)
