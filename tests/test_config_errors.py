@@ -241,3 +241,14 @@ def test_empty_halo_table_names_the_cuts():
             "halo_selection: no halo of sims.gadgetx passes the cuts (m500_min = 1e+14 h^-1 Msun, fmhires_min = "
             "0.98, redshift in (0, 1])")):
         check_halos_selected(0, selection, "gadgetx")
+
+
+def test_cluster_jobs_get_a_private_numba_cache():
+    from szmass.settings import use_private_numba_cache
+
+    env = {"SLURM_JOB_ID": "4242", "TMPDIR": "node-tmp/job4242"}
+    assert use_private_numba_cache(env) == "node-tmp/job4242/szmass-numba-4242" == env["NUMBA_CACHE_DIR"]
+    other = {"SLURM_JOB_ID": "4243", "TMPDIR": "node-tmp/job4242"}
+    assert use_private_numba_cache(other) != env["NUMBA_CACHE_DIR"]  # two jobs never share one
+    user = {"SLURM_JOB_ID": "4242", "NUMBA_CACHE_DIR": "shared/numba"}
+    assert use_private_numba_cache(user) == "shared/numba"  # the user's choice wins

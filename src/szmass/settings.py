@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import fields
 from typing import Any
 
@@ -23,13 +23,15 @@ def known_keys(d: Mapping[str, Any] | None, cls: type, section: str) -> dict[str
     return d
 
 
-def job_numba_cache_dir(environ: Mapping[str, str]) -> str:
-    """A numba cache folder private to one cluster job: ``<tmp>/szmass-numba-<job id>``.
+def use_private_numba_cache(environ: MutableMapping[str, str]) -> str:
+    """Point ``NUMBA_CACHE_DIR`` of ``environ`` at a folder private to one cluster job, unless it is set.
 
-    ``<tmp>`` is the job's temporary folder (``TMPDIR``, node-local on most clusters) and the job id is
-    ``SLURM_JOB_ID`` (else the process id). Jobs that compile numba functions into one shared cache at
-    once (the default cache sits next to the installed package, on a shared file system) race on its
-    index files; a private cache costs each job one compilation (seconds) instead.
+    The folder is ``<tmp>/szmass-numba-<job id>``: ``<tmp>`` the job's temporary folder (``TMPDIR``,
+    node-local on most clusters), the job id ``SLURM_JOB_ID`` (else the process id). Jobs that compile
+    numba functions into one shared cache at once (the default cache sits next to the installed package,
+    on a shared file system) race on its index files; a private cache costs each job one compilation
+    (seconds) instead. Returns the cache folder in use. Must run before numba is imported.
     """
     job = environ.get("SLURM_JOB_ID") or str(os.getpid())
-    return os.path.join(environ.get("TMPDIR") or tempfile.gettempdir(), f"szmass-numba-{job}")
+    default = os.path.join(environ.get("TMPDIR") or tempfile.gettempdir(), f"szmass-numba-{job}")
+    return environ.setdefault("NUMBA_CACHE_DIR", default)

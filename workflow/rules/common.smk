@@ -7,7 +7,7 @@ from snakemake.utils import min_version, validate
 from szmass import layout
 from szmass.config_checks import check_schema, check_values
 from szmass.layout import derive_seed
-from szmass.settings import job_numba_cache_dir
+from szmass.settings import use_private_numba_cache
 
 min_version("9.0")
 
@@ -22,8 +22,8 @@ check_values(config, os.getcwd())
 
 # A job on a cluster node compiles numba functions into a cache of its own (a shared cache written by many
 # jobs at once races); NUMBA_CACHE_DIR set by the user wins.
-if workflow.remote_exec and "NUMBA_CACHE_DIR" not in os.environ:
-    os.environ["NUMBA_CACHE_DIR"] = job_numba_cache_dir(os.environ)
+if workflow.remote_exec:
+    use_private_numba_cache(os.environ)
 
 SIMS = config["sims"]
 SYNTH_FORMAT = next((c.get("format", "gadget2") for c in SIMS.values() if c["source"] == "synthetic"), "gadget2")
