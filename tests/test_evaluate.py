@@ -11,6 +11,7 @@ from astropy.cosmology import FlatLambdaCDM
 
 from szmass.evaluate import (
     PAPER_FIGURE3,
+    aperture_y,
     bias_summary,
     bias_table,
     equal_count_bins,
@@ -19,6 +20,7 @@ from szmass.evaluate import (
     relative_bias,
     ym_experiment,
     ym_experiment_summary,
+    ym_map_check,
 )
 from szmass.scaling import FIGURE3_LINES
 
@@ -235,3 +237,42 @@ def test_ym_experiment_summary_paper_values_and_sky_agreement() -> None:
     # the trend line follows the sky: every sky bar holds it, its rms offset is far below the flat line's
     assert b["sky_bins"] == 5 and b["sky_bins_covered"] == 5 and b["sky_rms_difference"] < 0.01
     assert a["sky_rms_difference"] > 0.02
+
+
+def test_aperture_y_sums_pixels_inside_the_radius() -> None:
+    maps = np.ones((2, 8, 8))
+    maps[1] *= 2.0
+    # centre (3.5, 3.5): radius 0.8 holds the 4 central pixels (distance 0.707), radius 1.6 also the 8 at 1.58
+    np.testing.assert_allclose(aperture_y(maps, [0.8, 1.6], 1.7), [4 * 1.7**2, 2 * 12 * 1.7**2], rtol=1e-14)
+    with pytest.raises(ValueError, match="n radii"):
+        aperture_y(maps, [1.0], 1.7)
+
+
+def test_ym_map_check_uses_large_clusters_and_the_maps_own_y() -> None:
+    """Maps whose aperture sum inside R500 equals their stored Y500_cyl give the same masses both ways; maps of
+    R500 <= 5 pixels are left out."""
+    import xarray as xr
+
+    cosmo = FlatLambdaCDM(H0=67.77, Om0=0.307115)
+    z = np.array([0.05, 0.05, 0.3])
+    r500_kpc = np.array([1200.0, 1000.0, 900.0])
+    d_a = cosmo.angular_diameter_distance(z).to_value("kpc")
+    r_pix = r500_kpc / d_a * (180 * 60 / np.pi) / 1.7  # ~ 22, 18 and 4 pixels
+    assert r_pix[0] > 5 and r_pix[1] > 5 and r_pix[2] < 5
+    maps = np.full((3, 96, 96), 1e-6)
+    y_cyl = aperture_y(maps, r_pix, 1.7)
+    ds = xr.Dataset({"y": (("map", "py", "px"), maps)},
+                    coords={"redshift": ("map", z), "R500": ("map", r500_kpc), "Y500_cyl": ("map", y_cyl),
+                            "Y500_sph": ("map", y_cyl / 1.2)})  # fmt: skip
+    tests = pd.DataFrame({"map": [0, 1, 2], "zbin": [1, 1, 3], "log10_M_cnn": [14.8, 14.6, 14.5]})
+    check = ym_map_check(tests, ds, cosmo, pixel_arcmin=1.7)
+    assert check["line"].nunique() == 2 and set(check["map"]) == {0, 1}
+    high, on_maps = (part for _, part in check.groupby("line", sort=False))
+    np.testing.assert_allclose(high["b"].to_numpy(), on_maps["b"].to_numpy(), rtol=0, atol=1e-12)
+    ds["y"] = ds["y"] * 2.0  # twice the signal on the maps: larger masses from the maps, b lower
+    doubled = ym_map_check(tests, ds, cosmo, pixel_arcmin=1.7)
+    high2, on_maps2 = (part for _, part in doubled.groupby("line", sort=False))
+    np.testing.assert_allclose(10 ** (on_maps2["log10_M_sz"].to_numpy() - high2["log10_M_sz"].to_numpy()),
+                               2 ** (1 / 1.63), rtol=1e-10)  # fmt: skip
+    with pytest.raises(ValueError, match="no test map has R500 > 5 pixels"):
+        ym_map_check(tests.iloc[[2]], ds, cosmo, pixel_arcmin=1.7)
