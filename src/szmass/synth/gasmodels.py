@@ -2,8 +2,12 @@
 
 Each model fixes the mean electron-pressure profile (GNFW), the mean gas-density shape, the gas
 fraction inside R500 and how much gas sub-halos keep ("clumping"). Per cluster, the parameters
-scatter around the means (:func:`draw_halo_gas`); the scatter of P0 and c500 sets the intrinsic
-scatter of Y500 at fixed M500 (measured by ``benchmarks/generate_region.py``).
+scatter around the means (:func:`draw_halo_gas`): the pressure's shape (c500, inner and outer slopes)
+freely, its normalisation P0 so that the thermal energy inside R500 (Y500) scatters log-normally by
+``ProfileScatter.log_y500`` about the mean profile's. Varied shapes with a tight Y500, as in
+hydrodynamical clusters, where the thermal energy inside R500 is set by the potential (P0 and c500 of
+fitted profiles are strongly degenerate: P0 rises with c500; Arnaud et al. 2010). The resulting Y500-M500 scatter is
+measured by ``benchmarks/generator_scatter.py`` (:mod:`szmass.synth.calibration`).
 
 ``"gadget_x"``
     GADGET-X (full physics with AGN feedback). Pressure: the Arnaud et al. (2010) universal
@@ -30,19 +34,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from szmass.synth.profiles import ARNAUD2010, PLANCK2013, GasDensityShape, GNFWParams
+from szmass.synth.profiles import ARNAUD2010, PLANCK2013, GasDensityShape, GNFWParams, gnfw_volume_integral
 
 
 @dataclass(frozen=True)
 class ProfileScatter:
     """Per-cluster scatter of the gas profiles: log-normal [dex] for scales, normal [absolute] for slopes.
 
-    ``log_p0`` is the pressure normalisation (the main source of Y scatter at fixed M500), ``log_c500``
-    the pressure concentration, ``gamma``/``beta`` the inner/outer pressure slopes, ``log_xc`` and ``a``
-    the density core and cusp, ``log_fgas`` the gas fraction.
+    ``log_y500`` is the scatter of the pressure's volume integral inside R500 (Y500 at fixed M500; P0
+    follows from it and the drawn shape), ``log_c500`` the pressure concentration, ``gamma``/``beta``
+    the inner/outer pressure slopes, ``log_xc`` and ``a`` the density core and cusp, ``log_fgas`` the
+    gas fraction (which leaves Y500 unchanged: the temperature is P_e / n_e).
+
+    ``log_y500`` = 0.030 dex is calibrated (``benchmarks/generator_scatter.py``) so that, with the
+    structure of the generated halos (triaxial shapes, sub-halos, 20% mergers) measured in spheres,
+    masses from a Y500-M500 power law scatter by about 6% (16th-84th half-width) as THE THREE
+    HUNDRED's do (de Andres et al. 2022, Supplementary D).
     """
 
-    log_p0: float = 0.05
+    log_y500: float = 0.030
     log_c500: float = 0.03
     gamma: float = 0.05
     beta: float = 0.15
@@ -110,17 +120,23 @@ def mean_halo_gas(model: GasModel, omega_b_over_m: float) -> HaloGas:
 
 
 def draw_halo_gas(model: GasModel, omega_b_over_m: float, rng: np.random.Generator) -> HaloGas:
-    """One cluster's gas profiles: the model's means scattered by ``model.scatter`` (a fixed number of draws)."""
+    """One cluster's gas profiles: the model's means scattered by ``model.scatter`` (a fixed number of draws).
+
+    The pressure's shape is drawn first; P0 then scales it so that its volume integral inside R500
+    (:func:`~szmass.synth.profiles.gnfw_volume_integral`) is the mean profile's times 10^(log_y500 g).
+    """
     s = model.scatter
     g = rng.standard_normal(7)
     p, d = model.pressure, model.density
-    pressure = GNFWParams(
-        P0=p.P0 * 10.0 ** (s.log_p0 * g[0]),
+    shape = GNFWParams(
+        P0=1.0,
         c500=p.c500 * 10.0 ** (s.log_c500 * g[1]),
         gamma=float(np.clip(p.gamma + s.gamma * g[2], *_GAMMA_RANGE)),
         alpha=p.alpha,
         beta=max(p.beta + s.beta * g[3], 3.0),  # beta > 3 keeps the thermal energy finite
     )
+    y500 = gnfw_volume_integral(p) * 10.0 ** (s.log_y500 * g[0])
+    pressure = shape._replace(P0=y500 / gnfw_volume_integral(shape))
     density = GasDensityShape(
         xc=d.xc * 10.0 ** (s.log_xc * g[4]),
         a=float(np.clip(d.a + s.a * g[5], *_A_RANGE)),

@@ -83,14 +83,21 @@ def electron_pressure_kev_cm3(x, m500_msun: float, z: float, params: GNFWParams,
     return p500_kev_cm3(m500_msun, z, cosmo) * _h70(cosmo) ** -1.5 * gnfw_pressure(x, *params)
 
 
+def gnfw_volume_integral(params: GNFWParams, x_max: float = 1.0) -> float:
+    """The integral of x^2 P(x) / P500 from 0 to ``x_max`` (x = r / R500) of a GNFW profile
+    (:func:`scipy.integrate.quad`, relative accuracy 1e-10); Y_sph is proportional to it."""
+    value, _ = quad(lambda x: x * x * float(gnfw_pressure(x, *params)), 0.0, x_max, epsrel=1e-10, limit=200)
+    return float(value)
+
+
 def y_sph_mpc2(m500_msun: float, z: float, params: GNFWParams, cosmo: FlatLambdaCDM, r_max_r500: float = 1.0) -> float:
     """Spherical Y [Mpc^2] inside ``r_max_r500`` R500: sigma_T / (m_e c^2) times the integral of P_e dV.
 
-    The radial integral of x^2 P(x) is done with :func:`scipy.integrate.quad` (relative accuracy 1e-10).
+    The radial integral of x^2 P(x) is :func:`gnfw_volume_integral`.
     """
     if not r_max_r500 > 0:
         raise ValueError(f"y_sph_mpc2: r_max_r500 must be > 0, got {r_max_r500!r}")
-    shape, _ = quad(lambda x: x * x * float(gnfw_pressure(x, *params)), 0.0, r_max_r500, epsrel=1e-10, limit=200)
+    shape = gnfw_volume_integral(params, r_max_r500)
     r500_cm = float(r500_from_m500(cosmo, m500_msun, z)) * KPC_CM
     p_norm = float(p500_kev_cm3(m500_msun, z, cosmo)) * _h70(cosmo) ** -1.5
     return SIGMA_T_CM2 / ME_C2_KEV * p_norm * 4.0 * np.pi * r500_cm**3 * shape / MPC_CM**2

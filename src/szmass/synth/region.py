@@ -219,6 +219,24 @@ class RegionSnapshot:
     population: RegionPopulation
 
 
+def sample_snapshot(
+    cfg: SynthConfig, cosmo: FlatLambdaCDM, population: RegionPopulation, *, snapshot: int, redshift: float, seed: int
+) -> tuple[tuple[HaloState, ...], ParticleSample, ParticleSample]:
+    """The model states and the gas and dark-matter particles of ``population`` at ``redshift`` (no smoothing).
+
+    Positions in physical kpc from the region centre, masses ``cfg``'s particle masses (h^-1 Msun in the config).
+    """
+    h = float(cosmo.h)
+    region_kpc = population.radius / (h * (1.0 + redshift))
+    states = evolve(population, redshift, cosmo, cfg.r_max_r500)
+    comps = region_components(states, region_kpc, redshift, cosmo)
+    gas, dm = sample_region(
+        comps, gas_mass=cfg.gas_particle_mass / h, dm_mass=cfg.dm_particle_mass / h,
+        region_radius_kpc=region_kpc, seed=seed, snapshot=snapshot,
+    )
+    return states, gas, dm
+
+
 def build_region_snapshot(
     cfg: SynthConfig, cosmo: FlatLambdaCDM, population: RegionPopulation, *, snapshot: int, redshift: float, seed: int
 ) -> RegionSnapshot:
@@ -226,13 +244,7 @@ def build_region_snapshot(
     z = check_redshift(redshift)
     h = float(cosmo.h)
     to_box = h * (1.0 + z)  # physical kpc -> comoving kpc/h
-    region_kpc = population.radius / to_box
-    states = evolve(population, z, cosmo, cfg.r_max_r500)
-    comps = region_components(states, region_kpc, z, cosmo)
-    gas, dm = sample_region(
-        comps, gas_mass=cfg.gas_particle_mass / h, dm_mass=cfg.dm_particle_mass / h,
-        region_radius_kpc=region_kpc, seed=seed, snapshot=snapshot,
-    )
+    states, gas, dm = sample_snapshot(cfg, cosmo, population, snapshot=snapshot, redshift=z, seed=seed)
     log.info("region %d, z = %.3f: %d gas and %d dark-matter particles from %d halos; smoothing",
              population.region, z, len(gas.pos), len(dm.pos), len(states))
     gas_pos = (population.centre + gas.pos * to_box).astype(np.float32)
