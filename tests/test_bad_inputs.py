@@ -11,6 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import healpy as hp
 import keras
 import numpy as np
 import pandas as pd
@@ -23,7 +24,9 @@ from szmass.catalogue import build_catalogue, sky_predictions
 from szmass.cli import main
 from szmass.cosmology import make_cosmology
 from szmass.ensemble import train_ensemble
+from szmass.healpix import read_healpix_map
 from szmass.model import build_cnn, with_standardisation
+from szmass.planck import PSZ2_UNITS, read_psz2
 from szmass.predict import MAP_MEAN_RANGE, MAP_STD_RANGE, MassModels, range_warnings
 from szmass.provenance import provenance_record, write_sidecar
 from szmass.sims import read_ahf_halos
@@ -236,6 +239,24 @@ def test_truncated_fits_and_fits_table(tmp_path: Path, capsys: pytest.CaptureFix
                    "image data)); expected a 96 x 96 y-map image, not a table\n")
     assert checksums(tmp_path / "truncated.fits", tmp_path / "table.fits", whole) == before
     assert not out.exists()
+
+
+def test_truncated_psz2_catalogue_and_healpix_map(tmp_path: Path) -> None:
+    """The other FITS inputs: a raw TypeError (catalogue) and 'cannot reshape array of size 0' (map) before."""
+    catalogue = tmp_path / "psz2.fits"
+    Table({"NAME": ["PSZ2 G000.00+00.00"] * 300, **{c: np.ones(300) for c in PSZ2_UNITS}}).write(catalogue)
+    hp_map = tmp_path / "ymap.fits"
+    hp.write_map(str(hp_map), np.ones(hp.nside2npix(16)), dtype=np.float64)
+    for path in (catalogue, hp_map):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    before = checksums(tmp_path)
+    with pytest.raises(OSError, match=rf"^{catalogue}: cannot read as FITS \(truncated or not a FITS file\): File may "
+                                      r"have been truncated: .*; TypeError: buffer is too small"):
+        read_psz2(catalogue)
+    with pytest.raises(OSError, match=rf"^{hp_map}: cannot read as FITS \(truncated or not a FITS file\): File may "
+                                      r"have been truncated: "):
+        read_healpix_map(hp_map)
+    assert checksums(tmp_path) == before
 
 
 def test_non_hdf5_published_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

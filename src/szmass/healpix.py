@@ -29,6 +29,7 @@ from scipy.ndimage import map_coordinates
 
 from szmass.atomic import atomic_path
 from szmass.constants import ARCMIN_PER_RAD
+from szmass.fitsio import open_fits
 
 __all__ = [
     "cutout",
@@ -258,7 +259,7 @@ def read_healpix_map(
     non-finite pixels are returned as NaN and their number is logged; callers that need values
     there must raise or fill themselves.
     """
-    with fits.open(path, memmap=False) as hdul:
+    with open_fits(path, memmap=False) as hdul:
         if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
             raise ValueError(f"{path}: expected a HEALPix binary table in HDU 1")
         table = hdul[1]

@@ -27,6 +27,7 @@ from astropy.io import fits
 from scipy import ndimage
 
 from szmass import healpix
+from szmass.fitsio import open_fits
 from szmass.constants import ARCMIN_PER_RAD
 
 PSZ2_UNITS: dict[str, tuple[u.UnitBase, u.UnitBase]] = {
@@ -72,7 +73,7 @@ def read_psz2(path: str | os.PathLike[str], *, require_redshift: bool = True) ->
     writes -1) are dropped. NAME is stripped of padding; the index runs 0..n-1.
     """
     path = os.fspath(path)
-    with fits.open(path) as hdul:
+    with open_fits(path) as hdul:
         table = next((h for h in hdul if isinstance(h, fits.BinTableHDU)), None)
         if table is None:
             raise ValueError(f"{path}: no binary table HDU; expected the PSZ2 union catalogue")

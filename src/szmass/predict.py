@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +40,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
-from astropy.io import fits  # noqa: E402
 from numpy.typing import ArrayLike, NDArray  # noqa: E402
 
 import szmass.model  # noqa: E402
 from szmass.atomic import atomic_path  # noqa: E402
+from szmass.fitsio import open_fits  # noqa: E402
 from szmass.published import REDSHIFT_EDGES, WEIGHT_FILE, check_edges, load_published, redshift_bins  # noqa: E402
 from szmass.sbi import POSTERIOR_FILE, PosteriorPairs, read_posterior_pairs  # noqa: E402
 
@@ -224,21 +223,13 @@ def predict_masses(
 def _fits_image(path: Path) -> tuple[NDArray[np.float64] | None, object, list[str]]:
     """The first image HDU's data holding any (None when none does), its redshift keyword (that HDU's, else
     the primary header's), and the kinds of the file's HDUs."""
-    with warnings.catch_warnings(record=True) as caught:  # astropy warns of a truncated file, then fails
-        warnings.simplefilter("always")
-        try:
-            with fits.open(path) as hdul:
-                kinds = [type(h).__name__ + ("" if h.is_image and h.data is not None else " (no image data)")
-                         for h in hdul]  # fmt: skip
-                found = next(((np.asarray(h.data, dtype=np.float64), h.header) for h in hdul
-                              if h.is_image and h.data is not None), None)  # fmt: skip
-                header_z = None if found is None else found[1].get(REDSHIFT_KEYWORD, hdul[0].header.get(REDSHIFT_KEYWORD))
-        except (OSError, TypeError, ValueError) as exc:  # astropy raises TypeError for a truncated data array
-            why = "; ".join(dict.fromkeys([str(w.message) for w in caught] + [f"{type(exc).__name__}: {exc}"]))
-            raise OSError(f"{path}: cannot read as FITS (truncated or not a FITS file): {why}") from exc
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return (None if found is None else found[0]), header_z, kinds
+    with open_fits(path) as hdul:
+        kinds = [type(h).__name__ + ("" if h.is_image and h.data is not None else " (no image data)") for h in hdul]
+        for hdu in hdul:
+            if hdu.is_image and hdu.data is not None:
+                header_z = hdu.header.get(REDSHIFT_KEYWORD, hdul[0].header.get(REDSHIFT_KEYWORD))
+                return np.asarray(hdu.data, dtype=np.float64), header_z, kinds
+    return None, None, kinds
 
 
 def read_fits_cutout(path: str | os.PathLike[str], *, redshift: float | None = None) -> Cutouts:
