@@ -13,24 +13,34 @@ for path in (HERE, HERE.parent):  # slurm_local; workflow_utils and reference_da
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from slurm_local import TIMINGS, LocalSlurm, SlurmUnavailable, install_slurm
+from slurm_local import TIMINGS, LocalSlurm, MachineRestore, SlurmUnavailable, install_slurm, restored_on_signals
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[LocalSlurm]:
-    """A running one-node SLURM (slurm-wlm installed with apt-get first if needed); stopped afterwards.
+def machine_restore() -> Iterator[MachineRestore]:
+    """slurm-wlm and munge installed with apt-get if needed; everything the SLURM tests change on this machine
+    (packages, clusters) undone at the end, also when the session fails or is interrupted (SIGTERM, SIGHUP,
+    SIGINT). Skips without root or apt-get; fails when apt-get fails, with its output."""
+    restore = MachineRestore()
+    with restored_on_signals(restore):
+        try:
+            seconds, restore.packages = install_slurm()
+        except SlurmUnavailable as exc:
+            pytest.skip(str(exc))
+        except RuntimeError as exc:
+            pytest.fail(f"could not install SLURM: {exc}")
+        TIMINGS["apt-get install slurm-wlm munge"] = f"{seconds:.1f} s" if seconds else "already installed"
+        yield restore
 
-    Skips without root or apt-get, or where the machine has a SLURM configuration of its own; fails when
-    apt-get or a daemon fails, with their output.
+
+@pytest.fixture(scope="session")
+def slurm_cluster(machine_restore: MachineRestore) -> Iterator[LocalSlurm]:
+    """A running one-node SLURM; stopped afterwards (or by `machine_restore` on a signal).
+
+    Skips where the machine has a SLURM configuration of its own; fails when a daemon fails, with its logs.
     """
-    try:
-        seconds = install_slurm()
-    except SlurmUnavailable as exc:
-        pytest.skip(str(exc))
-    except RuntimeError as exc:
-        pytest.fail(f"could not install SLURM: {exc}")
-    TIMINGS["apt-get install slurm-wlm munge"] = f"{seconds:.1f} s" if seconds else "already installed"
     cluster = LocalSlurm()
+    machine_restore.clusters.append(cluster)
     try:
         cluster.start()
     except SlurmUnavailable as exc:

@@ -11,10 +11,15 @@ slurm.conf and gres.conf go to the default location, /etc/slurm, as on a real cl
 variable but the job's identity removed, ``SLURM_CONF`` included, so only the default path reaches them.
 The files carry a marker line; a configuration there without it (a machine that belongs to a real
 cluster) is never touched, and the files are removed again at the end.
+
+`MachineRestore` undoes everything once, from a fixture finaliser or, through `restored_on_signals`, from
+a SIGTERM, SIGHUP or SIGINT: it stops the clusters (daemons, jobs, their files, /etc/slurm if it created
+it) and purges the packages that `install_slurm` installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,6 +27,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,14 +60,31 @@ def _apt(args: list[str], timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(["apt-get", *args], check=False, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def install_slurm(timeout: float = 600) -> float:
-    """Install slurm-wlm and munge with apt-get if any program is missing; the seconds it took (0 if present).
+def installed_packages() -> set[str]:
+    """The Debian packages installed now (``dpkg-query``; empty without dpkg)."""
+    if shutil.which("dpkg-query") is None:
+        return set()
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\n"], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    return {line.split()[1] for line in out.splitlines() if line.startswith("ii ")}
+
+
+def remove_packages(packages: list[str], timeout: float = 600) -> None:
+    """Purge ``packages`` with apt-get (those `install_slurm` installed); RuntimeError with its output on failure."""
+    proc = _apt(["purge", "-y", *packages], timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"apt-get purge failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def install_slurm(timeout: float = 600) -> tuple[float, list[str]]:
+    """Install slurm-wlm and munge with apt-get if any program is missing: the seconds it took (0 if present)
+    and the packages it installed (dependencies included), for `remove_packages` to take away again.
 
     Raises `SlurmUnavailable` without root or apt-get, and RuntimeError with apt-get's output when the
     installation fails. Runs ``apt-get update`` first only when the package lists do not know the packages.
     """
     if not missing_programs():
-        return 0.0
+        return 0.0, []
     if os.geteuid() != 0:
         raise SlurmUnavailable(f"SLURM is not installed ({', '.join(missing_programs())} missing) and the tests "
                                "do not run as root, so they cannot apt-get install slurm-wlm munge")
@@ -69,6 +92,7 @@ def install_slurm(timeout: float = 600) -> float:
         raise SlurmUnavailable(f"SLURM is not installed ({', '.join(missing_programs())} missing) and there is "
                                "no apt-get to install slurm-wlm and munge with")
     start = time.perf_counter()
+    before = installed_packages()
     try:
         known = _apt(["install", "--simulate", "--no-install-recommends", *PACKAGES], timeout=120)
         if known.returncode != 0:  # empty or stale package lists (e.g. a fresh container)
@@ -79,10 +103,13 @@ def install_slurm(timeout: float = 600) -> float:
         proc = _apt(["install", "-y", "--no-install-recommends", *PACKAGES], timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise RuntimeError(f"apt-get did not finish within {exc.timeout:.0f} s: {' '.join(exc.cmd)}") from exc
+    added = sorted(installed_packages() - before)
     if proc.returncode != 0 or missing_programs():
+        if added:  # a half-done installation is taken away again
+            remove_packages(added)
         raise RuntimeError(f"apt-get install {' '.join(PACKAGES)} failed ({proc.returncode}; still missing: "
                            f"{missing_programs()}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, added
 
 
 def free_port() -> int:
@@ -117,6 +144,8 @@ class LocalSlurm:
     hardware: str = ""
     """The node's hardware as slurm.conf declares it (``CPUs=2 ... RealMemory=24105``, memory in MB)."""
     startup_s: float = 0.0
+    created_conf_dir: bool = False
+    """Whether `write_config` created ``conf_dir`` (then `stop` removes it)."""
 
     @property
     def conf(self) -> Path:
@@ -145,6 +174,7 @@ class LocalSlurm:
         self.node = socket.gethostname().split(".")[0]
         hw = " ".join(f"{k}={v}" for k, v in node_hardware(which("slurmd")).items())
         self.hardware = hw
+        self.created_conf_dir = self.created_conf_dir or not self.conf_dir.exists()
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         self.conf.write_text(f"""\
 {MARKER}
@@ -242,8 +272,13 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         """``scontrol show node`` of the test node."""
         return self._run("scontrol", "show", "node", self.node).stdout
 
+    def daemon_pids(self) -> dict[str, int]:
+        """Process ids of the daemons started (running or not)."""
+        return {name: proc.pid for name, proc in self.procs.items()}
+
     def stop(self) -> None:
-        """Cancel every job, stop the daemons (SIGTERM, then SIGKILL), remove the temporary directory."""
+        """Cancel every job, stop the daemons (SIGTERM, then SIGKILL), remove the configuration files (and
+        ``conf_dir`` if it created it) and the temporary directory. Safe to call twice."""
         if "slurmctld" in self.procs and self.procs["slurmctld"].poll() is None:
             try:
                 self._run("scancel", "--full", f"--partition={self.partition}", timeout=30)
@@ -265,4 +300,49 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         for path in self._config_files():
             if path.exists() and self._ours(path):
                 path.unlink()
+        if self.created_conf_dir and self.conf_dir.is_dir() and not any(self.conf_dir.iterdir()):
+            self.conf_dir.rmdir()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class MachineRestore:
+    """What the SLURM tests changed on this machine, undone once by `undo` (a finaliser or a signal handler)."""
+
+    packages: list[str] = field(default_factory=list)
+    """Packages `install_slurm` installed: purged by `undo`."""
+    clusters: list[LocalSlurm] = field(default_factory=list)
+    """Test clusters started: stopped by `undo`."""
+
+    def undo(self) -> None:
+        """Stop every cluster, then purge the packages; each only once, however often it is called."""
+        while self.clusters:
+            self.clusters.pop().stop()
+        packages, self.packages = self.packages, []
+        if packages:
+            remove_packages(packages)
+
+
+@contextlib.contextmanager
+def restored_on_signals(restore: MachineRestore, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP,
+                                                                             signal.SIGINT)) -> Iterator[None]:
+    """Run ``restore.undo()`` when the block ends, however it ends, and on any of ``signals`` while it runs.
+
+    A signal first undoes the changes, then takes its previous effect (the default of SIGTERM and SIGHUP
+    ends the process; pytest's SIGINT handler raises KeyboardInterrupt).
+    """
+    previous = {s: signal.getsignal(s) for s in signals}
+
+    def handler(signum: int, frame: object) -> None:
+        restore.undo()
+        signal.signal(signum, previous[signum])
+        os.kill(os.getpid(), signum)
+
+    for s in signals:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        restore.undo()
