@@ -20,7 +20,7 @@ import xarray as xr
 from astropy.io import fits
 from astropy.table import Table
 
-from szmass.catalogue import build_catalogue, sky_predictions
+from szmass.catalogue import build_catalogue, sky_predictions, write_catalogue
 from szmass.cli import main
 from szmass.cosmology import make_cosmology
 from szmass.ensemble import train_ensemble
@@ -214,7 +214,30 @@ def test_sky_predictions_carry_the_warning_into_the_catalogue(tmp_path: Path) ->
     tests = pd.DataFrame({"zbin": 1, "log10_M_true": true, "log10_M_cnn": true + rng.normal(0, 0.1, 200)})
     cat = build_catalogue(sky, tests, make_cosmology(None))
     assert list(cat["WARNING"]) == [""] + [w for w in sky["warning"][1:]]
-    assert Table.from_pandas(cat)["WARNING"][1].startswith("y-map std 0")
+    write_catalogue(cat, tmp_path / "cat.csv", tmp_path / "cat.fits")
+    fits_warnings = Table.read(tmp_path / "cat.fits")["WARNING"]
+    assert fits_warnings[1].startswith("y-map std 0") and fits_warnings[2].startswith("y-map std 2")
+
+
+def test_run_models_that_are_not_full_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A best.keras that is not a Keras file, or a network without its input standardisation (whose training
+    level is then unknown): the error names the file."""
+    cutout = write_cutout(tmp_path / "cutout.fits", checkerboard(SIGMA))
+    models_dir = tmp_path / "models"
+    (models_dir / "z1").mkdir(parents=True)
+    (models_dir / "redshift_bins.json").write_text('{"edges": [0.0, 1.0]}\n')
+    best = models_dir / "z1" / "best.keras"
+    best.write_text("not a zip file\n")
+    before = checksums(tmp_path)
+    status, err = predict(capsys, cutout, "--weights", models_dir, "--output", tmp_path / "masses.csv")
+    assert status == 1 and err.startswith(f"szmass predict: error: {best}: cannot load as a Keras model: ")
+    assert checksums(tmp_path) == before
+    best.unlink()
+    build_cnn(seed=1).save(best)  # standardised input -> log10 M, without the standardisation in front
+    status, err = predict(capsys, cutout, "--weights", models_dir, "--output", tmp_path / "masses.csv")
+    assert status == 1
+    assert err == (f"szmass predict: error: {best}: model 'deepplanck_cnn': no Rescaling layer 'standardise' with a scale "
+                   "> 0; expected a full model standardising raw y-maps (szmass.model.with_standardisation)\n")
 
 
 # ------------------------------------------------------------------------------------------------ unclear errors
