@@ -22,6 +22,12 @@ def ci_config(tmp_path: Path, **training: object) -> Path:
     return path
 
 
+def pristine_results(ci_run: Path) -> Path:
+    """The copy of the ``ci_run`` fixture's ``results/`` made right after the run, which no test changes
+    (comparisons against it do not depend on the order of the tests)."""
+    return ci_run.with_name(f"{ci_run.name}_results")
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
     """Run snakemake on the repository's Snakefile with ``workdir`` as working directory."""
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]

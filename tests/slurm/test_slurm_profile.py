@@ -12,6 +12,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 import time
 import zipfile
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ import pytest
 import yaml
 import yte
 from slurm_local import TIMINGS, LocalSlurm
-from workflow_utils import REPO, ci_config, snakemake
+from workflow_utils import REPO, ci_config, pristine_results, snakemake
 
 pytestmark = pytest.mark.workflow
 PROFILE = REPO / "profiles" / "slurm"
@@ -70,6 +72,7 @@ def slurm_run(slurm_cluster: LocalSlurm, tmp_path_factory: pytest.TempPathFactor
     with pytest.MonkeyPatch.context() as mp:
         for name in [n for n in os.environ if n.startswith("SZMASS_SLURM_")]:  # the profile's defaults
             mp.delenv(name)
+        mp.setenv("SZMASS_SLURM_PARTITION", slurm_cluster.partition)  # every job, the GPU ones included
         proc = snakemake(workdir, "--profile", str(PROFILE), *slurm_test_options(slurm_cluster),
                          "--configfile", str(config), timeout=3600)
     run = SlurmRun(workdir, proc.stdout + proc.stderr, time.perf_counter() - start)
@@ -114,17 +117,17 @@ def same_content(a: object, b: object) -> bool:
     return a == b
 
 
-def result_files(workdir: Path) -> dict[str, Path]:
-    """Every file under results/, by its path relative to results/."""
-    root = workdir / "results"
+def result_files(root: Path) -> dict[str, Path]:
+    """Every file under a results/ folder, by its path relative to it."""
     return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_outputs_equal_the_local_run(slurm_run: SlurmRun, ci_run: Path) -> None:
     """Same files with the same bytes (zarr chunks and metadata, CSV, FITS, PNG, provenance sidecars), except
     the .keras archives, whose bytes differ between any two saves: their models and weights are compared,
-    bit for bit. The jobs ran in other processes, grouped, on SLURM's CPUs: none of it may change a result."""
-    slurm, local = result_files(slurm_run.workdir), result_files(ci_run)
+    bit for bit. The jobs ran in other processes, grouped, on SLURM's CPUs: none of it may change a result.
+    The local run's results are its copy taken right after it ran, whatever other tests added since."""
+    slurm, local = result_files(slurm_run.workdir / "results"), result_files(pristine_results(ci_run))
     assert sorted(slurm) == sorted(local)
     assert {".keras", ".csv", ".png", ".fits", ".json"} <= {Path(name).suffix for name in local}
     differ = []
@@ -171,7 +174,8 @@ def test_only_training_asks_for_a_gpu(slurm_run: SlurmRun) -> None:
         assert bool(GPU_FLAG.search(s)) == is_train, s
         if is_train:
             assert re.search(r"--gpus=1(\s|$)", s), s
-        # every submission states its wall time, memory and CPUs
+        # every submission states its wall time, memory and CPUs, and the partition of SZMASS_SLURM_PARTITION
+        assert re.search(r" -p debug( |$)", s), s
         assert re.search(r" -t \d+ ", s) and re.search(r" --mem \d+ ", s) and re.search(r"--cpus-per-task=\d+", s), s
     # the job steps log their environment (--verbose): SLURM_JOB_GPUS is set in the GPU allocations only
     logs = sorted((slurm_run.workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
@@ -179,3 +183,46 @@ def test_only_training_asks_for_a_gpu(slurm_run: SlurmRun) -> None:
     for log in logs:
         text = log.read_text(errors="replace")
         assert ("'SLURM_JOB_GPUS': '0'" in text) == (log.parent.name == "group_train_train"), log
+
+
+def test_profile_takes_account_partitions_and_qos_from_the_environment(monkeypatch) -> None:
+    """SZMASS_SLURM_* reach every job (account, partition, QoS) and the GPU jobs (GPU partition and QoS);
+    unset, the profile names none. (The test cluster has no accounting database to accept an account.)"""
+    for name in [n for n in os.environ if n.startswith("SZMASS_SLURM_")]:
+        monkeypatch.delenv(name)
+    plain = load_profile()
+    assert not {"slurm_account", "slurm_partition", "qos"} & set(plain["default-resources"])
+    env = {"ACCOUNT": "proj42", "PARTITION": "compute", "GPU_PARTITION": "gpu", "QOS": "normal", "GPU_QOS": "high"}
+    for key, value in env.items():
+        monkeypatch.setenv(f"SZMASS_SLURM_{key}", value)
+    profile = load_profile()
+    defaults = profile["default-resources"]
+    assert (defaults["slurm_account"], defaults["slurm_partition"], defaults["qos"]) == ("'proj42'", "'compute'",
+                                                                                      "'normal'")
+    for rule in ("train", "study_zbins_train", "study_hyperparameters_train", "study_cross_model_train"):
+        assert profile["set-resources"][rule] == {"gpu": 1, "slurm_partition": "'gpu'", "qos": "'high'"}
+
+
+RETRY_SNAKEFILE = """
+rule all:
+    input: "retried.txt"
+
+rule retried:
+    output: "retried.txt"
+    shell: "test {resources.mem_mb} -ge 8000 && echo {resources.mem_mb} {resources.runtime} > {output}"
+"""
+
+
+def test_a_failed_job_is_resubmitted_with_more_time_and_memory(slurm_cluster: LocalSlurm, tmp_path) -> None:
+    """profiles/slurm on the test cluster: a job that needs 8 GB fails with the profile's first 4 GB and is
+    resubmitted once, with 2x its memory and wall time, and then succeeds."""
+    (tmp_path / "Snakefile").write_text(RETRY_SNAKEFILE)
+    cmd = [str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(tmp_path / "Snakefile"),
+           "--directory", str(tmp_path), "--profile", str(PROFILE), *slurm_test_options(slurm_cluster)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    subs = re.findall(r"^sbatch call: (sbatch .*)$", log, flags=re.MULTILINE)
+    assert len(subs) == 2, subs
+    assert re.search(r" -t 30 .*--mem 4000 ", subs[0]) and re.search(r" -t 60 .*--mem 8000 ", subs[1]), subs
+    assert (tmp_path / "retried.txt").read_text().split() == ["8000", "60"]
