@@ -32,7 +32,7 @@ mass of a S/N >= 4.5 selection.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -72,12 +72,9 @@ def noise_positions(psz2: pd.DataFrame, n: int, *, seed: int | np.random.Generat
     return psz2["GLON"].to_numpy(np.float64)[idx], psz2["GLAT"].to_numpy(np.float64)[idx]
 
 
-def _blocks(n: int, block: int) -> Iterator[slice]:
+def _blocks(n: int, block: int) -> list[slice]:
     """Consecutive slices of at most ``block`` of range(n); one empty slice when n = 0."""
-    if n == 0:
-        yield slice(0, 0)
-    for start in range(0, n, block):
-        yield slice(start, min(n, start + block))
+    return [slice(start, min(n, start + block)) for start in range(0, n, block)] or [slice(0, 0)]
 
 
 def _noise_cutouts(noise_map: np.ndarray, glon: np.ndarray, glat: np.ndarray, npix: int, reso_arcmin: float) -> np.ndarray:
@@ -150,7 +147,7 @@ def write_planck_mocks(
     glon, glat = noise_positions(psz2, n, seed=seed)
     chunks = clean["y"].encoding.get("chunks") or (min(max(n, 1), 64), *clean["y"].shape[1:])
     with atomic_path(path, directory=True) as tmp:
-        blocks = progress(_blocks(n, block), total=-(-n // block), desc=f"Planck mocks, blocks of {block} maps")
+        blocks = progress(_blocks(n, block), desc=f"Planck mocks, blocks of {block} maps")
         for k, s in enumerate(blocks):
             part = _mock_block(clean.isel(map=s), noise_map, glon[s], glat[s], reso_arcmin)
             part.attrs = {**clean.attrs, "noise_seed": int(seed)}
@@ -275,7 +272,7 @@ def mock_snr(
     sigma = cap_noise_std(noise, theta, reso_arcmin=reso_arcmin)
     signal = np.concatenate([
         compensated_aperture(ds_planck["y"][s].values, theta[s], reso_arcmin=reso_arcmin)
-        for s in _blocks(ds_planck.sizes["map"], block)
+        for s in progress(_blocks(ds_planck.sizes["map"], block), desc=f"mock S/N, blocks of {block} maps")
     ])
     return signal / sigma
 
