@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import pytest
 import tqdm.std
@@ -86,17 +87,21 @@ def test_an_iterable_without_length_needs_a_total():
         progress((i for i in range(3)), desc="cutouts")
 
 
-def test_records_reach_the_job_log_file(tmp_path, monkeypatch):
+def test_records_and_warnings_reach_the_job_log_file(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # configure() replaces it
     log_file = tmp_path / "job.log"
     configure([log_file])
     try:
         for _ in progress(range(3), desc="noise map"):
             pass
+        warnings.warn("a library's warning", UserWarning, stacklevel=1)
     finally:
-        for h in logging.getLogger("szmass").handlers:
-            h.close()
-        logging.getLogger("szmass").handlers.clear()
+        for name in ("szmass", "py.warnings"):
+            for h in logging.getLogger(name).handlers:
+                h.close()
+            logging.getLogger(name).handlers.clear()
+        logging.captureWarnings(False)
     text = log_file.read_text()
     assert "szmass.progress: noise map: 0/3 (0 %)" in text
+    assert "WARNING py.warnings:" in text and "UserWarning: a library's warning" in text
     assert "szmass.progress: noise map: 3/3 (100 %)" in text

@@ -20,16 +20,21 @@ _PROGRESS_FORMAT = "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f} %), {elapsed} 
 
 
 def configure(log_paths: Sequence[str | PathLike[str]] = (), level: int = logging.INFO) -> logging.Logger:
-    """Send the ``szmass`` logger's records, and any uncaught exception, to the log files (Snakemake ``log:``) and stderr."""
+    """Send the ``szmass`` logger's records, Python warnings (of any library) and any uncaught exception to the
+    log files (Snakemake ``log:``) and stderr."""
     logger = logging.getLogger("szmass")
     logger.setLevel(level)
-    logger.handlers.clear()
+    warnings_logger = logging.getLogger("py.warnings")
+    logging.captureWarnings(True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     handlers += [logging.FileHandler(p, mode="w") for p in log_paths]
+    for target in (logger, warnings_logger):
+        target.handlers.clear()
+        for h in handlers:
+            target.addHandler(h)
     for h in handlers:
         h.setFormatter(fmt)
-        logger.addHandler(h)
 
     def log_uncaught(exc_type, exc, tb):  # the traceback of a failed job lands in its log file too
         logger.critical("job failed", exc_info=(exc_type, exc, tb))
