@@ -153,6 +153,19 @@ def test_file_sims_outside_output_folders(tmp_path):
     assert "ahf_path" not in msg
 
 
+def test_path_templates_must_format(tmp_path):
+    cfg = ci()
+    cfg["sims"]["synth"] = {"source": "files", "regions": 2, "snapshots": {126: 0.045, 121: 0.168, 117: 0.278,
+                                                                            110: 0.499},
+                            "snapshot_path": "sims/{regoin:04d}/snap_{snapshot:03d}",
+                            "ahf_path": "ahf/{region}/{snapshot:.3f}/{redshift:d}.AHF_halos"}
+    msg = problems(cfg, tmp_path)
+    assert ("sims.synth.snapshot_path: 'sims/{regoin:04d}/snap_{snapshot:03d}' is not a valid template "
+            "(KeyError: 'regoin'); it may use {region}, {snapshot} and {redshift}") in msg
+    assert "sims.synth.ahf_path: 'ahf/{region}/{snapshot:.3f}/{redshift:d}.AHF_halos' is not a valid template " \
+           "(ValueError: Unknown format code 'd' for object of type 'float')" in msg
+
+
 def test_missing_and_directory_inputs(tmp_path):
     (tmp_path / "maps").mkdir()
     msg = problems(ci(planck={"psz2_catalogue": "maps", "noise_cl": "nowhere/cl.txt"}), tmp_path)

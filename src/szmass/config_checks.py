@@ -170,6 +170,21 @@ def healpix_problem(path: str | os.PathLike[str], column: int | str = 0, nside: 
     return None
 
 
+def template_problems(config: Mapping[str, Any]) -> list[str]:
+    """Path templates of simulations of files that do not format with ``region``, ``snapshot`` and ``redshift``."""
+    problems = []
+    for name, sim in config["sims"].items():
+        for key in ("snapshot_path", "ahf_path"):
+            if sim["source"] != "files":
+                continue
+            try:
+                str(sim[key]).format(region=1, snapshot=1, redshift=0.5)
+            except (KeyError, IndexError, ValueError) as err:
+                problems.append(f"sims.{name}.{key}: {sim[key]!r} is not a valid template ({type(err).__name__}: "
+                                f"{err}); it may use {{region}}, {{snapshot}} and {{redshift}}")
+    return problems
+
+
 def configured_inputs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(key, path) of every input file the config names: the Planck products and, per simulation of files,
     its first region's first snapshot and AHF catalogue (standing for the path templates)."""
@@ -237,7 +252,8 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
     if redshifts:
         problems += _edge_problems("training.redshift_edges", config["training"]["redshift_edges"], redshifts)
         problems += _study_problems(config, redshifts)
-    problems += input_problems(config, workdir)
+    templates = template_problems(config)
+    problems += templates or input_problems(config, workdir)  # the inputs' paths need valid templates
     _fail(problems, f"working directory {Path(workdir).absolute()}")
 
 
