@@ -61,3 +61,88 @@ wildcard_constraints:
     sim="[A-Za-z0-9_]+",
     region="[0-9]+",
     snapshot="[0-9]+",
+
+
+# -- the rules' functions, by stage (Snakemake's convention: functions apart from the rules; they read the
+# stage files' globals, e.g. TRAIN and CHUNKS, when called) --
+
+
+# stage 1, simulations (sims.smk)
+
+
+def region_chunks(sim):
+    """(region, chunk) of every halo-selection and projection job of one simulation."""
+    return [(r, c) for r in layout.regions(SIMS[sim]) for c in range(len(CHUNKS[sim]))]
+
+
+def chunk_snapshots(w):
+    """Snapshot numbers of a job's chunk (wildcards sim, chunk), in snapshot order."""
+    chunks = CHUNKS[w.sim]
+    c = int(w.chunk)
+    if c >= len(chunks):
+        raise ValueError(f"{w.sim}: chunk {c} requested, but its snapshots make {len(chunks)} chunk(s)")
+    return chunks[c]
+
+
+def existing_snapshot(path):
+    """A snapshot path as a Snakemake input: multi-file snapshots are given by their first file."""
+    return path if os.path.exists(path) or not os.path.exists(f"{path}.0") else f"{path}.0"
+
+
+def chunk_inputs(w):
+    """The AHF catalogues and snapshot files of a job's chunk (the first file of a multi-file snapshot)."""
+    snaps = chunk_snapshots(w)
+    return {
+        "ahf": [ahf_file(w.sim, w.region, s) for s in snaps],
+        "snapshots": [existing_snapshot(snapshot_file(w.sim, w.region, s)) for s in snaps],
+    }
+
+
+def chunk_snapshot_paths(w):
+    """JSON [[snapshot, path], ...] of a job's chunk, in snapshot order (the base name of a multi-file snapshot).
+
+    A list, not a mapping: as_json sorts mapping keys as strings, which puts snapshot 100 before 96.
+    """
+    return as_json([[s, snapshot_file(w.sim, w.region, s)] for s in chunk_snapshots(w)])
+
+
+# stages 4-5, Planck mocks and the sky (planck.smk)
+
+
+def synthetic_sky_inputs(w):
+    """The clean maps, PSZ2, and the maps (and mass cuts) the sky's models split by cluster: only clusters of
+    their fixed test sets are injected."""
+    from types import SimpleNamespace
+
+    trained = training_inputs(SimpleNamespace(dataset=SKY_DATASET))
+    return {"clean": "results/maps/clean.zarr", "psz2": PSZ2, "trained": trained.pop("maps"), **trained}
+
+
+# stages 6-7, training and selection (training.smk)
+
+
+def training_inputs(w):
+    """The map store; with training.apply_mass_cut, the Planck S/N mass cuts, applied to EVERY data set so
+    that the clean and the Planck-mock networks learn and are tested on the same clusters (as in the paper)."""
+    inputs = {"maps": f"results/maps/{w.dataset}.zarr"}
+    if TRAIN["apply_mass_cut"]:
+        inputs["cuts"] = "results/tables/mass_cuts.csv"
+    return inputs
+
+
+def run_seed(w, seed):
+    """The seed of run ``seed`` of bin ``w.zbin``: the same for every data set, so the clean and Planck-mock
+    runs of one seed share their initial weights and their train/validation split."""
+    return derive_seed(config["seed"], "run", w.zbin, seed)
+
+
+def test_seed(w):
+    """The bin's test-set seed, the same for every data set (the same test clusters in clean and Planck mocks)."""
+    return derive_seed(config["seed"], "test", w.zbin)
+
+
+# stage 8, products (products.smk)
+
+
+def selections(dataset):
+    return {b: f"results/models/{dataset}/z{b}/selection.csv" for b in ZBINS}

@@ -103,15 +103,6 @@ rule mass_cuts:
         "../scripts/mass_cuts.py"
 
 
-def synthetic_sky_inputs(w):
-    """The clean maps, PSZ2, and the maps (and mass cuts) the sky's models split by cluster: only clusters of
-    their fixed test sets are injected."""
-    from types import SimpleNamespace
-
-    trained = training_inputs(SimpleNamespace(dataset=SKY_DATASET))
-    return {"clean": "results/maps/clean.zarr", "psz2": PSZ2, "trained": trained.pop("maps"), **trained}
-
-
 rule synthetic_sky:
     """A synthetic sky: noise plus a halo that the sky's models never trained on injected at every PSZ2 cluster,
     and synthetic masks."""

@@ -14,10 +14,6 @@ PRODUCT_TABLES = ["supp_table2_bias", "log_residual_moments", "ensemble_vs_selec
                   "saliency_profile", "figure3_ym_experiment"]
 
 
-def selections(dataset):
-    return {b: f"results/models/{dataset}/z{b}/selection.csv" for b in ZBINS}
-
-
 rule test_predictions:
     """Test-set predictions of one data set: the selected model per bin and the ensemble of passing runs."""
     input:
@@ -53,6 +49,8 @@ rule training_figures:
         edges=TRAIN["redshift_edges"],
     log:
         "logs/training_figures/{dataset}.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/training_figures.py"
 

@@ -12,42 +12,6 @@ wildcard_constraints:
     chunk="[0-9]+",
 
 
-def region_chunks(sim):
-    """(region, chunk) of every halo-selection and projection job of one simulation."""
-    return [(r, c) for r in layout.regions(SIMS[sim]) for c in range(len(CHUNKS[sim]))]
-
-
-def chunk_snapshots(w):
-    """Snapshot numbers of a job's chunk (wildcards sim, chunk), in snapshot order."""
-    chunks = CHUNKS[w.sim]
-    c = int(w.chunk)
-    if c >= len(chunks):
-        raise ValueError(f"{w.sim}: chunk {c} requested, but its snapshots make {len(chunks)} chunk(s)")
-    return chunks[c]
-
-
-def existing_snapshot(path):
-    """A snapshot path as a Snakemake input: multi-file snapshots are given by their first file."""
-    return path if os.path.exists(path) or not os.path.exists(f"{path}.0") else f"{path}.0"
-
-
-def chunk_inputs(w):
-    """The AHF catalogues and snapshot files of a job's chunk (the first file of a multi-file snapshot)."""
-    snaps = chunk_snapshots(w)
-    return {
-        "ahf": [ahf_file(w.sim, w.region, s) for s in snaps],
-        "snapshots": [existing_snapshot(snapshot_file(w.sim, w.region, s)) for s in snaps],
-    }
-
-
-def chunk_snapshot_paths(w):
-    """JSON [[snapshot, path], ...] of a job's chunk, in snapshot order (the base name of a multi-file snapshot).
-
-    A list, not a mapping: as_json sorts mapping keys as strings, which puts snapshot 100 before 96.
-    """
-    return as_json([[s, snapshot_file(w.sim, w.region, s)] for s in chunk_snapshots(w)])
-
-
 # One `simulate` rule per distinct snapshot list of the synthetic sims (one rule in the usual case of sims
 # sharing their snapshots, e.g. the gas models of the cross-model study): a rule's output list is fixed,
 # and each region's job writes all its snapshots.

@@ -15,26 +15,6 @@ TRAIN_OPTIONS = {key: TRAIN.get(key, default) for key, default in
                  (("init_output_bias", True), ("deterministic", True), ("jit_compile", False), ("mixed_precision", False))}
 
 
-def training_inputs(w):
-    """The map store; with training.apply_mass_cut, the Planck S/N mass cuts, applied to EVERY data set so
-    that the clean and the Planck-mock networks learn and are tested on the same clusters (as in the paper)."""
-    inputs = {"maps": f"results/maps/{w.dataset}.zarr"}
-    if TRAIN["apply_mass_cut"]:
-        inputs["cuts"] = "results/tables/mass_cuts.csv"
-    return inputs
-
-
-def run_seed(w, seed):
-    """The seed of run ``seed`` of bin ``w.zbin``: the same for every data set, so the clean and Planck-mock
-    runs of one seed share their initial weights and their train/validation split."""
-    return derive_seed(config["seed"], "run", w.zbin, seed)
-
-
-def test_seed(w):
-    """The bin's test-set seed, the same for every data set (the same test clusters in clean and Planck mocks)."""
-    return derive_seed(config["seed"], "test", w.zbin)
-
-
 rule train:
     """One seeded training run of one redshift bin: model.keras, history.csv, predictions.csv.
 
