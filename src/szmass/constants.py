@@ -4,6 +4,7 @@ docs/physics.md: sigma_T = 6.6524587e-25 cm^2, m_e c^2 = 510.999 keV, hydrogen m
 fraction X = 0.76, adiabatic index 5/3 (GADGET conventions).
 """
 
+import numpy as np
 from astropy import constants as const
 from astropy import units as u
 
@@ -36,6 +37,6 @@ NE_FULLY_IONISED: float = 1.0 + 2.0 * (1.0 - X_H) / (4.0 * X_H)
 """Electron abundance per hydrogen atom of a fully ionised H + He gas (~1.158)."""
 
 
-def mean_molecular_weight(ne: "float | object", x_h: float = X_H):
+def mean_molecular_weight(ne: "float | np.ndarray", x_h: float = X_H) -> "float | np.ndarray":
     """Mean molecular weight mu = 4 / (1 + 3 X + 4 X n_e) for electron abundance ``ne`` per H."""
     return 4.0 / (1.0 + 3.0 * x_h + 4.0 * x_h * ne)

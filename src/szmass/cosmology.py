@@ -8,7 +8,7 @@ h^-1 units and physical units goes through the object returned here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from astropy import units as u
@@ -29,6 +29,10 @@ def make_cosmology(params: Mapping[str, Any] | None = None) -> FlatLambdaCDM:
     return FlatLambdaCDM(H0=float(p["H0"]), Om0=float(p["Om0"]), Ob0=float(p["Ob0"]))
 
 
+@overload
+def rho_crit_msun_kpc3(cosmo: FlatLambdaCDM, z: float) -> float: ...
+@overload
+def rho_crit_msun_kpc3(cosmo: FlatLambdaCDM, z: np.ndarray) -> np.ndarray: ...
 def rho_crit_msun_kpc3(cosmo: FlatLambdaCDM, z: float | np.ndarray) -> float | np.ndarray:
     """Critical density at redshift ``z`` [Msun / physical kpc^3]."""
     return cosmo.critical_density(z).to_value(u.Msun / u.kpc**3)

@@ -31,6 +31,7 @@ already, so there the ensemble trains no faster than single runs (``benchmarks/t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -125,7 +126,7 @@ class GroupedConv2D(keras.layers.Layer):
         self.filters, self.n_runs, self.split = int(filters), int(n_runs), bool(split)
         self.kernel_size = int(kernel_size)
 
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
+    def build(self, input_shape: tuple[Any, ...]) -> None:
         c_in = int(input_shape[-1]) // self.n_runs
         k = self.kernel_size
         self.kernel = self.add_weight(shape=(k, k, c_in, self.n_runs * self.filters), initializer="zeros", name="kernel")
@@ -163,7 +164,7 @@ class GroupedDense(keras.layers.Layer):
         self.units = int(units)
         self.activation = keras.activations.get(activation)
 
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
+    def build(self, input_shape: tuple[Any, ...]) -> None:
         k, n_in = int(input_shape[1]), int(input_shape[2])
         self.kernel = self.add_weight(shape=(k, n_in, self.units), initializer="zeros", name="kernel")
         self.bias = self.add_weight(shape=(k, self.units), initializer="zeros", name="bias")
@@ -293,7 +294,7 @@ def _spread(ensemble: keras.Model) -> list[Callable[[tf.Tensor], tf.Tensor]]:
     spread: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {}
     for layer in _layers(ensemble, GroupedConv2D):
         for var in (layer.kernel, layer.bias):
-            spread[var.path] = lambda v, n=layer.filters: tf.repeat(v, n)
+            spread[var.path] = functools.partial(tf.repeat, repeats=layer.filters)
     for layer in _layers(ensemble, GroupedDense):
         spread[layer.kernel.path] = lambda v: v[:, None, None]
         spread[layer.bias.path] = lambda v: v[:, None]
@@ -356,7 +357,7 @@ def stacked_batches(
             maps,
             np.where(valid, target[np.maximum(idx, 0)], 0).astype(np.float32),
             valid.astype(np.float32),
-            valid.any(axis=0).astype(np.float32),
+            np.asarray(valid.any(axis=0), dtype=np.float32),
         )
 
 
@@ -511,8 +512,8 @@ def train_ensemble(
         loss = mean_loss(train_step, stacked_dataset(source, target, orders, batch_size), train=True)
         val_loss = mean_loss(eval_step, val_data, train=False)
         history = np.concatenate([history, np.stack([np.full(n_runs, epoch + 1.0), loss, val_loss], axis=1)[None]])
-        for k in np.flatnonzero(val_loss < [b.val_loss for b in best]):
-            best[k] = _Best(epoch + 1, float(val_loss[k]), run_weights(ensemble, int(k)))
+        for k in map(int, np.flatnonzero(val_loss < [b.val_loss for b in best])):
+            best[k] = _Best(epoch + 1, float(val_loss[k]), run_weights(ensemble, k))
         if epoch_hook is not None:
             epoch_hook(epoch)
         arrays = {

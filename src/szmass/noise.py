@@ -385,7 +385,7 @@ def default_noise_model(nside: int, *, lmax: int | None = None) -> NoiseModel:
     if lmax is None:
         lmax = min(3 * nside - 1, spectrum.lmax_for())
     stats = expected_cutout_stats(spectrum.cl(3 * MILCA_NSIDE - 1), MILCA_NSIDE)
-    std_map = ecliptic_std_map(nside, MILCA_STD / stats["std_ratio"], MILCA_GLON, MILCA_GLAT)
+    std_map = ecliptic_std_map(nside, MILCA_STD / float(stats["std_ratio"]), MILCA_GLON, MILCA_GLAT)
     return NoiseModel(cl=spectrum.cl(lmax), std_map=std_map, nside=nside)
 
 

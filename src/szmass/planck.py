@@ -129,6 +129,7 @@ def read_mask(
             raise ValueError(f"{os.fspath(p)}: {m.size} pixels, unlike the first mask's {total.size}; pass nside")
         valid = m >= 1.0 - 1e-6
         total = valid if total is None else total & valid
+    assert total is not None  # items is not empty
     return total.astype(np.float32)
 
 

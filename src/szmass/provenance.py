@@ -268,7 +268,7 @@ def _read_zarr(path: Path) -> dict[str, str] | None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         record = zarr.open(store=str(path), mode="r").attrs.get(ATTR_KEY)
-    return dict(record) if isinstance(record, Mapping) else None
+    return {str(k): str(v) for k, v in record.items()} if isinstance(record, Mapping) else None
 
 
 def _read_fits(path: Path) -> dict[str, str] | None:

@@ -178,5 +178,5 @@ def r500_pixels(r500_kpc: ArrayLike, z: ArrayLike, cosmo: Any, pixel_arcmin: flo
         raise ValueError(f"r500_pixels: R500 [kpc] must be finite and > 0, got {r500_kpc!r}")
     if not (np.isfinite(pixel_arcmin) and pixel_arcmin > 0):
         raise ValueError(f"r500_pixels: pixel_arcmin must be finite and > 0, got {pixel_arcmin!r}")
-    theta = (r / angular_diameter_distance_kpc(cosmo, z)) * u.rad
+    theta = (r / angular_diameter_distance_kpc(cosmo, np.asarray(z, dtype=float))) * u.rad
     return np.asarray(theta.to_value(u.arcmin) / float(pixel_arcmin), dtype=float)

@@ -69,7 +69,7 @@ def _footprint(pos: float, h: float, pixel_size: float, half: float) -> tuple[in
     limit = 4.0e18
     lo = np.floor((pos - h) / pixel_size + half)
     hi = np.floor((pos + h) / pixel_size + half)
-    return np.int64(min(max(lo, -limit), limit)), np.int64(min(max(hi, -limit), limit))
+    return int(min(max(lo, -limit), limit)), int(min(max(hi, -limit), limit))
 
 
 @njit(cache=True, parallel=True)
@@ -209,7 +209,7 @@ def _edge_basis(
         a = ((first + k - half) * pixel_size - pos) * inv_h
         sign = np.copysign(1.0, a)
         t = min(abs(a), 1.0) * N_FINE
-        cell = min(np.int64(t), N_FINE - 1)
+        cell = min(int(t), N_FINE - 1)
         f = t - cell
         lo = factors[cell]
         hi = factors[cell + 1]

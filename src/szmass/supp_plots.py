@@ -52,8 +52,8 @@ def mass_redshift_marginals(samples: Mapping[str, pd.DataFrame], *, edges: Seque
         colour = f"C{k}"
         ax.scatter(t["redshift"], t["log10_M"], s=6, alpha=0.5, lw=0, color=colour, label=f"{label} ({len(t)})",
                    gid=f"sample:{label}")  # fmt: skip
-        top.hist(t["redshift"], bins=z_bins, density=True, histtype="step", color=colour, gid=f"zhist:{label}")
-        right.hist(t["log10_M"], bins=m_bins, density=True, histtype="step", orientation="horizontal", color=colour,
+        top.hist(t["redshift"], bins=z_bins.tolist(), density=True, histtype="step", color=colour, gid=f"zhist:{label}")
+        right.hist(t["log10_M"], bins=m_bins.tolist(), density=True, histtype="step", orientation="horizontal", color=colour,
                    gid=f"mhist:{label}")  # fmt: skip
     for i, z in enumerate(edges):
         ax.axvline(float(z), color="0.4", ls=":", lw=1.0, label="redshift-bin edges" if i == 0 else None)

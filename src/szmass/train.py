@@ -290,7 +290,8 @@ def check_settings(epochs: int, batch_size: int, learning_rate: float, *, determ
 def save_checkpoint(path: Path, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
     """Write ``arrays`` and the JSON-serialisable ``meta`` to the ``.npz`` file ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, __meta__=np.array(json.dumps(meta)), **arrays)
+        payload: dict[str, Any] = {"__meta__": np.array(json.dumps(meta)), **arrays}
+        np.savez(fh, **payload)
 
 
 def load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> tuple[dict[str, NDArray[Any]], dict[str, Any]] | None:
@@ -469,7 +470,7 @@ def train_run(
         arrays, meta = restored
         assign_all(model.variables, unnumbered(arrays, "model"), "model")
         assign_all(model.optimizer.variables, unnumbered(arrays, "optimizer"), "optimizer")
-        history = [tuple(map(float, row)) for row in arrays["history"]]
+        history = [(float(e), float(t), float(v)) for e, t, v in arrays["history"]]
         best_epoch, best_val = int(meta["best_epoch"]), float(meta["best_val_loss"])
         best_weights = unnumbered(arrays, "best") or None
         log.info("seed %d: resumed from %s after epoch %d", seed, ckpt_path, len(history))

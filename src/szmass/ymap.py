@@ -65,16 +65,27 @@ class GasSnapshot(Protocol):
     physical kpc (kernel support radius), ``box_size`` comoving kpc/h (None or 0: not periodic).
     """
 
-    path: object
-    redshift: float
-    scale_factor: float
-    h: float
-    box_size: float | None
-    pos: np.ndarray
-    mass: np.ndarray
-    temperature: np.ndarray
-    ne: np.ndarray
-    hsml: np.ndarray
+    # Read-only properties, so that frozen dataclasses (szmass.sims.Snapshot) satisfy the protocol.
+    @property
+    def path(self) -> object: ...
+    @property
+    def redshift(self) -> float: ...
+    @property
+    def scale_factor(self) -> float: ...
+    @property
+    def h(self) -> float: ...
+    @property
+    def box_size(self) -> float | None: ...
+    @property
+    def pos(self) -> np.ndarray: ...
+    @property
+    def mass(self) -> np.ndarray: ...
+    @property
+    def temperature(self) -> np.ndarray: ...
+    @property
+    def ne(self) -> np.ndarray: ...
+    @property
+    def hsml(self) -> np.ndarray: ...
 
 
 def y_weight_kpc2(mass_msun: np.ndarray, temperature_k: np.ndarray, ne: np.ndarray) -> np.ndarray:

@@ -42,7 +42,7 @@ class Hdf5File:
             a = f["Header"].attrs
 
             def vec(name: str, dtype: type, default: object = None) -> tuple:
-                values = np.asarray(_attr(a, name, self.path, default), dtype=dtype).ravel()
+                values: np.ndarray = np.asarray(_attr(a, name, self.path, default), dtype=dtype).ravel()
                 if values.shape != (NTYPES,):
                     raise SnapshotError(f"file {self.path}: Header attribute {name!r} has {values.size} entries, "
                                         f"expected {NTYPES}")

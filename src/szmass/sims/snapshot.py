@@ -241,7 +241,7 @@ def _spheres(centre: object, radius: object, box_kpc: float, where: Path) -> tup
     c = np.asarray(centre, dtype=np.float64)
     c = c[None, :] if c.ndim == 1 else c
     if c.ndim != 2 or c.shape[1] != 3 or len(c) == 0:
-        raise ValueError(f"snapshot {where}: centre must have shape (3,) or (n, 3) [physical kpc], got {np.shape(centre)}")
+        raise ValueError(f"snapshot {where}: centre must have shape (3,) or (n, 3) [physical kpc], got {np.asarray(centre).shape}")
     r = np.asarray(radius, dtype=np.float64)
     r = np.full(len(c), r) if r.ndim == 0 else r
     if r.shape != (len(c),):

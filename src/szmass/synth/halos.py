@@ -232,7 +232,7 @@ def draw_population(
     if main_m500 is not None:
         masses[0] = main_m500
     m_hosts = masses / h
-    conc_factor = _conc_factor(rng, halos_per_region)
+    conc_factor = np.asarray(_conc_factor(rng, halos_per_region))
     c500 = concentration_500c(m_hosts, 0.0, cosmo) * conc_factor
     r500 = r500_from_m500(cosmo, m_hosts, 0.0)
     rvir = np.array([nfw_virial_radius_kpc(m, r, c, 0.0, cosmo) for m, r, c in zip(m_hosts, r500, c500)])
@@ -362,14 +362,14 @@ def evolve(population: RegionPopulation, z: float, cosmo: FlatLambdaCDM, r_max_r
             centre = hh.offset / h / (1.0 + z)
             velocity = hh.velocity
         else:
-            host = states[hh.host]
-            centre = host.centre + hh.offset * host.r500
-            velocity = host.velocity + hh.velocity * host.v500
+            parent = states[hh.host]
+            centre = parent.centre + hh.offset * parent.r500
+            velocity = parent.velocity + hh.velocity * parent.v500
         if hh.role == "sub":
-            host = states[hh.host]
-            d = float(np.linalg.norm(hh.offset)) * host.r500
+            parent = states[hh.host]
+            d = float(np.linalg.norm(hh.offset)) * parent.r500
             mu = lambda y: np.log1p(y) - y / (1.0 + y)  # noqa: E731
-            m_host_d = host.m500 * mu(d / host.r_s) / mu(host.c500)
+            m_host_d = parent.m500 * mu(d / parent.r_s) / mu(parent.c500)
             truncation = min(d * np.cbrt(m500[k] / (3.0 * m_host_d)), r500[k])
             rvir = truncation
         else:

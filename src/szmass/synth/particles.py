@@ -34,7 +34,7 @@ is unbiased for Poisson-sampled particles.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from astropy.cosmology import FlatLambdaCDM
@@ -131,7 +131,7 @@ def subhalo_components(sub: HaloState, z: float, cosmo: FlatLambdaCDM) -> list[C
     m_dm = (1.0 - fgas) * sub.m500 * nfw_mu(r / sub.r_s) / nfw_mu(sub.truncation / sub.r_s)
     temperature = gas_temperature_k(x, gas_norm * shape / sub.r500**3, sub, z, cosmo)
     sigma = sub.v500 / np.sqrt(3.0)
-    common = dict(owner=sub.halo.index, radius=r, centre=sub.centre, axes=np.ones(3), rotation=np.eye(3), velocity=sub.velocity)
+    common: dict[str, Any] = dict(owner=sub.halo.index, radius=r, centre=sub.centre, axes=np.ones(3), rotation=np.eye(3), velocity=sub.velocity)
     return [
         Component("gas", mass_enclosed=gas_norm * m_shape, sigma_v=GAS_TURBULENCE * sigma, log_temperature=np.log(temperature), **common),
         Component("dm", mass_enclosed=m_dm, sigma_v=sigma, **common),
@@ -171,7 +171,7 @@ def halo_components(
     temperature = gas_temperature_k(x, gas_norm * shape / state.r500**3, state, z, cosmo)
     sigma = state.v500 / np.sqrt(3.0)
     halo = state.halo
-    common = dict(owner=halo.index, radius=r, centre=state.centre, axes=halo.axes, rotation=halo.rotation, velocity=state.velocity)
+    common: dict[str, Any] = dict(owner=halo.index, radius=r, centre=state.centre, axes=halo.axes, rotation=halo.rotation, velocity=state.velocity)
     return [
         Component("gas", mass_enclosed=gas_norm * m_shape, sigma_v=GAS_TURBULENCE * sigma, log_temperature=np.log(temperature), **common),
         Component("dm", mass_enclosed=m_dm, sigma_v=sigma, **common),
@@ -184,7 +184,7 @@ def background_components(region_radius_kpc: float, z: float, cosmo: FlatLambdaC
     vol = 4.0 / 3.0 * np.pi * r**3
     rho_m = mean_matter_density(z, cosmo)
     fb = float(cosmo.Ob0 / cosmo.Om0)
-    common = dict(owner=0, radius=r, centre=np.zeros(3), axes=np.ones(3), rotation=np.eye(3), velocity=np.zeros(3))
+    common: dict[str, Any] = dict(owner=0, radius=r, centre=np.zeros(3), axes=np.ones(3), rotation=np.eye(3), velocity=np.zeros(3))
     return [
         Component("gas", mass_enclosed=fb * rho_m * vol, sigma_v=GAS_TURBULENCE * BACKGROUND_SIGMA_KMS,
                   log_temperature=np.full(r.size, np.log(T_IGM_K)), **common),

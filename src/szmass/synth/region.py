@@ -30,7 +30,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -194,7 +194,7 @@ def sample_region(
         return ParticleSample(
             np.concatenate([p.pos for p in parts]),
             np.concatenate([p.vel for p in parts]),
-            None if t[0] is None else np.concatenate(t),
+            None if t[0] is None else np.concatenate(cast(list[np.ndarray], t)),
             np.concatenate([p.owner for p in parts]),
         )
 
@@ -254,6 +254,7 @@ def build_region_snapshot(
     hsml, rho = sph_smoothing(gas_pos.astype(np.float64), gas_mass.astype(np.float64), cfg.n_neighbours)
     id_type = np.uint32 if n_gas + n_dm < 2**32 else np.uint64
     vel_factor = np.sqrt(1.0 + z)  # GADGET velocities are v_peculiar / sqrt(a)
+    assert gas.temperature is not None  # gas samples carry temperatures
     gas_dict = {
         "POS": gas_pos,
         "VEL": (gas.vel * vel_factor).astype(np.float32),
@@ -379,8 +380,8 @@ def measure_catalogue(
                 if res is not None or radius > 2.0 * region_kpc:
                     break
                 radius *= 2.0
-            if res is None:
-                raise RuntimeError(f"halo {hh.index}: mean density above Delta_vir rho_crit across the whole region")
+        if res is None:
+            raise RuntimeError(f"halo {hh.index}: mean density above Delta_vir rho_crit across the whole region")
         measured[hh.index] = res
     listed = {i for i, res in measured.items() if res.npart >= AHF_MIN_PARTICLES}
     rows = []
@@ -427,7 +428,7 @@ def generate_region_snapshot(
     seed: int,
     snapshot_path: str | os.PathLike[str],
     ahf_path: str | os.PathLike[str],
-    fmt: str = "gadget2",
+    fmt: Literal["hdf5", "gadget1", "gadget2"] = "gadget2",
 ) -> pd.DataFrame:
     """Generate region ``region`` at snapshot ``snapshot`` (0 < redshift <= 1); write the snapshot and the AHF file.
 
