@@ -129,17 +129,10 @@ rule model_bins:
         min_test_maps=lambda w: PRODUCTS["min_test_maps"],
     log:
         "logs/model_bins/{dataset}.log",
-    run:
-        import pandas as pd
-
-        from szmass.predict import write_bin_edges
-        from szmass.provenance import provenance_record, stamp_outputs
-        from szmass.sbi import write_posterior_pairs
-
-        write_bin_edges(os.path.dirname(output.edges), params.edges)
-        write_posterior_pairs(output.posterior, pd.read_csv(input.tests), bw_factor=params.bw_factor,
-                              min_test_maps=params.min_test_maps)
-        stamp_outputs(output, provenance_record(config, rule=rule))
+    conda:
+        "../../envs/products.yaml"
+    script:
+        "../scripts/model_bins.py"
 
 
 rule pass_counts_figure:
