@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -488,7 +489,7 @@ def learning_curves(histories: Mapping[str, Mapping[str, pd.DataFrame]], selecte
             _check_table(h, ("epoch", "loss", "val_loss"), f"learning_curves: {zlabel} {run}")
             chosen = run == selected.get(zlabel)
             colour = "k" if chosen else f"C{k % 10}"
-            style = {"lw": 1.4 if chosen else 0.7, "alpha": 1.0 if chosen else 0.6, "zorder": 3 if chosen else 2}
+            style: dict[str, Any] = {"lw": 1.4 if chosen else 0.7, "alpha": 1.0 if chosen else 0.6, "zorder": 3 if chosen else 2}
             ax.plot(h["epoch"], h["loss"], "-", color=colour, gid=f"loss:{zlabel}:{run}", **style,
                     label="training (selected)" if chosen else None)  # fmt: skip
             ax.plot(h["epoch"], h["val_loss"], "--", color=colour, gid=f"val_loss:{zlabel}:{run}", **style,

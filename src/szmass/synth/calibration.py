@@ -116,6 +116,7 @@ def ym_sample(
         row = catalogue.iloc[0]
         r500 = float(row["R500c"]) / (h * (1.0 + z))
         pressure = main.gas.pressure
+        assert gas.temperature is not None  # gas samples carry temperatures
         rows.append((
             float(row["M500c"]) / h,
             y500_sph_particles_mpc2(gas.pos - states[0].centre, gas.temperature, ccfg.gas_particle_mass / h, r500),
