@@ -2,8 +2,8 @@
 
 Not a test: prints figures. On an Nside 2048 realisation of ``szmass.noise.default_noise_model``
 (its construction and realisation are timed), the 96 x 96, 1.7 arcmin cutouts at the 1094 PSZ2
-clusters with a redshift (GLON, GLAT from ../shared/data/psz2, else 1094 seeded random
-positions) are extracted
+clusters with a redshift (GLON, GLAT from the catalogue shipped with szmass, ``szmass.data``) are
+extracted
 
 * with ``szmass.healpix.cutouts`` (vectorised; best of ``--repeat``);
 * with ``healpy.gnomview(..., return_projected_map=True, no_plot=True)``, timed on the first
@@ -30,6 +30,7 @@ import numpy as np
 from astropy.io import fits
 
 from szmass import noise
+from szmass.data import PSZ2_CATALOGUE
 from szmass.healpix import cutouts
 
 PSZ2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "psz2" / "HFI_PCCS_SZ-union_R2.08.fits"
@@ -37,16 +38,12 @@ N_CLUSTERS = 1094
 NPIX, RESO_ARCMIN = 96, 1.7
 
 
-def positions(seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """GLON, GLAT [deg] of the PSZ2 clusters with a redshift, or seeded random ones."""
-    if PSZ2.exists():
-        with fits.open(PSZ2) as hdul:
-            table = hdul[1].data
-            keep = table["REDSHIFT"] > 0
-            return np.asarray(table["GLON"][keep], float), np.asarray(table["GLAT"][keep], float), str(PSZ2)
-    rng = np.random.default_rng(seed)
-    glat = np.degrees(np.arcsin(rng.uniform(-1, 1, N_CLUSTERS)))
-    return rng.uniform(0, 360, N_CLUSTERS), glat, f"{N_CLUSTERS} random positions (seed {seed})"
+def positions() -> tuple[np.ndarray, np.ndarray, str]:
+    """GLON, GLAT [deg] of the PSZ2 clusters with a redshift, and the catalogue's file name."""
+    with fits.open(PSZ2_CATALOGUE) as hdul:
+        table = hdul[1].data
+        keep = table["REDSHIFT"] > 0
+        return np.asarray(table["GLON"][keep], float), np.asarray(table["GLAT"][keep], float), PSZ2_CATALOGUE.name
 
 
 def timed(func, *args, **kwargs):
@@ -68,7 +65,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20220607)
     args = parser.parse_args()
 
-    glon, glat, source = positions(args.seed)
+    glon, glat, source = positions()
     print(f"positions: {glon.size} from {source}")
 
     model, t_model = timed(noise.default_noise_model, args.nside)
