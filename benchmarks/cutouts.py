@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from pathlib import Path
 
 import healpy as hp
 import numpy as np
