@@ -32,8 +32,6 @@ from szmass import noise
 from szmass.data import PSZ2_CATALOGUE
 from szmass.healpix import cutouts
 
-PSZ2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "psz2" / "HFI_PCCS_SZ-union_R2.08.fits"
-N_CLUSTERS = 1094
 NPIX, RESO_ARCMIN = 96, 1.7
 
 
