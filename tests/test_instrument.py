@@ -5,8 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage
+from scipy.special import ndtr
 
-from szmass.instrument import FWHM_PER_SIGMA, beam_matrix, observe, overlap_matrix, pixel_edges, response_matrix
+from szmass.instrument import (
+    FWHM_PER_SIGMA,
+    beam_matrix,
+    intermediate_grid,
+    observe,
+    overlap_matrix,
+    pixel_edges,
+    response_matrix,
+    window_response_matrix,
+)
 
 
 def second_moment(img: np.ndarray, pixel: float) -> tuple[float, float, float, float]:
@@ -138,3 +148,59 @@ def test_response_matrix_cached_and_read_only() -> None:
 def test_observe_bad_input(args: tuple, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         observe(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- coarse input grids (the fast route)
+
+
+def gaussian_pixel_means(npix: int, pixel: float, centre: float, width: float) -> np.ndarray:
+    """Means over the pixels of a centred 1D grid of a unit-flux Gaussian (exact, from its CDF)."""
+    e = pixel_edges(npix, pixel)
+    return (ndtr((e[1:] - centre) / width) - ndtr((e[:-1] - centre) / width)) / pixel
+
+
+@pytest.mark.parametrize(("pixel", "bound"), [(10.0 / 40.0, 5e-8), (10.0 / 20.0, 1e-6), (10.0 / 8.0, 3e-5)])
+def test_pixel_window_compensated_beam_is_exact_for_resolved_sources(pixel: float, bound: float) -> None:
+    """A Gaussian source of width 1' (resolved by the input pixels) averaged exactly over pixels of FWHM/40 to
+    FWHM/8, observed: the analytic beam-smoothed source averaged over the 1.7' pixels, to the d^4 / sigma^4
+    residual of the window compensation (bound relative to the peak)."""
+    sigma, width = 10.0 / FWHM_PER_SIGMA, 1.0
+    npix = int(round(160.0 / pixel))
+    total = np.hypot(sigma, width)
+    for x0, y0 in [(0.0, 0.0), (0.37, -0.81)]:
+        img = np.outer(gaussian_pixel_means(npix, pixel, y0, width), gaussian_pixel_means(npix, pixel, x0, width))
+        expected = np.outer(gaussian_pixel_means(96, 1.7, y0, total), gaussian_pixel_means(96, 1.7, x0, total))
+        got = observe(img, pixel, pixel_window=True)
+        assert np.abs(got - expected).max() < bound * expected.max()
+    # without the compensation the pixel window widens the beam: a larger error at FWHM/8
+    if pixel == 10.0 / 8.0:
+        plain = observe(img, pixel)
+        assert np.abs(plain - expected).max() > 10 * bound * expected.max()
+
+
+def test_window_response_conserves_flux_and_is_cached() -> None:
+    a = window_response_matrix(640, 0.25, 10.0, 96, 1.7)
+    assert a is window_response_matrix(640, 0.25, 10.0, 96, 1.7) and not a.flags.writeable
+    # a pixel near the centre: all its flux lands in the 163.2' output field
+    np.testing.assert_allclose(a[:, 320].sum() * 1.7 / 0.25, 1.0, rtol=0, atol=1e-14)
+
+
+def test_intermediate_grid_keeps_the_field() -> None:
+    assert intermediate_grid(1920, 5.0, 10.0) == (640, 15.0)
+    assert intermediate_grid(960, 10.0, 10.0) == (640, 15.0)
+    assert intermediate_grid(256, 37.5, 10.0) == (256, 37.5)  # never finer than the input grid
+    npix, pixel = intermediate_grid(1000, 7.0, 7.0)
+    assert npix * pixel == pytest.approx(7000.0, rel=1e-15) and pixel <= 7.0 * 60.0 / 40.0
+
+
+@pytest.mark.parametrize(
+    ("pixel", "fwhm", "match"),
+    [
+        (1.3, 10.0, r"pixel_arcmin_in = 1\.3 arcmin exceeds FWHM / 8 = 1\.25 arcmin: the pixel window of such an "
+                    r"intermediate grid cannot be compensated"),
+        (0.1, 0.0, r"fwhm_arcmin must be > 0 arcmin to compensate the pixel window, got 0\.0"),
+    ],
+)
+def test_pixel_window_bad_input(pixel: float, fwhm: float, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        observe(np.ones((16, 16)), pixel, fwhm_arcmin=fwhm, pixel_window=True)

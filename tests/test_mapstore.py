@@ -263,7 +263,8 @@ def test_clean_part_of_a_synthetic_snapshot(tmp_path: Path) -> None:
         np.testing.assert_array_equal(hires[name].values, ds[name].values)
     r500_arcmin = ds["R500"].values / d_a * (180 * 60 / np.pi)
     y_cyl = [y500_cyl_arcmin2(hires["y"].values[m].astype(float), 0.5, r500_arcmin[m]) for m in range(n)]
-    np.testing.assert_allclose(y_cyl, ds["Y500_cyl"].values, rtol=1e-5)
+    # Y500_cyl is the pixel-free aperture integral; the 30" pixels sample the aperture's edge to ~2e-3
+    np.testing.assert_allclose(y_cyl, ds["Y500_cyl"].values, rtol=5e-3)
     path = tmp_path / "part.zarr"
     write_part(ds, path)
     gather([path], tmp_path / "clean.zarr")
@@ -276,3 +277,10 @@ def test_map_config_from_the_workflow_sections():
     assert (cfg.npix, cfg.projections, cfg.npix_out, cfg.pixel_arcmin_out, cfg.fwhm_arcmin) == (384, (0, 1, 2), 64, 2.0, 5.0)
     with pytest.raises(ValueError, match="instrument: unknown key 'beam'"):
         MapConfig.from_sections({}, {"beam": 10.0})
+
+
+def test_map_config_route() -> None:
+    assert MapConfig.from_sections({}, {}).route == "fast"
+    assert MapConfig.from_sections({"route": "hires", "save_hires": False}, {}).route == "hires"
+    with pytest.raises(ValueError, match=r"maps: route must be one of \('fast', 'hires'\), got 'medium'"):
+        MapConfig.from_sections({"route": "medium"}, {})

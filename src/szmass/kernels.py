@@ -152,6 +152,25 @@ def quadrant_table(kernel: str) -> np.ndarray:
 
 
 @functools.cache
+def _separable_splines(kernel: str) -> tuple[CubicSpline, np.ndarray]:
+    """Cubic splines through the leading RANK scaled eigenvectors of the quadrant table, and the weights c_m."""
+    table = quadrant_table(kernel)
+    eigenvalues, vectors = np.linalg.eigh(table)
+    order = np.argsort(-np.abs(eigenvalues), kind="stable")[:RANK]
+    eigenvalues, vectors = eigenvalues[order], vectors[:, order]
+    nodes = vectors * np.sqrt(np.abs(eigenvalues))
+    nodes[0] = 0.0
+    zero = np.zeros(RANK)
+    spline = CubicSpline(np.linspace(0.0, 1.0, N_TABLE + 1), nodes, axis=0, bc_type=((2, zero), (1, zero)))
+    factors = spline(np.linspace(0.0, 1.0, N_FINE + 1))
+    at_one = factors[-2] + 1.0 * (factors[-1] - factors[-2])
+    weights = np.sign(eigenvalues)
+    weights = weights / (4.0 * np.sum(weights * at_one**2))
+    weights.setflags(write=False)
+    return spline, weights
+
+
+@functools.cache
 def separable_quadrant(kernel: str) -> tuple[np.ndarray, np.ndarray]:
     """Separable form ``D(a, b) = sum_m c_m S_m(a) S_m(b)`` of the quadrant integral, a, b in [0, 1].
 
@@ -162,20 +181,22 @@ def separable_quadrant(kernel: str) -> tuple[np.ndarray, np.ndarray]:
     eigenvectors have S_m'' = 0 at a = 0 and S_m' = 0 at a = 1 (D is constant beyond
     the support). Both arrays are read-only.
     """
-    table = quadrant_table(kernel)
-    eigenvalues, vectors = np.linalg.eigh(table)
-    order = np.argsort(-np.abs(eigenvalues), kind="stable")[:RANK]
-    eigenvalues, vectors = eigenvalues[order], vectors[:, order]
-    nodes = vectors * np.sqrt(np.abs(eigenvalues))
-    nodes[0] = 0.0
-    zero = np.zeros(RANK)
-    spline = CubicSpline(np.linspace(0.0, 1.0, N_TABLE + 1), nodes, axis=0, bc_type=((2, zero), (1, zero)))
+    spline, weights = _separable_splines(kernel)
     factors = spline(np.linspace(0.0, 1.0, N_FINE + 1))
     factors[0] = 0.0
-    at_one = factors[-2] + 1.0 * (factors[-1] - factors[-2])
-    weights = np.sign(eigenvalues)
-    weights = weights / (4.0 * np.sum(weights * at_one**2))
     factors = np.ascontiguousarray(factors)
     factors.setflags(write=False)
-    weights.setflags(write=False)
     return factors, weights
+
+
+@functools.cache
+def separable_marginal(kernel: str) -> np.ndarray:
+    """Derivatives S_m'(j / N_FINE) (N_FINE + 1, RANK) of the factors of :func:`separable_quadrant`; read-only.
+
+    With them, ``sum_m c_m S_m(a) S_m'(b)`` = dD/db = the integral of F(sqrt(u^2 + b^2)) over u in [0, a]:
+    the projected kernel integrated along a line (used by :mod:`szmass.aperture`). S_m' is even.
+    """
+    spline, _ = _separable_splines(kernel)
+    slopes = np.ascontiguousarray(spline.derivative()(np.linspace(0.0, 1.0, N_FINE + 1)))
+    slopes.setflags(write=False)
+    return slopes

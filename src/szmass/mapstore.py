@@ -38,7 +38,7 @@ import zarr
 from astropy.cosmology import FLRW
 
 from szmass.atomic import atomic_path
-from szmass.instrument import observe
+from szmass.instrument import intermediate_grid, observe
 from szmass.logs import progress
 from szmass.rotations import N_PROJECTIONS
 from szmass.settings import known_keys
@@ -72,6 +72,9 @@ COORD_CHUNK = 1 << 16
 HIRES_COORDS = ("sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "R500", "model")
 """Per-map coordinates of a high-resolution map store (its Y500 are in the clean part)."""
 
+ROUTES = ("fast", "hires")
+"""Map-making routes (:class:`MapConfig` ``route``)."""
+
 HALO_COLUMNS = ["halo_id", "M500", "R500", "centre_x", "centre_y", "centre_z", "model"]
 """Columns :func:`clean_part` needs in the halo table (``results/halos/{sim}.csv``)."""
 
@@ -82,6 +85,9 @@ class MapConfig:
 
     High-resolution maps: ``npix`` pixels of ``pixel_arcsec`` [arcsec], SPH ``kernel``, line-of-sight depth
     +- ``depth_r500`` R500 (None: all particles read), ``projections`` (line-of-sight indices, 0..26).
+    ``route``: ``"fast"`` projects the same field onto the coarse grid of
+    :func:`szmass.instrument.intermediate_grid`, ``"hires"`` onto the ``npix`` grid (also whenever the
+    high-resolution maps are written); both observe with the pixel window compensated.
     Instrument: beam ``fwhm_arcmin`` [arcmin], ``npix_out`` pixels of ``pixel_arcmin_out`` [arcmin].
     """
 
@@ -93,6 +99,7 @@ class MapConfig:
     fwhm_arcmin: float = 10.0
     npix_out: int = 96
     pixel_arcmin_out: float = 1.7
+    route: str = "fast"
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> MapConfig:
@@ -108,6 +115,8 @@ class MapConfig:
                 )
             if len(set(d["projections"])) != len(d["projections"]):
                 raise ValueError(f"maps: projections has repeated indices: {p!r}")
+        if d.get("route", "fast") not in ROUTES:
+            raise ValueError(f"maps: route must be one of {ROUTES}, got {d['route']!r}")
         return cls(**d)
 
     @classmethod
@@ -255,14 +264,18 @@ def _project_halos(
             hires.append(ymap[None], {k: coords[k][row : row + 1] for k in HIRES_COORDS})
         row += 1
         return observe(ymap, pixel_arcmin, fwhm_arcmin=config.fwhm_arcmin, npix_out=config.npix_out,
-                       pixel_arcmin_out=config.pixel_arcmin_out)
+                       pixel_arcmin_out=config.pixel_arcmin_out, pixel_window=True)
+
+    npix, pixel_arcsec = config.npix, config.pixel_arcsec
+    if hires is None and config.route == "fast":
+        npix, pixel_arcsec = intermediate_grid(npix, pixel_arcsec, config.fwhm_arcmin)
 
     n_proj = len(config.projections)
     each_halo = progress(zip(halos["halo_id"], centres, r500), total=len(halos), desc=f"{label}: halos projected")
     for i, (halo_id, centre, radius) in enumerate(each_halo):
         t0 = time.perf_counter()
         hm = project_halo(
-            snap, centre, radius, cosmo=cosmo, npix=config.npix, pixel_arcsec=config.pixel_arcsec,
+            snap, centre, radius, cosmo=cosmo, npix=npix, pixel_arcsec=pixel_arcsec,
             kernel=config.kernel, depth_r500=config.depth_r500, projections=config.projections,
             observe=instrument, label=f"{label} halo {halo_id}",
         )

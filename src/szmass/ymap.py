@@ -18,11 +18,17 @@ cluster's own signal, while structures farther along the line of sight would be 
 real sky).
 ``depth_r500=None`` projects every particle read from the snapshot (e.g. the sphere the reader selected).
 
-Y500. ``Y500_cyl`` [arcmin^2] is the sum of the high-resolution map over the aperture of radius R500
-about the centre (the cylinder of radius R500 through the projected depth), each pixel weighted by its
-area fraction inside the aperture (exact overlap: the pixels the circle crosses are sampled on a 32 x 32
-sub-grid), times the pixel solid angle. ``Y500_sph`` [arcmin^2] is sum(W) / D_A^2 over the particles whose
-centres lie inside the 3D sphere of radius R500 (independent of the line of sight).
+Y500. ``Y500_cyl`` [arcmin^2] is the y-weight inside the aperture of radius R500 about the centre (the cylinder
+of radius R500 through the projected depth): each particle of the prism counts with the exact share of its
+projected kernel inside the aperture (:mod:`szmass.aperture`), so Y500_cyl does not depend on any map's
+pixels; an aperture reaching outside the field is an error. ``Y500_sph`` [arcmin^2] is sum(W) / D_A^2 over
+the particles whose centres lie inside the 3D sphere of radius R500 (independent of the line of sight).
+:func:`y500_cyl_arcmin2` measures the same aperture on a map (pixels weighted by their area inside it).
+
+Routes. The map handed to ``observe`` is either the 1920^2 high-resolution map (route ``hires``) or, for the
+fast route, a map of the same field on a coarse grid matched to the beam (pixels of FWHM / 40), observed
+with the pixel window compensated (:func:`szmass.instrument.observe` ``pixel_window``); both give the same
+96 x 96 maps to ~1e-5 of their peak (benchmarks/ymap_equivalence.py).
 
 Memory. One high-resolution map (1920^2 float64, 29 MB) exists at a time: :func:`project_halo` hands each
 to an ``observe`` callable (e.g. :func:`szmass.instrument.observe`) and keeps only its small result, unless
@@ -39,10 +45,12 @@ from typing import Protocol
 
 import numpy as np
 from astropy.cosmology import FLRW
+from numba import njit, prange
 
 from szmass.constants import ARCMIN_PER_RAD, K_B_ERG_K, KPC_CM, M_P_G, ME_C2_ERG, MSUN_G, SIGMA_T_CM2, X_H
 from szmass.cosmology import angular_diameter_distance_kpc
 from szmass.logs import progress
+from szmass.aperture import aperture_sum
 from szmass.rotations import N_PROJECTIONS, rotation_matrix
 from szmass.sph import project
 
@@ -53,6 +61,9 @@ Y_WEIGHT_KPC2: float = SIGMA_T_CM2 / KPC_CM**2 * K_B_ERG_K / ME_C2_ERG * X_H * M
 
 ARCMIN_PER_ARCSEC = 1.0 / 60.0
 """Arcminutes per arcsecond."""
+
+_SELECT_CHUNKS = 256
+"""Fixed chunks of the parallel rotate-and-select pass (:func:`_select_prism`)."""
 
 Observer = Callable[[np.ndarray, float], np.ndarray]
 """Maps (high-resolution y-map, its pixel size [arcmin]) to an observed map, e.g. ``instrument.observe``."""
@@ -201,6 +212,25 @@ class HaloGas:
         inside = np.einsum("ij,ij->i", self.offset_kpc, self.offset_kpc) < self.r500_kpc**2
         return float(self.weight_kpc2[inside].sum() / self.d_a_kpc**2 * ARCMIN_PER_RAD**2)
 
+    def prism(
+        self, projection: int, *, half_width_kpc: float, depth_r500: float | None = 5.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The gas a map of line of sight ``projection`` (0..26) sees: (x, y, hsml, weight) (n,) each.
+
+        ``x``, ``y`` [physical kpc] in the image plane; the particles whose centre lies within +- ``depth_r500``
+        R500 along the line of sight (None: all) and whose kernel overlaps the square field of half-width
+        ``half_width_kpc``, in the order read. Rotation and selection run in one parallel pass
+        (:func:`_select_prism`). Raises ValueError naming the halo when no particle lies in the prism.
+        """
+        depth = math.inf if depth_r500 is None else depth_r500 * self.r500_kpc
+        x, y, index = _select_prism(self.offset_kpc, self.hsml_kpc, rotation_matrix(projection), depth, half_width_kpc)
+        if index.size == 0:
+            raise ValueError(
+                f"{self.label}: no gas particle in the field ({2 * half_width_kpc:.0f} kpc wide) within "
+                f"+-{depth:.0f} kpc along line of sight {projection} ({self.offset_kpc.shape[0]} particles read)"
+            )
+        return x, y, self.hsml_kpc[index], self.weight_kpc2[index]
+
     def ymap(
         self,
         projection: int,
@@ -210,31 +240,69 @@ class HaloGas:
         kernel: str = "wendland_c4",
         depth_r500: float | None = 5.0,
     ) -> np.ndarray:
-        """High-resolution y-map (npix, npix) float64 along line of sight ``projection`` (0..26).
+        """y-map (npix, npix) float64 along line of sight ``projection`` (0..26), pixels of ``pixel_arcsec``.
 
         Raises ValueError naming the halo when no particle lies in the projected prism.
         """
-        rot = rotation_matrix(projection)
         pix = pixel_kpc(self.d_a_kpc, pixel_arcsec)
-        half_width = 0.5 * npix * pix
-        depth = math.inf if depth_r500 is None else depth_r500 * self.r500_kpc
-        along = self.offset_kpc @ rot[2]
-        sel = np.flatnonzero(np.abs(along) <= depth)
-        slab = self.offset_kpc[sel]
-        x, y = slab @ rot[0], slab @ rot[1]
-        del slab
-        reach = half_width + self.hsml_kpc[sel]
-        in_field = (np.abs(x) < reach) & (np.abs(y) < reach)
-        if not np.any(in_field):
-            raise ValueError(
-                f"{self.label}: no gas particle in the {npix} x {npix} field ({2 * half_width:.0f} kpc wide) within "
-                f"+-{depth:.0f} kpc along line of sight {projection} ({self.offset_kpc.shape[0]} particles read)"
-            )
-        sel = sel[in_field]
-        return project(
-            x[in_field], y[in_field], self.hsml_kpc[sel], self.weight_kpc2[sel],
-            npix=npix, pixel_size=pix, kernel=kernel,
-        )
+        x, y, hsml, weight = self.prism(projection, half_width_kpc=0.5 * npix * pix, depth_r500=depth_r500)
+        return project(x, y, hsml, weight, npix=npix, pixel_size=pix, kernel=kernel)
+
+    def y500_cyl_arcmin2(self, x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.ndarray, *,
+                         kernel: str = "wendland_c4") -> float:
+        """Y inside the aperture of radius R500 [arcmin^2] of the particles (x, y, hsml, weight) of :meth:`prism`.
+
+        Each particle counts with the exact share of its projected kernel inside the aperture
+        (:func:`szmass.aperture.aperture_sum`): no map, no pixels.
+        """
+        inside = aperture_sum(x, y, hsml, weight, self.r500_kpc, kernel=kernel)
+        return inside / self.d_a_kpc**2 * ARCMIN_PER_RAD**2
+
+
+@njit(cache=True, inline="always")
+def _prism_member(offset: np.ndarray, hsml: np.ndarray, rot: np.ndarray, depth: float, half_width: float,
+                  p: int) -> tuple[bool, float, float]:
+    """Whether particle ``p`` is in the prism, and its image-plane (x, y)."""
+    ox, oy, oz = offset[p, 0], offset[p, 1], offset[p, 2]
+    along = rot[2, 0] * ox + rot[2, 1] * oy + rot[2, 2] * oz
+    x = rot[0, 0] * ox + rot[0, 1] * oy + rot[0, 2] * oz
+    y = rot[1, 0] * ox + rot[1, 1] * oy + rot[1, 2] * oz
+    reach = half_width + hsml[p]
+    return abs(along) <= depth and abs(x) < reach and abs(y) < reach, x, y
+
+
+@njit(cache=True, parallel=True)
+def _select_prism(
+    offset: np.ndarray, hsml: np.ndarray, rot: np.ndarray, depth: float, half_width: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rotate and select in one pass: (x, y, index) of the prism's particles, in input order.
+
+    The particles are cut into ``_SELECT_CHUNKS`` fixed chunks, counted, then written at their chunk's
+    offset: the output does not depend on the number of threads.
+    """
+    n = offset.shape[0]
+    size = (n + _SELECT_CHUNKS - 1) // _SELECT_CHUNKS
+    counts = np.zeros(_SELECT_CHUNKS + 1, dtype=np.int64)
+    for c in prange(_SELECT_CHUNKS):
+        k = 0
+        for p in range(c * size, min(n, (c + 1) * size)):
+            if _prism_member(offset, hsml, rot, depth, half_width, p)[0]:
+                k += 1
+        counts[c + 1] = k
+    start = np.cumsum(counts)
+    xs = np.empty(start[-1])
+    ys = np.empty(start[-1])
+    index = np.empty(start[-1], dtype=np.int64)
+    for c in prange(_SELECT_CHUNKS):
+        k = start[c]
+        for p in range(c * size, min(n, (c + 1) * size)):
+            member, x, y = _prism_member(offset, hsml, rot, depth, half_width, p)
+            if member:
+                xs[k] = x
+                ys[k] = y
+                index[k] = p
+                k += 1
+    return xs, ys, index
 
 
 @dataclass(frozen=True)
@@ -273,15 +341,21 @@ def project_halo(
 ) -> HaloMaps:
     """Project the halo at ``centre_kpc`` [physical kpc] with R500 ``r500_kpc`` [physical kpc] along each line of sight.
 
-    Each high-resolution map (``npix`` pixels of ``pixel_arcsec``) gives Y500_cyl and is passed to ``observe``
-    (with its pixel size in arcmin) before the next one is made; see the module docstring. ``label`` names
-    the halo in errors and log lines.
+    Each map (``npix`` pixels of ``pixel_arcsec``: the 1920^2 high-resolution grid, or the coarse intermediate
+    grid of the fast route, :func:`szmass.instrument.intermediate_grid`) is passed to ``observe`` (with its
+    pixel size in arcmin) before the next one is made; Y500_cyl comes from the particles, not the map (module
+    docstring). ``label`` names the halo in errors and log lines. Raises ValueError when the R500 aperture
+    reaches outside the field.
     """
     gas = HaloGas.from_snapshot(snapshot, centre_kpc, r500_kpc, cosmo=cosmo, label=label)
     pixel_arcmin = pixel_arcsec * ARCMIN_PER_ARCSEC
     if gas.r500_arcmin > 0.5 * npix * pixel_arcmin:
-        log.warning("%s: R500 = %.1f arcmin exceeds the half-width of the map; Y500_cyl is truncated",
-                    gas.label, gas.r500_arcmin)
+        raise ValueError(
+            f"{gas.label}: the R500 aperture (radius {gas.r500_arcmin:.1f} arcmin) reaches outside the "
+            f"{npix} x {pixel_arcsec:g} arcsec field (half-width {0.5 * npix * pixel_arcmin:.1f} arcmin): "
+            f"Y500_cyl would miss gas; use a wider field (ymaps.npix x ymaps.pixel_arcsec)"
+        )
+    half_width = 0.5 * npix * pixel_kpc(gas.d_a_kpc, pixel_arcsec)
     indices = np.array(list(projections), dtype=np.int64)
     if indices.size == 0:
         raise ValueError(f"{gas.label}: no line of sight requested (projections is empty)")
@@ -289,8 +363,10 @@ def project_halo(
     maps: list[np.ndarray] = []
     hires = np.empty((indices.size, npix, npix)) if keep_hires else None
     for n, k in enumerate(progress(indices, desc=f"{gas.label}: lines of sight")):
-        ymap = gas.ymap(int(k), npix=npix, pixel_arcsec=pixel_arcsec, kernel=kernel, depth_r500=depth_r500)
-        y500_cyl[n] = y500_cyl_arcmin2(ymap, pixel_arcmin, gas.r500_arcmin)
+        x, y, hsml, weight = gas.prism(int(k), half_width_kpc=half_width, depth_r500=depth_r500)
+        y500_cyl[n] = gas.y500_cyl_arcmin2(x, y, hsml, weight, kernel=kernel)
+        ymap = project(x, y, hsml, weight, npix=npix, pixel_size=pixel_kpc(gas.d_a_kpc, pixel_arcsec), kernel=kernel)
+        del x, y, hsml, weight
         if observe is not None:
             maps.append(observe(ymap, pixel_arcmin))
         if hires is not None:
