@@ -3,9 +3,12 @@
 Generates (once, cached under ``--out``) a synthetic THE THREE HUNDRED-like region around a main halo of
 ``--main-m500`` h^-1 Msun, written as a GADGET format-2 snapshot through ``szmass.sims``; then, in a fresh
 process (so that the peak memory is the projection's own), reads the halo's sphere with the real reader,
-centres, rotates and projects the gas along the 27 lines of sight (1920 x 1920 pixels of 5 arcsec),
-computes Y500, and observes each map with the instrument (10' beam, 96 x 96 pixels of 1.7'). Prints
-the wall time of each stage and the peak resident memory (ru_maxrss). Not a test; CI does not gate on it.
+centres, rotates and projects the gas along the 27 lines of sight,
+computes Y500, and observes each map with the instrument (10' beam, 96 x 96 pixels of 1.7'), by both
+routes, each in its own process: ``hires`` (1920 x 1920 pixels of 5") and ``fast`` (the same field on the
+intermediate grid of ``szmass.instrument.intermediate_grid``, 640 x 15"). Prints the wall time of each
+stage, the peak resident memory (ru_maxrss), the end-to-end speed-up and the largest difference between
+the routes' maps (relative to each map's peak). Not a test; CI does not gate on it.
 
     .venv/bin/python benchmarks/ymap_cluster.py                      # defaults: 4.0e6 gas particles read, z = 0.1
     .venv/bin/python benchmarks/ymap_cluster.py --projections 3      # a quicker look
@@ -48,16 +51,21 @@ def generate(out: Path, gas_particle_mass: float, main_m500: float, redshift: fl
     return snap_path
 
 
-def measure(snap_path: Path, n_projections: int, npix: int) -> dict[str, float]:
-    """Read, project, observe the main halo of ``snap_path``; wall times [s] and peak memory [MiB]."""
+def measure(snap_path: Path, n_projections: int, npix: int, route: str, maps_out: Path) -> dict[str, float]:
+    """Read, project, observe the main halo of ``snap_path`` by ``route``; wall times [s] and peak memory [MiB].
+
+    The observed maps and Y500_cyl go to ``maps_out`` (npz) for the comparison of the routes.
+    """
     from szmass.cosmology import make_cosmology
-    from szmass.instrument import observe
+    from szmass.instrument import intermediate_grid, observe
     from szmass.sims import read_ahf_halos, read_snapshot, read_snapshot_header
     from szmass.sph import project
-    from szmass.ymap import pixel_kpc, project_halo, selection_radius_kpc
+    from szmass.ymap import HaloGas, pixel_kpc, project_halo, selection_radius_kpc
 
     # compile (or load from numba's cache) outside the timed region
     project(np.zeros(1), np.zeros(1), np.ones(1), np.ones(1), npix=8, pixel_size=1.0)
+    one = HaloGas(np.zeros((1, 3)), np.ones(1), np.ones(1), r500_kpc=1.0, d_a_kpc=1.0, label="warm-up")
+    one.y500_cyl_arcmin2(*one.prism(0, half_width_kpc=1.0))
     cosmo = make_cosmology()
     header = read_snapshot_header(snap_path)
     ahf = read_ahf_halos(snap_path.with_name(snap_path.name + ".AHF_halos"))
@@ -66,35 +74,36 @@ def measure(snap_path: Path, n_projections: int, npix: int) -> dict[str, float]:
     centre = main[["Xc", "Yc", "Zc"]].to_numpy(float) * a / h
     r500 = float(main["R500c"]) * a / h
     radius = float(selection_radius_kpc(r500, header.redshift, cosmo, npix=npix))
-
-    t0 = time.perf_counter()
-    snap = read_snapshot(snap_path, centre=centre, radius=radius)
-    t_read = time.perf_counter() - t0
+    grid_npix, grid_arcsec = intermediate_grid(npix, 5.0, 10.0) if route == "fast" else (npix, 5.0)
     t_observe = 0.0
 
     def timed_observe(ymap: np.ndarray, pixel_arcmin: float) -> np.ndarray:
         nonlocal t_observe
         t = time.perf_counter()
-        out = observe(ymap, pixel_arcmin)
+        out = observe(ymap, pixel_arcmin, pixel_window=True)
         t_observe += time.perf_counter() - t
         return out
 
     t0 = time.perf_counter()
-    hm = project_halo(snap, centre, r500, cosmo=cosmo, npix=npix, projections=range(n_projections), observe=timed_observe)
+    snap = read_snapshot(snap_path, centre=centre, radius=radius)
+    t_read = time.perf_counter() - t0
+    hm = project_halo(snap, centre, r500, cosmo=cosmo, npix=grid_npix, pixel_arcsec=grid_arcsec,
+                      projections=range(n_projections), observe=timed_observe)
     t_total = time.perf_counter() - t0
-    pix = pixel_kpc(hm.d_a_kpc, 5.0)
+    np.savez(maps_out, maps=hm.maps, y500_cyl=hm.y500_cyl)
+    pix = pixel_kpc(hm.d_a_kpc, grid_arcsec)
     return {
         "gas_particles_read": int(len(snap.mass)),
         "M500_msun": float(main["M500c"]) / h,
         "R500_kpc": r500,
         "redshift": header.redshift,
-        "pixel_kpc": pix,
+        "grid": f"{grid_npix} x {grid_arcsec:g} arcsec",
         "median_hsml_pixels": float(np.median(snap.hsml) / pix),
         "projections": n_projections,
         "read_s": t_read,
-        "project_halo_s": t_total,
+        "end_to_end_s": t_total,
         "of_which_observe_s": t_observe,
-        "per_projection_s": t_total / n_projections,
+        "per_projection_s": (t_total - t_read) / n_projections,
         "Y500_sph_arcmin2": hm.y500_sph,
         "Y500_cyl_mean_arcmin2": float(hm.y500_cyl.mean()),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -111,23 +120,39 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--projections", type=int, default=27)
     p.add_argument("--npix", type=int, default=1920)
+    p.add_argument("--routes", nargs="+", default=["hires", "fast"], choices=["hires", "fast"])
     p.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--route", default="fast", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.projections, args.npix)))
+        maps_out = args.out / f"maps_{args.route}.npz"
+        print(json.dumps(measure(args.measure, args.projections, args.npix, args.route, maps_out)))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     snap_path = generate(args.out, args.gas_particle_mass, args.main_m500, args.redshift, args.seed)
-    run = subprocess.run(
-        [sys.executable, __file__, "--measure", str(snap_path), "--projections", str(args.projections), "--npix", str(args.npix)],
-        check=True, capture_output=True, text=True,
-    )
-    result = json.loads(run.stdout.strip().splitlines()[-1])
     import numba
 
     print(f"numba threads: {numba.config.NUMBA_NUM_THREADS}")
-    for key, value in result.items():
-        print(f"{key:32s} {value:.4g}" if isinstance(value, float) else f"{key:32s} {value}")
+    results = {}
+    for route in args.routes:  # each in a fresh process, so that its peak memory is its own
+        run = subprocess.run(
+            [sys.executable, __file__, "--measure", str(snap_path), "--projections", str(args.projections),
+             "--npix", str(args.npix), "--route", route, "--out", str(args.out)],
+            check=True, capture_output=True, text=True,
+        )
+        results[route] = json.loads(run.stdout.strip().splitlines()[-1])
+        print(f"route {route}")
+        for key, value in results[route].items():
+            print(f"  {key:30s} {value:.4g}" if isinstance(value, float) else f"  {key:30s} {value}")
+    if len(results) == 2:
+        hires, fast = (np.load(args.out / f"maps_{r}.npz") for r in ("hires", "fast"))
+        peak = np.abs(hires["maps"]).max(axis=(1, 2))
+        diff = np.abs(fast["maps"] - hires["maps"]).max(axis=(1, 2)) / peak
+        print(f"speed-up hires / fast end to end   {results['hires']['end_to_end_s'] / results['fast']['end_to_end_s']:.1f}x")
+        print(f"peak memory fast / hires           {results['fast']['peak_rss_mib'] / results['hires']['peak_rss_mib']:.2f}")
+        print(f"max |fast - hires| / peak          worst {diff.max():.2e}, median {np.median(diff):.2e} "
+              f"({diff.size} lines of sight)")
+        print(f"Y500_cyl fast / hires - 1          {np.abs(fast['y500_cyl'] / hires['y500_cyl'] - 1).max():.1e}")
 
 
 if __name__ == "__main__":
