@@ -274,5 +274,4 @@ def test_ym_map_check_uses_large_clusters_and_the_maps_own_y() -> None:
     high2, on_maps2 = (part for _, part in doubled.groupby("line", sort=False))
     np.testing.assert_allclose(10 ** (on_maps2["log10_M_sz"].to_numpy() - high2["log10_M_sz"].to_numpy()),
                                2 ** (1 / 1.63), rtol=1e-10)  # fmt: skip
-    with pytest.raises(ValueError, match="no test map has R500 > 5 pixels"):
-        ym_map_check(tests.iloc[[2]], ds, cosmo, pixel_arcmin=1.7)
+    assert ym_map_check(tests.iloc[[2]], ds, cosmo, pixel_arcmin=1.7).empty  # no cluster large enough
