@@ -141,6 +141,13 @@ def test_seed(w):
     return derive_seed(config["seed"], "test", w.zbin)
 
 
+def bin_test_seeds(w):
+    """The test-set seeds of all redshift bins, in bin order (the synthetic sky injects only their test clusters)."""
+    from types import SimpleNamespace
+
+    return [test_seed(SimpleNamespace(zbin=b)) for b in ZBINS]
+
+
 # stage 8, products (products.smk)
 
 

@@ -118,7 +118,7 @@ rule synthetic_sky:
         hydrostatic_bias=PLANCK["hydrostatic_bias"],
         reso_arcmin=config["instrument"]["pixel_arcmin"],
         z_edges=config["training"]["redshift_edges"],
-        test_seeds=lambda w: [derive_seed(config["seed"], "test", SKY_DATASET, b) for b in ZBINS],  # as rule train's
+        test_seeds=bin_test_seeds,
         identity=config["training"]["split_identity"],
         galactic_cut_deg=PLANCK["galactic_cut_deg"],
         point_source_density_deg2=PLANCK["point_source_density_deg2"],
