@@ -27,7 +27,7 @@ def disc_share_dblquad(rho: float, kappa: float, kernel: str) -> float:
 
     value, _ = dblquad(
         lambda phi, u: 2.0 * u * float(projected_kernel(kernel, u)), 0.0, 1.0, phi_lo, lambda u: np.pi,
-        epsabs=1e-10, epsrel=1e-10,
+        epsabs=1e-9, epsrel=1e-9,
     )
     return value
 

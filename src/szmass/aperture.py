@@ -46,7 +46,7 @@ _NODES, _WEIGHTS = leggauss(N_NODES)
 def _interp(table: np.ndarray, a: float, m: int) -> float:
     """Linear interpolation of column ``m`` of a factor table at |a| <= 1 (a clamped to [0, 1])."""
     t = min(abs(a), 1.0) * N_FINE
-    cell = min(np.int64(t), N_FINE - 1)
+    cell = min(int(t), N_FINE - 1)
     f = t - cell
     return table[cell, m] + f * (table[cell + 1, m] - table[cell, m])
 
@@ -113,13 +113,13 @@ def aperture_fractions(
         raise ValueError(f"unknown SPH kernel {kernel!r}; expected one of {KERNEL_NAMES}")
     if not (np.isfinite(radius) and radius > 0):
         raise ValueError(f"aperture radius must be a positive finite length, got {radius!r}")
-    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (x, y, hsml)]
-    if len({a.shape for a in arrays}) != 1 or arrays[0].ndim != 1:
-        raise ValueError(f"x, y, hsml must be 1D arrays of one length, got shapes {[a.shape for a in arrays]}")
-    if np.any(arrays[2] < 0):
+    xs, ys, hs = (np.ascontiguousarray(a, dtype=np.float64) for a in (x, y, hsml))
+    if not xs.ndim == 1 or not xs.shape == ys.shape == hs.shape:
+        raise ValueError(f"x, y, hsml must be 1D arrays of one length, got shapes {[xs.shape, ys.shape, hs.shape]}")
+    if np.any(hs < 0):
         raise ValueError("hsml has negative values; expected support radii >= 0")
     factors, coeff = separable_quadrant(kernel)
-    return _fractions(*arrays, float(radius), factors, separable_marginal(kernel), coeff, _NODES, _WEIGHTS)
+    return _fractions(xs, ys, hs, float(radius), factors, separable_marginal(kernel), coeff, _NODES, _WEIGHTS)
 
 
 def aperture_sum(
