@@ -18,6 +18,7 @@ include: "workflow/rules/ymaps.smk"
 include: "workflow/rules/planck.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/products.smk"
+include: "workflow/rules/supplementary.smk"
 include: "workflow/rules/studies.smk"
 
 
@@ -33,5 +34,7 @@ rule all:
         supp_fig4=expand("results/figures/supp_fig4_{dataset}.png", dataset=DATASETS),
         figures=expand("results/figures/{name}.png", name=PRODUCT_FIGURES),
         tables=expand("results/tables/{name}.csv", name=PRODUCT_TABLES),
+        supplementary=expand("results/figures/{name}.png", name=SUPP_FIGURES),
+        supplementary_tables=expand("results/tables/{name}.csv", name=SUPP_TABLES),
         catalogue=multiext("results/catalogue/psz2_cnn_masses", ".csv", ".fits"),
         studies=STUDY_TARGETS,  # the studies a config enables (none by default)

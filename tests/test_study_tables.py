@@ -18,6 +18,7 @@ from szmass.studies import (
     best_epoch,
     check_schemes,
     cross_model_table,
+    learning_rate_table,
     select_gas_models,
     study_architectures,
     study_settings,
@@ -115,3 +116,19 @@ def test_study_settings_defaults_and_overrides() -> None:
         study_settings("cross_model", {"cross_model": {"edges": [0, 1]}}, training)
     with pytest.raises(ValueError, match="unknown study"):
         study_settings("zbin", None, training)
+
+
+def test_learning_rate_table_orders_rates_and_reads_the_least_loss(tmp_path: Path) -> None:
+    runs = []
+    for rate, losses in ((1e-4, [0.5, 0.3, 0.4]), (1e-2, [0.9, 0.8, 0.85]), (1e-3, [0.4, 0.2, 0.1])):
+        d = tmp_path / f"lr{rate:g}"
+        d.mkdir()
+        pd.DataFrame({"epoch": [1, 2, 3], "loss": 1.0, "val_loss": losses}).to_csv(d / "history.csv", index=False)
+        runs.append((rate, 0, d))
+    table = learning_rate_table(runs)
+    assert list(table["learning_rate"]) == [1e-2, 1e-3, 1e-4]
+    assert list(table["best_val_loss"]) == [0.8, 0.1, 0.3] and list(table["best_epoch"]) == [2, 3, 2]
+    with pytest.raises(ValueError, match="learning rates must be finite and > 0, got 0.0"):
+        learning_rate_table([(0.0, 0, runs[0][2])])
+    settings = study_settings("learning_rates", None, {"seeds": 2, "epochs": 3, "selection_bins": 2})
+    assert settings["rates"] == [1e-2, 1e-3, 1e-4, 1e-5] and settings["seeds"] == 2

@@ -61,12 +61,14 @@ def test_psz2_masses_are_divided_by_one_minus_b():
 
 def test_example_maps_are_two_massive_low_z_halos_and_one_near_1e15_at_z_half():
     table = pd.DataFrame({
-        "redshift": [0.05, 0.05, 0.08, 0.03, 0.5, 0.45, 0.52, 0.05],
+        "redshift": [0.05, 0.05, 0.08, 0.03, 0.5, 0.45, 0.52, 0.05],  # d, e and f near z = 0.5
         "log10_M": [14.9, 14.9, 14.7, 14.2, 14.5, 15.02, 15.3, 14.8],
         "halo": ["a", "a", "b", "c", "d", "e", "f", "g"],  # rows 0 and 1: two projections of one halo
     })
-    # a (14.9), then g (14.8; the second projection of a is skipped); e is nearest to (15, 0.5)
-    assert pick_example_maps(table) == [0, 7, 5]
+    # a (14.9), then g (14.8; the second projection of a is skipped); d sits at the redshift nearest 0.5
+    assert pick_example_maps(table) == [0, 7, 4]
+    # at z = 0.45 (the nearest to 0.4), e is the only one
+    assert pick_example_maps(table, target_z=0.4) == [0, 7, 5]
     with pytest.raises(ValueError, match=r"pick_example_maps: 1 distinct halo\(s\) at z < 0.04, need 2"):
         pick_example_maps(table, low_z=0.04)
 
@@ -201,6 +203,10 @@ def test_centroid_offset_of_a_shifted_blob():
     assert centroid_offset(blob, 10.0)[0] == pytest.approx(0.3, rel=1e-6)
     centred = np.exp(-(i**2 + j**2) / 2.0)[None]
     assert centroid_offset(centred, 10.0)[0] == pytest.approx(0.0, abs=1e-12)
+    # negative noise pixels carry no weight: a negative dip 8 pixels away hardly moves the centroid (with
+    # signed weights it would move to 1.1 R500)
+    dipped = blob - 0.5 * np.exp(-((i + 5.0) ** 2 + j**2) / 2.0)[None]
+    assert centroid_offset(dipped, 10.0)[0] == pytest.approx(0.3, abs=1e-3)
 
 
 def test_saliency_examples_pick_good_bad_and_a_merger():
@@ -211,8 +217,12 @@ def test_saliency_examples_pick_good_bad_and_a_merger():
     assert picks["good"] == [9, 5, 4, 0]
     assert picks["merger"] == [2]  # the most disturbed map outside the good ones
     assert picks["bad"] == [6, 1, 3]
-    with pytest.raises(ValueError, match="pick_saliency_examples: 10 maps cannot give 8 good and 4 bad examples"):
+    with pytest.raises(ValueError, match="pick_saliency_examples: 10 distinct maps or groups cannot give 8 good"):
         pick_saliency_examples(true + resid, true, offset, n_good=8)
+    # maps 9 and 5, 6 and 8 are projections of one cluster each: one example per cluster
+    groups = np.array(["x", "b", "c", "d", "e", "a", "f", "g", "f", "a"])
+    picks = pick_saliency_examples(true + resid, true, offset, groups=groups)
+    assert picks == {"good": [9, 4, 0, 2], "merger": [8], "bad": [1, 3, 7]}
 
 
 def test_unit_sum_maps_sum_to_one():
@@ -236,6 +246,9 @@ def test_radial_distribution_of_a_ring_peaks_at_its_radius():
     inside = np.isfinite(values[0])
     assert (values[0, inside] * widths[inside]).sum() == pytest.approx(1.0, abs=1e-9)
     assert not inside[-1]  # 3 R500 = 60 pixels reaches beyond the 48-pixel half-width
+    # R500 of 2 pixels: no pixel centre within 0.2 R500 = 0.4 pixels of the centre (the nearest four are at 0.71)
+    small = radial_distribution(unit_sum(ring[None]), 2.0)[0]
+    assert np.isnan(small[0]) and np.isfinite(small[1])
 
 
 def test_uniform_saliency_grows_with_radius():
@@ -254,3 +267,30 @@ def test_saliency_figures_draw_examples_and_profiles():
     fig = radial_distribution_figure({"test maps": summary})
     render(fig)
     assert {"paper", "median:test maps", "band:test maps"} <= gids(fig)
+
+
+# -- Supplementary Figure 11 and Table 3 -----------------------------------------------------------
+
+
+def test_cross_model_mass_cut_in_table_and_figure():
+    from szmass.studies import cross_model_table
+    from szmass.supp_plots import cross_model_figure
+
+    b = np.array([0.1, -0.2, 0.05, 0.3])
+    true = np.array([14.5, 14.8, 14.9, 14.6])
+    table = pd.DataFrame({"train_model": "gadget_x", "test_model": "gizmo_simba", "log10_M_true": true,
+                          "log10_M_cnn": true - np.log10(1 - b)})
+    row = cross_model_table({("gadget_x", "gizmo_simba"): table}, min_log10_m500=14.7).iloc[0]
+    assert row["n"] == 2 and row["mean"] == pytest.approx(b[1:3].mean(), abs=1e-12)
+    fig = cross_model_figure(table, min_log10_m500=14.7)
+    render(fig)
+    assert "N = 2" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    with pytest.raises(ValueError, match=r"cross_model_figure: no test maps \(above log10 M500 = 15.0\)"):
+        cross_model_figure(table, min_log10_m500=15.0)
+
+
+def test_histograms_of_values_beyond_the_clip_range():
+    far = {(1, "all"): np.array([-3.0, -2.5, -4.0]), (1, "M_CNN > 5e+14"): np.array([])}
+    fig = bias_distributions({"sky": far}, {"sky": "$b_P$"})  # all clipped to -1: one narrow bin range
+    render(fig)
+    assert "sky:1:all" in gids(fig)

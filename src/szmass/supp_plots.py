@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch
 from numpy.typing import ArrayLike, NDArray
 
-from szmass.evaluate import log_residual_moments
+from szmass.evaluate import log_residual_moments, relative_bias
 from szmass.plots import B_T_LABEL, PIXEL_ARCMIN, _map_panel
 
 LOG_M_LABEL = r"$\log_{10}(M_{500} / M_\odot)$"
@@ -103,9 +103,10 @@ def architecture_diagram(layers: pd.DataFrame, title: str = "") -> Figure:
     ax = fig.add_subplot()
     colours = {"input": "0.85", "conv": "tab:blue", "max-pool": "tab:cyan", "global": "tab:purple",
                "dropout": "0.7", "dense": "tab:orange"}  # fmt: skip
+    widest = np.log1p(max(float(shape[0]) for shape in layers["output_shape"]))
     for i, row in enumerate(layers.itertuples(index=False)):
         shape = tuple(row.output_shape)
-        height = 0.35 + 0.55 * np.log1p(shape[0]) / np.log1p(float(layers["output_shape"].iloc[0][0]))
+        height = 0.35 + 0.6 * np.log1p(shape[0]) / widest  # box height grows with the layer's first dimension
         colour = next((c for k, c in colours.items() if str(row.kind).startswith(k)), "0.5")
         ax.add_patch(FancyBboxPatch((i + 0.1, 0.5 - height / 2), 0.8, height, boxstyle="round,pad=0.02",
                                     facecolor=colour, alpha=0.55, edgecolor="k", gid=f"layer:{row.layer}"))  # fmt: skip
@@ -116,13 +117,15 @@ def architecture_diagram(layers: pd.DataFrame, title: str = "") -> Figure:
     ax.set_xlim(0, n)
     ax.set_ylim(-0.05, 1.05)
     ax.set_axis_off()
-    ax.set_title(f"{title} {int(layers['parameters'].sum()):,} trainable parameters".strip())
+    total = f"{int(layers['parameters'].sum()):,} trainable parameters"
+    ax.set_title(f"{title}: {total}" if title else total)
     return fig
 
 
 def _histogram_bins(values: Sequence[NDArray[np.float64]], n_bins: int, clip: tuple[float, float]) -> NDArray[np.float64]:
-    finite = np.concatenate([v for v in values if v.size] or [np.zeros(1)])
-    lo, hi = max(clip[0], finite.min()), min(clip[1], finite.max())
+    """``n_bins`` + 1 equal bin edges over the range of ``values`` clipped to ``clip`` (+-0.05 around a single value)."""
+    clipped = np.clip(np.concatenate([v for v in values if v.size] or [np.zeros(1)]), *clip)
+    lo, hi = float(clipped.min()), float(clipped.max())
     if not hi > lo:
         lo, hi = lo - 0.05, hi + 0.05
     return np.linspace(lo, hi, n_bins + 1)
@@ -143,11 +146,11 @@ def run_error_distributions(errors: pd.DataFrame, *, n_bins: int = 25, clip: tup
         runs = [g["b_t"].to_numpy(float) for _, g in part.groupby("run")]
         edges = _histogram_bins(runs, n_bins, clip)
         for k, (run, g) in enumerate(part.groupby("run")):
-            b = g["b_t"].to_numpy(float)
+            b = np.clip(g["b_t"].to_numpy(float), edges[0], edges[-1])
             ax.hist(b, bins=edges, density=True, histtype="step", color="0.6", lw=0.7, gid=f"run:{zbin}:{run}",
                     label=f"all runs ({len(runs)})" if k == 0 else None)  # fmt: skip
         for flag, colour, name in (("selected", "tab:green", "selected run"), ("worst", "tab:red", "worst run")):
-            b = part.loc[part[flag].astype(bool), "b_t"].to_numpy(float)
+            b = np.clip(part.loc[part[flag].astype(bool), "b_t"].to_numpy(float), edges[0], edges[-1])
             ax.hist(b, bins=edges, density=True, histtype="step", color=colour, lw=1.8, gid=f"{flag}:{zbin}",
                     label=name)  # fmt: skip
         ax.axvline(0.0, color="k", lw=0.6)
@@ -163,12 +166,13 @@ def bias_distributions(
     labels: Mapping[str, str],
     *,
     zlabels: Mapping[int, str] | None = None,
-    n_bins: int = 20,
+    n_bins: int = 40,
     clip: tuple[float, float] = (-1.0, 1.0),
 ) -> Figure:
     """Supplementary Figure 6: one row per data set (``samples``: name -> :func:`szmass.supplementary.bias_samples`),
     one column per redshift bin, the distribution (density) of b for all masses and above the mass cut
-    (gid "<name>:<bin>:<subset>"), with the median in the legend; ``labels``: name -> x-axis label (b_t or b_P)."""
+    (gid "<name>:<bin>:<subset>") in ``n_bins`` equal bins over ``clip`` (values beyond it counted in the end
+    bins), with the number and median in the legend; ``labels``: name -> x-axis label (b_t or b_P)."""
     if not samples:
         raise ValueError("bias_distributions: no data sets given")
     zbins = sorted({k for s in samples.values() for k, _ in s})
@@ -178,9 +182,10 @@ def bias_distributions(
         for j, zbin in enumerate(zbins):
             ax = axes[i, j]
             parts = {subset: b for (k, subset), b in sample.items() if k == zbin}
-            edges = _histogram_bins(list(parts.values()), n_bins, clip)
+            edges = np.linspace(*clip, n_bins + 1)
             for (subset, b), style in zip(parts.items(), ("-", "--"), strict=False):
                 if b.size == 0:
+                    ax.plot([], [], ls=style, color="0.5", label=f"{subset}: N = 0")
                     continue
                 ax.hist(np.clip(b, *clip), bins=edges, density=True, histtype="step", ls=style, lw=1.3,
                         gid=f"{name}:{zbin}:{subset}", label=f"{subset}: N = {b.size}, median {np.median(b):+.2f}")  # fmt: skip
@@ -317,3 +322,35 @@ def saliency_examples(
             ax.add_patch(Circle((0.0, 0.0), r500[i] * pixel_arcmin, fill=False, color="c", ls="--", gid=f"r500:{i}"))
     return fig
 
+
+
+def cross_model_figure(tests: pd.DataFrame, *, min_log10_m500: float | None = None, n_bins: int = 20) -> Figure:
+    """Cross-model test (the paper's Supplementary Figure 11): one panel per training gas model, the
+    distribution of b_t = (M_CNN - M_true) / M_CNN on the test maps of each gas model (gid
+    "<train>:<test>"), with its mean and standard error in the legend. ``tests``: columns train_model,
+    test_model, log10_M_true, log10_M_cnn; with ``min_log10_m500``, maps below that log10 M_true are left out."""
+    missing = [c for c in ("train_model", "test_model", "log10_M_true", "log10_M_cnn") if c not in tests.columns]
+    if missing:
+        raise ValueError(f"cross_model_figure: column(s) {missing} missing; the table has {list(tests.columns)}")
+    if min_log10_m500 is not None:
+        tests = tests[tests["log10_M_true"] >= min_log10_m500]
+    trains = sorted(tests["train_model"].unique())
+    if not trains:
+        raise ValueError(f"cross_model_figure: no test maps (above log10 M500 = {min_log10_m500})")
+    fig = Figure(figsize=(4.0 * len(trains), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(trains), squeeze=False, sharey=True)[0]
+    b_all = relative_bias(tests["log10_M_cnn"].to_numpy(float), tests["log10_M_true"].to_numpy(float))
+    edges = _histogram_bins([b_all], n_bins, (-1.0, 1.0))
+    for ax, train in zip(axes, trains, strict=True):
+        for k, (test, part) in enumerate(tests[tests["train_model"] == train].groupby("test_model", sort=True)):
+            b = relative_bias(part["log10_M_cnn"].to_numpy(float), part["log10_M_true"].to_numpy(float))
+            err = b.std(ddof=1) / np.sqrt(b.size) if b.size > 1 else np.nan
+            ax.hist(np.clip(b, edges[0], edges[-1]), bins=edges, density=True, histtype="step", lw=1.4,
+                    color=f"C{k}", ls="-" if test == train else "--", gid=f"{train}:{test}",
+                    label=f"tested on {test}: {b.mean():+.3f} $\\pm$ {err:.3f} (N = {b.size})")  # fmt: skip
+        ax.axvline(0.0, color="k", lw=0.6)
+        ax.set_title(f"trained on {train}", fontsize="small")
+        ax.set_xlabel(B_T_LABEL)
+        ax.legend(fontsize="xx-small")
+    axes[0].set_ylabel("density")
+    return fig

@@ -56,14 +56,12 @@ def pick_example_maps(
     n_low: int = 2,
     target_log10_m: float = 15.0,
     target_z: float = 0.5,
-    scale_log10_m: float = 0.1,
-    scale_z: float = 0.1,
 ) -> list[int]:
     """Positions (0-based rows of ``table``: columns ``redshift``, ``log10_M``, ``halo``, a halo identity) of
     the maps of Supplementary Figure 2: the ``n_low`` most massive distinct halos with redshift < ``low_z``,
-    then the map nearest to (``target_log10_m``, ``target_z``) in the distance
-    hypot(dlog10M / ``scale_log10_m``, dz / ``scale_z``) among the other halos. Ties go to the first row.
-    ValueError when fewer than ``n_low`` halos lie below ``low_z`` or no other halo remains."""
+    then, among the other halos at the redshift nearest to ``target_z`` (a snapshot's), the map nearest in
+    log10 M to ``target_log10_m``. Ties go to the first row. ValueError when fewer than ``n_low`` halos lie
+    below ``low_z`` or no other halo remains."""
     missing = [c for c in ("redshift", "log10_M", "halo") if c not in table.columns]
     if missing:
         raise ValueError(f"pick_example_maps: column(s) {missing} missing; the table has {list(table.columns)}")
@@ -82,8 +80,9 @@ def pick_example_maps(
     others = np.flatnonzero(~np.isin(halo, halo[picks]))
     if others.size == 0:
         raise ValueError("pick_example_maps: no halo left for the high-mass example")
-    distance = np.hypot((log_m[others] - target_log10_m) / scale_log10_m, (z[others] - target_z) / scale_z)
-    picks.append(int(others[np.argmin(distance)]))
+    dz = np.abs(z[others] - target_z)
+    others = others[dz == dz.min()]
+    picks.append(int(others[np.argmin(np.abs(log_m[others] - target_log10_m))]))
     return picks
 
 
@@ -215,7 +214,8 @@ def kde_density(posterior: KDEPosterior, log10_m_cnn: ArrayLike, log10_m_true: A
 
 def centroid_offset(maps: ArrayLike, r500_pixels: ArrayLike) -> NDArray[np.float64]:
     """Distance between each map's y-weighted centroid within R500 of the map centre and that centre, in
-    units of R500: large for a merger or a bright neighbour. ``maps``: (n, py, px) Compton y;
+    units of R500: large for a merger or a bright neighbour. The weights are the positive part of y, so that
+    the noise of a Planck mock cannot make them sum to zero. ``maps``: (n, py, px) Compton y;
     ``r500_pixels``: (n,) or a scalar. The centre is at npix / 2 - 0.5 (0-based pixel indices)."""
     y = np.asarray(maps, dtype=float)
     if y.ndim != 3:
@@ -224,33 +224,54 @@ def centroid_offset(maps: ArrayLike, r500_pixels: ArrayLike) -> NDArray[np.float
     jj, ii = np.indices(y.shape[1:], dtype=float)
     jj -= y.shape[1] / 2 - 0.5
     ii -= y.shape[2] / 2 - 0.5
-    w = np.where(np.hypot(jj, ii)[None] <= r500[:, None, None], y, 0.0)
+    w = np.where(np.hypot(jj, ii)[None] <= r500[:, None, None], np.clip(y, 0.0, None), 0.0)
     total = w.sum(axis=(1, 2))
     if np.any(total <= 0):
         raise ValueError(f"centroid_offset: map {int(np.flatnonzero(total <= 0)[0])} has no positive y within R500")
     return np.hypot((w * ii).sum(axis=(1, 2)), (w * jj).sum(axis=(1, 2))) / total / r500
 
 
+def _distinct(order: NDArray[np.int64], groups: NDArray, taken: list[int], n: int) -> list[int]:
+    """The first ``n`` indices of ``order`` whose group is not among those of ``taken`` nor of each other."""
+    used = {groups[i] for i in taken}
+    out: list[int] = []
+    for i in order:
+        if len(out) == n:
+            break
+        if groups[i] not in used:
+            out.append(int(i))
+            used.add(groups[i])
+    return out
+
+
 def pick_saliency_examples(
-    log10_m_cnn: ArrayLike, log10_m_true: ArrayLike, offset: ArrayLike, *, n_good: int = 4, n_bad: int = 4
+    log10_m_cnn: ArrayLike,
+    log10_m_true: ArrayLike,
+    offset: ArrayLike,
+    *,
+    groups: ArrayLike | None = None,
+    n_good: int = 4,
+    n_bad: int = 4,
 ) -> dict[str, list[int]]:
     """The maps of Supplementary Figure 9: "good", the ``n_good`` least |log10 M_CNN / M_true|; "merger", the
-    most disturbed map (largest ``offset``, :func:`centroid_offset`) not among the good ones; "bad", the
-    largest |log10 M_CNN / M_true| among the rest, ``n_bad`` - 1 of them, so that there are n_good + n_bad
-    examples in all (the merger among them, as in the paper). Indices in order of the criterion."""
+    most disturbed of the other maps (largest ``offset``, :func:`centroid_offset`); "bad", the largest
+    |log10 M_CNN / M_true| among the rest, ``n_bad`` - 1 of them, so that there are n_good + n_bad examples
+    in all (the merger among them, as in the paper). With ``groups`` (e.g. a cluster identity per map), no
+    two examples share a group (other projections of a cluster are skipped). Indices in order of the
+    criterion (ties: the first map)."""
     r = np.abs(np.asarray(log10_m_cnn, dtype=float) - np.asarray(log10_m_true, dtype=float))
     off = np.asarray(offset, dtype=float)
-    if r.shape != off.shape or r.ndim != 1:
-        raise ValueError(f"pick_saliency_examples: need 1-D masses and offsets of equal length, got {r.shape}, {off.shape}")
-    if n_good < 1 or n_bad < 1 or r.size < n_good + n_bad:
-        raise ValueError(f"pick_saliency_examples: {r.size} maps cannot give {n_good} good and {n_bad} bad examples")
-    order = np.argsort(r, kind="stable")
-    good = [int(i) for i in order[:n_good]]
-    rest = np.setdiff1d(np.arange(r.size), good)
-    merger = int(rest[np.argmax(off[rest])])
-    rest = rest[rest != merger]
-    bad = [int(i) for i in rest[np.argsort(-r[rest], kind="stable")][: n_bad - 1]]
-    return {"good": good, "bad": bad, "merger": [merger]}
+    g = np.arange(r.size) if groups is None else np.asarray(groups)
+    if r.shape != off.shape or r.ndim != 1 or g.shape != r.shape:
+        raise ValueError(f"pick_saliency_examples: need 1-D masses, offsets and groups of equal length, got "
+                         f"{r.shape}, {off.shape}, {g.shape}")  # fmt: skip
+    if n_good < 1 or n_bad < 1 or np.unique(g).size < n_good + n_bad:
+        raise ValueError(f"pick_saliency_examples: {np.unique(g).size} distinct maps or groups cannot give {n_good} "
+                         f"good and {n_bad} bad examples")  # fmt: skip
+    good = _distinct(np.argsort(r, kind="stable"), g, [], n_good)
+    merger = _distinct(np.argsort(-off, kind="stable"), g, good, 1)
+    bad = _distinct(np.argsort(-r, kind="stable"), g, good + merger, n_bad - 1)
+    return {"good": good, "bad": bad, "merger": merger}
 
 
 # -- Supplementary Figure 10 -----------------------------------------------------------------------
@@ -274,8 +295,8 @@ def radial_distribution(
     """The radial distribution of each map's saliency in r / R500, (n, annuli): the saliency summed over the
     pixels whose centre falls in annulus [r_lo, r_hi) of r / R500, divided by the annulus width, i.e. a
     density per unit r / R500 (for unit-sum maps, :func:`unit_sum`, the fraction of the map's saliency per
-    unit r / R500). Distances are from the map centre npix / 2 - 0.5; an annulus not wholly inside the map
-    (r_hi R500 > min(py, px) / 2 pixels) is NaN for that map."""
+    unit r / R500). Distances are from the map centre npix / 2 - 0.5; an annulus holding no pixel centre (for
+    a small R500) or not wholly inside the map (r_hi R500 > min(py, px) / 2 pixels) is NaN for that map."""
     s = np.asarray(saliency, dtype=float)
     if s.ndim != 3:
         raise ValueError(f"radial_distribution: expected maps (n, py, px), got shape {s.shape}")
@@ -293,7 +314,9 @@ def radial_distribution(
     inside = (ann >= 0) & (ann < n_ann)
     flat = (np.arange(n)[:, None] * n_ann + ann)[inside]
     sums = np.bincount(flat, weights=s.reshape(n, -1)[inside], minlength=n * n_ann).reshape(n, n_ann)
+    counts = np.bincount(flat, minlength=n * n_ann).reshape(n, n_ann)
     out = sums / np.diff(edges)[None, :]
+    out[counts == 0] = np.nan
     out[edges[1:][None, :] * r500[:, None] > min(py, px) / 2 * (1.0 + 1e-9)] = np.nan
     return out
 

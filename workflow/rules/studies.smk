@@ -1,7 +1,8 @@
 # Stage 8, the supplement's studies (szmass.studies): redshift binnings (Supplementary Table 1), the
-# hyperparameter scan, the cross-model test (Supplementary Table 3). Off unless asked for: `snakemake
-# study_zbins`, `study_hyperparameters`, `study_cross_model` or `studies` (all three); a study config
-# (config/study.yaml) sets studies.<name>.enabled, which puts the study into STUDY_TARGETS (for rule all).
+# hyperparameter and learning-rate scans, the cross-model test (Supplementary Table 3, Figure 11). Off unless
+# asked for: `snakemake study_zbins`, `study_hyperparameters`, `study_learning_rates`, `study_cross_model` or
+# `studies` (all of them); a study config (config/study.yaml) sets studies.<name>.enabled, which puts the
+# study into STUDY_TARGETS (for rule all).
 # Training reuses rule `train` (workflow/scripts/train.py) and selection rule `select_model`.
 
 from szmass.studies import check_schemes, study_architectures, study_settings
@@ -10,6 +11,7 @@ from szmass.zbins import check_edges
 ZB = study_settings("zbins", config.get("studies"), TRAIN)
 HP = study_settings("hyperparameters", config.get("studies"), TRAIN)
 XM = study_settings("cross_model", config.get("studies"), TRAIN)
+LR = study_settings("learning_rates", config.get("studies"), TRAIN)
 
 ZB_SCHEMES = {len(e) - 1: list(e) for e in check_schemes(ZB["schemes"])}
 ZB_ROOT = "results/studies/zbins"
@@ -21,6 +23,8 @@ XM_EDGES = list(check_edges(XM["redshift_edges"]))
 XM_ZBINS = list(range(1, len(XM_EDGES)))
 XM_ROOT = "results/studies/cross_model"
 XM_TEST_SEED = derive_seed(config["seed"], "study_cross_model", "test")
+LR_RATES = {f"{float(r):g}": float(r) for r in LR["rates"]}
+LR_ROOT = "results/studies/learning_rates"
 
 
 wildcard_constraints:
@@ -28,19 +32,21 @@ wildcard_constraints:
     arch="conv[0-9]+_dense[0-9]+_kernel[0-9]+_filters[0-9]+_dropout[0-9.]+",
     gas_model="[A-Za-z0-9_]+",
     train_model="[A-Za-z0-9_]+",
+    rate="[0-9.e+-]+",
 
 
-def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, architecture=None):
-    """Params of rule `train` for one study run (see workflow/scripts/train.py)."""
+def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, architecture=None, learning_rate=None):
+    """Params of rule `train` for one study run (see workflow/scripts/train.py); the training section's
+    learning rate unless ``learning_rate`` is given."""
     return dict(edges=edges, zbin=zbin, models=models, test_scope=scope, test_seed=test_seed,
                 seed=lambda w: derive_seed(config["seed"], study, *seed_keys(w), w.seed),
                 epochs=study_cfg(study)["epochs"], batch_size=TRAIN["batch_size"],
-                learning_rate=TRAIN["learning_rate"], identity=TRAIN["split_identity"],
+                learning_rate=learning_rate or TRAIN["learning_rate"], identity=TRAIN["split_identity"],
                 architecture=architecture or {})
 
 
 def study_cfg(study):
-    return {"study_zbins": ZB, "study_hyperparameters": HP, "study_cross_model": XM}[study]
+    return {"study_zbins": ZB, "study_hyperparameters": HP, "study_cross_model": XM, "study_learning_rates": LR}[study]
 
 
 def run_files(root, seeds):
@@ -149,6 +155,46 @@ rule study_hyperparameters_table:
         "../scripts/study_hyperparameters.py"
 
 
+# -- learning-rate scan -----------------------------------------------------------------------------
+
+
+use rule train as study_learning_rates_train with:
+    input:
+        maps=f"results/maps/{LR['dataset']}.zarr",
+    output:
+        model="results/studies/learning_rates/lr{rate}/seed{seed}/model.keras",
+        history="results/studies/learning_rates/lr{rate}/seed{seed}/history.csv",
+        predictions="results/studies/learning_rates/lr{rate}/seed{seed}/predictions.csv",
+    params:
+        # the same seeds for every learning rate: the same splits and training orders, a paired comparison
+        **study_params("study_learning_rates", list(LR["redshift_range"]), 1, LR["models"], "bin", lambda w: (),
+                       derive_seed(config["seed"], "study_learning_rates", "test"),
+                       learning_rate=lambda w: LR_RATES[w.rate]),
+    log:
+        "logs/studies/learning_rates/lr{rate}/seed{seed}.log",
+    benchmark:
+        "benchmarks/out/studies/learning_rates/lr{rate}/seed{seed}.tsv"
+
+
+rule study_learning_rates_table:
+    """The learning-rate scan's least validation loss per learning rate and seed, and their box plot."""
+    input:
+        [f"{LR_ROOT}/lr{r}/seed{s}/history.csv" for r in LR_RATES for s in range(LR["seeds"])],
+    output:
+        table=report("results/tables/learning_rate_scan.csv", category="Studies",
+                     caption="../report/learning_rate_scan.rst"),
+        figure=report("results/figures/learning_rate_scan.png", category="Studies",
+                      caption="../report/learning_rate_scan.rst"),
+    params:
+        runs=[(rate, s, f"{LR_ROOT}/lr{r}/seed{s}") for r, rate in LR_RATES.items() for s in range(LR["seeds"])],
+    log:
+        "logs/studies/learning_rates_table.log",
+    conda:
+        "../../envs/products.yaml"
+    script:
+        "../scripts/study_learning_rates.py"
+
+
 # -- cross-model test --------------------------------------------------------------------------------
 
 
@@ -206,12 +252,17 @@ rule study_cross_model_predict:
 
 
 rule study_cross_model_table:
-    """Supplementary Table 3: mean b_t and its standard error per (train model, test model)."""
+    """Supplementary Table 3 and Figure 11: mean b_t and its standard error per (train model, test model),
+    and the distributions of b_t."""
     input:
         lambda w: cross_model_tests(),
     output:
-        report("results/tables/supp_table3_cross_model.csv", category="Studies",
-               caption="../report/supp_table3_cross_model.rst"),
+        table=report("results/tables/supp_table3_cross_model.csv", category="Studies",
+                     caption="../report/supp_table3_cross_model.rst"),
+        figure=report("results/figures/supp_fig11_cross_model.png", category="Studies",
+                      caption="../report/supp_fig11_cross_model.rst"),
+    params:
+        min_log10_m500=XM["min_log10_m500"],
     log:
         "logs/studies/cross_model_table.log",
     conda:
@@ -236,22 +287,30 @@ rule study_hyperparameters:
 
 
 rule study_cross_model:
-    """The cross-model test: Supplementary Table 3."""
+    """The cross-model test: Supplementary Table 3 and Figure 11."""
     input:
         rules.study_cross_model_table.output,
 
 
+rule study_learning_rates:
+    """The learning-rate scan: its table and box plot."""
+    input:
+        rules.study_learning_rates_table.output,
+
+
 rule studies:
-    """All three studies."""
+    """All the studies."""
     input:
         rules.study_zbins.input,
         rules.study_hyperparameters.input,
+        rules.study_learning_rates.input,
         rules.study_cross_model.input,
 
 
 STUDY_TARGETS = [
     path
     for name, cfg, target in (("zbins", ZB, rules.study_zbins), ("hyperparameters", HP, rules.study_hyperparameters),
+                              ("learning_rates", LR, rules.study_learning_rates),
                               ("cross_model", XM, rules.study_cross_model))
     if cfg["enabled"]
     for path in target.input
