@@ -13,8 +13,8 @@ from scipy.spatial.transform import Rotation
 
 from szmass.cosmology import make_cosmology
 from szmass.instrument import intermediate_grid, observe
-from szmass.synth.particles import sph_smoothing
 from szmass.rotations import N_PROJECTIONS, ROTATIONS, directions, rotation_matrix
+from szmass.synth.particles import sph_smoothing
 from szmass.ymap import HaloGas, disc_fraction, pixel_kpc, project_halo, selection_radius_kpc, y500_cyl_arcmin2, y_weight_kpc2
 
 COSMO = make_cosmology()

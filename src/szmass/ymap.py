@@ -28,7 +28,7 @@ the particles whose centres lie inside the 3D sphere of radius R500 (independent
 Routes. The map handed to ``observe`` is either the 1920^2 high-resolution map (route ``hires``) or, for the
 fast route, a map of the same field on a coarse grid matched to the beam (pixels of FWHM / 40), observed
 with the pixel window compensated (:func:`szmass.instrument.observe` ``pixel_window``); both give the same
-96 x 96 maps to ~1e-5 of their peak (benchmarks/ymap_equivalence.py).
+96 x 96 maps to < 1e-4 of their peak, median ~1e-5 (benchmarks/ymap_equivalence.py, docs/benchmarks.md).
 
 Memory. One high-resolution map (1920^2 float64, 29 MB) exists at a time: :func:`project_halo` hands each
 to an ``observe`` callable (e.g. :func:`szmass.instrument.observe`) and keeps only its small result, unless
@@ -37,7 +37,6 @@ to an ``observe`` callable (e.g. :func:`szmass.instrument.observe`) and keeps on
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,14 +46,12 @@ import numpy as np
 from astropy.cosmology import FLRW
 from numba import njit, prange
 
+from szmass.aperture import aperture_sum
 from szmass.constants import ARCMIN_PER_RAD, K_B_ERG_K, KPC_CM, M_P_G, ME_C2_ERG, MSUN_G, SIGMA_T_CM2, X_H
 from szmass.cosmology import angular_diameter_distance_kpc
 from szmass.logs import progress
-from szmass.aperture import aperture_sum
 from szmass.rotations import N_PROJECTIONS, rotation_matrix
 from szmass.sph import project
-
-log = logging.getLogger(__name__)
 
 Y_WEIGHT_KPC2: float = SIGMA_T_CM2 / KPC_CM**2 * K_B_ERG_K / ME_C2_ERG * X_H * MSUN_G / M_P_G
 """sigma_T [kpc^2] k_B / (m_e c^2) X_H Msun / m_p: the y-weight per (K * Msun * electron abundance)."""
@@ -310,9 +307,9 @@ class HaloMaps:
     """The projections of one halo.
 
     ``projections`` (n,) line-of-sight indices; ``y500_cyl`` (n,) [arcmin^2] per projection; ``y500_sph``
-    [arcmin^2]; ``d_a_kpc`` angular diameter distance [kpc]; ``pixel_arcmin`` of the high-resolution maps;
+    [arcmin^2]; ``d_a_kpc`` angular diameter distance [kpc]; ``pixel_arcmin`` of the projected maps;
     ``maps`` (n, ...) what ``observe`` returned per projection (None without ``observe``); ``hires``
-    (n, npix, npix) float64 high-resolution y-maps (None unless ``keep_hires``).
+    (n, npix, npix) float64 the projected y-maps themselves (None unless ``keep_hires``).
     """
 
     projections: np.ndarray
