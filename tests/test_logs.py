@@ -54,7 +54,6 @@ def test_counts_elapsed_and_time_left_at_most_every_30_s(clock, records):
     for _ in progress(range(10), desc="halos", logger=logging.getLogger("test_logs")):
         clock.now += 7.0  # one step takes 7 s
     assert [m for _, m in records.seen] == [
-        "halos: 0/10 (0 %), 00:00 elapsed, ? left",
         "halos: 5/10 (50 %), 00:35 elapsed, 00:35 left",  # the first step 30 s after the start
         "halos: 10/10 (100 %), 01:10 elapsed, 00:00 left",  # 5 steps of 7 s: 35 s since the last record
     ]
@@ -76,9 +75,22 @@ def test_resumed_count_and_time_left_from_the_steps_done_here(clock, records):
         clock.now += 10.0  # 10 s per epoch: 177 epochs left take 1770 s
         bar.update(1)
     bar.close()
+    assert [m for _, m in records.seen] == ["seed 3 epochs: 23/200 (12 %), 00:30 elapsed, 29:30 left"]
+
+
+def test_a_short_loop_logs_nothing_and_nested_loops_log_plain_lines(clock, records):
+    logger = logging.getLogger("test_logs")
+    for _ in progress(range(4), desc="fast", logger=logger):
+        clock.now += 7.0  # 28 s in all
+    assert records.seen == []
+    for _ in progress(range(2), desc="halos", logger=logger):
+        for _ in progress(range(3), desc="lines of sight", logger=logger):
+            clock.now += 12.0
     assert [m for _, m in records.seen] == [
-        "seed 3 epochs: 20/200 (10 %), 00:00 elapsed, ? left",
-        "seed 3 epochs: 23/200 (12 %), 00:30 elapsed, 29:30 left",
+        "lines of sight: 3/3 (100 %), 00:36 elapsed, 00:00 left",
+        "halos: 1/2 (50 %), 00:36 elapsed, 00:36 left",
+        "lines of sight: 3/3 (100 %), 00:36 elapsed, 00:00 left",
+        "halos: 2/2 (100 %), 01:12 elapsed, 00:00 left",
     ]
 
 
@@ -92,7 +104,7 @@ def test_records_and_warnings_reach_the_job_log_file(tmp_path, monkeypatch):
     log_file = tmp_path / "job.log"
     configure([log_file])
     try:
-        for _ in progress(range(3), desc="noise map"):
+        for _ in progress(range(3), desc="noise map", every_s=0):
             pass
         warnings.warn("a library's warning", UserWarning, stacklevel=1)
     finally:

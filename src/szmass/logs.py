@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from os import PathLike
@@ -15,6 +16,9 @@ T = TypeVar("T")
 
 PROGRESS_EVERY_S = 30.0
 """Least time between two progress records of one loop [s]."""
+
+_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+"""Terminal control sequences (cursor moves of nested bars), which a log file does not want."""
 
 _PROGRESS_FORMAT = "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f} %), {elapsed} elapsed, {remaining} left"
 
@@ -51,7 +55,7 @@ class _LogLines(io.TextIOBase):
         self._logger = logger
 
     def write(self, s: str) -> int:
-        line = s.strip()  # tqdm writes "\r<status><padding>" per refresh and a bare "\n" when it closes
+        line = _CONTROL.sub("", s).strip()  # tqdm writes "\r<status><padding>" per refresh, "\n" when it closes
         if line:
             self._logger.info(line)
         return len(s)
@@ -81,9 +85,10 @@ def progress(
 ) -> tqdm:
     """Iterate over ``iterable`` (or count with ``.update(n)`` when None), logging its progress to ``logger``.
 
-    One INFO record when the loop starts, then at most one every ``every_s`` seconds, and one when it ends:
-    ``"<desc>: <n>/<total> (<percent> %), <elapsed> elapsed, <time left> left"``, the time left from the mean
-    rate since the start (steps counted from ``initial``, e.g. the epochs a resumed training run had done).
+    A loop that runs longer than ``every_s`` seconds gets an INFO record then, at most one every ``every_s``
+    seconds after it, and one when it ends: ``"<desc>: <n>/<total> (<percent> %), <elapsed> elapsed, <time
+    left> left"``, the time left from the mean rate since the start (steps counted from ``initial``, e.g. the
+    epochs a resumed training run had done); a shorter loop logs nothing. Loops may nest.
     ``total`` defaults to ``len(iterable)``. ``logger`` defaults to ``szmass.progress``, which
     :func:`configure` sends to the job's log file.
     """
@@ -99,6 +104,8 @@ def progress(
         file=_LogLines(logger or logging.getLogger("szmass.progress")),
         mininterval=every_s,
         maxinterval=float("inf"),
+        delay=every_s,  # nothing from a short loop
+        position=0,  # no cursor moves for nested loops
         miniters=1,  # check the clock at every step: steps here take seconds to minutes
         smoothing=0,  # the time left from the mean rate since the start
         bar_format=_PROGRESS_FORMAT,
