@@ -53,7 +53,8 @@ def mass_redshift_marginals(samples: Mapping[str, pd.DataFrame], *, edges: Seque
         ax.scatter(t["redshift"], t["log10_M"], s=6, alpha=0.5, lw=0, color=colour, label=f"{label} ({len(t)})",
                    gid=f"sample:{label}")  # fmt: skip
         top.hist(t["redshift"], bins=z_bins.tolist(), density=True, histtype="step", color=colour, gid=f"zhist:{label}")
-        right.hist(t["log10_M"], bins=m_bins.tolist(), density=True, histtype="step", orientation="horizontal", color=colour,
+        right.hist(t["log10_M"], bins=m_bins.tolist(), density=True, histtype="step", orientation="horizontal",
+                   color=colour,
                    gid=f"mhist:{label}")  # fmt: skip
     for i, z in enumerate(edges):
         ax.axvline(float(z), color="0.4", ls=":", lw=1.0, label="redshift-bin edges" if i == 0 else None)
@@ -74,7 +75,8 @@ def example_grid(
     key -> (py, px) Compton-y map, the same keys in every row), each panel with its own colour bar and
     the title ``titles[i][key]``; axes are offsets from the map centre [arcmin]."""
     if not rows or len(rows) != len(titles):
-        raise ValueError(f"example_grid: need >= 1 row and one title mapping per row, got {len(rows)} and {len(titles)}")
+        raise ValueError(f"example_grid: need >= 1 row and one title mapping per row, got {len(rows)} and "
+                         f"{len(titles)}")  # fmt: skip
     keys = list(rows[0])
     if any(list(r) != keys for r in rows):
         raise ValueError(f"example_grid: every row needs the columns {keys}")
@@ -122,8 +124,11 @@ def architecture_diagram(layers: pd.DataFrame, title: str = "") -> Figure:
     return fig
 
 
-def _histogram_bins(values: Sequence[NDArray[np.float64]], n_bins: int, clip: tuple[float, float]) -> NDArray[np.float64]:
-    """``n_bins`` + 1 equal bin edges over the range of ``values`` clipped to ``clip`` (+-0.05 around a single value)."""
+def _histogram_bins(
+    values: Sequence[NDArray[np.float64]], n_bins: int, clip: tuple[float, float]
+) -> NDArray[np.float64]:
+    """``n_bins`` + 1 equal bin edges over the range of ``values`` clipped to ``clip`` (+-0.05 around a single
+    value)."""
     clipped = np.clip(np.concatenate([v for v in values if v.size] or [np.zeros(1)]), *clip)
     lo, hi = float(clipped.min()), float(clipped.max())
     if not hi > lo:
@@ -131,13 +136,16 @@ def _histogram_bins(values: Sequence[NDArray[np.float64]], n_bins: int, clip: tu
     return np.linspace(lo, hi, n_bins + 1)
 
 
-def run_error_distributions(errors: pd.DataFrame, *, n_bins: int = 25, clip: tuple[float, float] = (-1.0, 1.0)) -> Figure:
+def run_error_distributions(
+    errors: pd.DataFrame, *, n_bins: int = 25, clip: tuple[float, float] = (-1.0, 1.0)
+) -> Figure:
     """Supplementary Figure 5 (right panel): the distribution of b_t = (M_CNN - M_true) / M_CNN of every run
     (grey, gid "run:<zbin>:<run>"), the selected run (green, "selected:<zbin>") and the worst run (red,
     "worst:<zbin>"), one panel per redshift bin; ``errors`` from :func:`szmass.supplementary.run_errors`."""
     missing = [c for c in ("run", "zbin", "b_t", "selected", "worst") if c not in errors.columns]
     if missing or errors.empty:
-        raise ValueError(f"run_error_distributions: need run errors (run, zbin, b_t, selected, worst); missing {missing}")
+        raise ValueError(f"run_error_distributions: need run errors (run, zbin, b_t, selected, worst); missing "
+                         f"{missing}")  # fmt: skip
     zbins = sorted(errors["zbin"].unique())
     fig = Figure(figsize=(3.6 * len(zbins), 3.4), layout="constrained")
     axes = fig.subplots(1, len(zbins), squeeze=False, sharey=True)[0]
@@ -188,7 +196,8 @@ def bias_distributions(
                     ax.plot([], [], ls=style, color="0.5", label=f"{subset}: N = 0")
                     continue
                 ax.hist(np.clip(b, *clip), bins=edges, density=True, histtype="step", ls=style, lw=1.3,
-                        gid=f"{name}:{zbin}:{subset}", label=f"{subset}: N = {b.size}, median {np.median(b):+.2f}")  # fmt: skip
+                        gid=f"{name}:{zbin}:{subset}",
+                        label=f"{subset}: N = {b.size}, median {np.median(b):+.2f}")  # fmt: skip
             ax.axvline(0.0, color="k", lw=0.6)
             ax.set_title(f"{name}, {(zlabels or {}).get(zbin, f'bin {zbin}')}", fontsize="small")
             ax.set_xlabel(labels.get(name, "b"), fontsize="small")

@@ -130,7 +130,8 @@ def layer_table(arch: Architecture, side: int = 96, channels: int = 1) -> pd.Dat
         if i < arch.dense_layers:
             rows.append({"layer": arch.dropout_names[i], "kind": f"dropout {arch.dropout:g}",
                          "output_shape": (c_in,), "parameters": 0})  # fmt: skip
-        rows.append({"layer": name, "kind": "dense, ReLU", "output_shape": (units,), "parameters": c_in * units + units})
+        rows.append({"layer": name, "kind": "dense, ReLU", "output_shape": (units,),
+                     "parameters": c_in * units + units})  # fmt: skip
         c_in = units
     rows.append({"layer": OUTPUT_LAYER, "kind": "dense, linear", "output_shape": (1,), "parameters": c_in + 1})
     return pd.DataFrame(rows, columns=list(LAYER_COLUMNS))

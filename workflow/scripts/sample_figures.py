@@ -39,9 +39,11 @@ for k, i in zip(picks, nearest, strict=True):
     rows.append({"clean": clean["y"].isel(map=k).values, "planck": planck["y"].isel(map=k).values,
                  "sky": sky["y"].isel(cluster=int(i)).values})  # fmt: skip
     label = rf"$\log M_{{500}}$ = {table.at[k, 'log10_M']:.2f}, z = {table.at[k, 'redshift']:.2f}"
+    sky_log_m = psz2.set_index("cluster").at[int(i), "log10_M"]
     titles.append({"clean": f"clean mock: {label}", "planck": "the same map with Planck noise",
                    "sky": f"sky: {sky['name'].values[int(i)]}, z = {float(sky['redshift'].values[int(i)]):.2f}\n"
-                          rf"$\log M_{{SZ}}/(1-b)$ = {psz2.set_index('cluster').at[int(i), 'log10_M']:.2f}"})  # fmt: skip
+                          rf"$\log M_{{SZ}}/(1-b)$ = {sky_log_m:.2f}"})  # fmt: skip
 save_figure(example_grid(rows, titles, pixel_arcmin=p.pixel_arcmin), sm.output.supp_fig2)
-log.info("examples: maps %s, sky clusters %s -> %s, %s", picks, [int(i) for i in nearest], sm.output.supp_fig1, sm.output.supp_fig2)
+log.info("examples: maps %s, sky clusters %s -> %s, %s", picks, [int(i) for i in nearest], sm.output.supp_fig1,
+         sm.output.supp_fig2)
 stamp_job(sm)

@@ -10,7 +10,8 @@ log = configure(sm.log)
 table = learning_rate_table([(float(r), int(s), d) for r, s, d in sm.params.runs])
 with atomic_path(sm.output.table) as tmp:
     table.to_csv(tmp, index=False)
-losses = {f"lr {rate:g}": part["best_val_loss"].to_numpy(float) for rate, part in table.groupby("learning_rate", sort=False)}
+losses = {f"lr {rate:g}": part["best_val_loss"].to_numpy(float)
+          for rate, part in table.groupby("learning_rate", sort=False)}  # fmt: skip
 save_figure(validation_boxplot(losses), sm.output.figure)
 log.info("median least validation loss [dex^2] per learning rate:\n%s",
          table.groupby("learning_rate", sort=False)["best_val_loss"].median())
