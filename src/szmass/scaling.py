@@ -115,8 +115,8 @@ class YMLine:
 
 
 FIGURE3_LINES = (
-    YMLine(r"$\alpha = 1.63$, $Y_{\rm cyl}$ (THE THREE HUNDRED)", ALPHA_THE300, "Y500_cyl"),
-    YMLine(r"$\alpha = 1.79$, $1.2\,Y_{\rm sph}$ (Planck)", ALPHA_PLANCK, "Y500_sph", YCYL_OVER_YSPH),
+    YMLine("alpha 1.63 on Y500_cyl (THE THREE HUNDRED)", ALPHA_THE300, "Y500_cyl"),
+    YMLine("alpha 1.79 on 1.2 Y500_sph (Planck)", ALPHA_PLANCK, "Y500_sph", YCYL_OVER_YSPH),
 )
 """The paper's two lines: THE THREE HUNDRED's fit (slope 1.63) applied to the cylinder Y500 inside the true
 R500, and Planck's relation (slope 1.79) applied to the spherical Y500 converted to a cylinder value with

@@ -169,6 +169,7 @@ rule paper_figures:
         cosmology=config["cosmology"],
         points=PRODUCTS["figure_points"],
         n_bins=PRODUCTS["figure_bins"],
+        pixel_arcmin=config["instrument"]["pixel_arcmin"],
         seed=derive_seed(config["seed"], "figures"),
     log:
         "logs/paper_figures.log",
