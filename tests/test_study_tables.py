@@ -12,6 +12,7 @@ import xarray as xr
 from scipy import stats
 
 from szmass.model import PAPER_ARCHITECTURE, Architecture
+from szmass.splits import cluster_identity
 from szmass.studies import (
     DEFAULT_ZBIN_SCHEMES,
     architecture_grid,
@@ -22,6 +23,8 @@ from szmass.studies import (
     select_gas_models,
     study_architectures,
     study_settings,
+    train_size_table,
+    training_subset,
     validation_losses,
     zbin_moments,
 )
@@ -132,3 +135,26 @@ def test_learning_rate_table_orders_rates_and_reads_the_least_loss(tmp_path: Pat
         learning_rate_table([(0.0, 0, runs[0][2])])
     settings = study_settings("learning_rates", None, {"seeds": 2, "epochs": 3, "selection_bins": 2})
     assert settings["rates"] == [1e-2, 1e-3, 1e-4, 1e-5] and settings["seeds"] == 2
+
+
+def test_training_subset_keeps_the_test_set_and_a_fraction_of_the_rest(tmp_path: Path) -> None:
+    ids = np.repeat(np.arange(20), 3)  # 20 clusters, 3 maps each
+    ds = xr.Dataset({"y": (("map", "py", "px"), np.zeros((60, 2, 2)))},
+                    coords={"sim": ("map", ["s"] * 60), "region": ("map", ids), "halo_id": ("map", np.zeros(60, int))})
+    test = [str(i) for i in cluster_identity(ds, "halo")[:6:3]]  # the clusters of maps 0 and 3
+    half = training_subset(ds, test, 0.5, seed=1, identity="halo")
+    kept = cluster_identity(half, "halo")
+    assert set(test) <= set(kept) and np.unique(kept).size == 2 + 9  # the test set and round(0.5 x 18) others
+    assert half.sizes["map"] == 3 * 11  # every map of a kept cluster
+    assert training_subset(ds, test, 1.0, seed=1, identity="halo").sizes["map"] == 60
+    with pytest.raises(ValueError, match=r"fractions must lie in \(0, 1\], got 0"):
+        training_subset(ds, test, 0, seed=1)
+    for fraction, std in ((0.5, 0.2), (1.0, 0.1)):
+        d = tmp_path / f"f{fraction:g}"
+        d.mkdir()
+        r = np.array([-std, 0.0, std])
+        pd.DataFrame({"split": ["train"] * 4 + ["test"] * 3, "log10_M_true": 14.5,
+                      "log10_M_cnn": np.r_[np.full(4, 14.5), 14.5 + r]}).to_csv(d / "predictions.csv", index=False)
+    table = train_size_table([(1.0, 0, tmp_path / "f1"), (0.5, 0, tmp_path / "f0.5")])
+    assert list(table["fraction"]) == [0.5, 1.0] and list(table["n_train"]) == [4, 4]
+    np.testing.assert_allclose(table["std"], [0.2, 0.1], rtol=1e-12)

@@ -294,3 +294,13 @@ def test_histograms_of_values_beyond_the_clip_range():
     fig = bias_distributions({"sky": far}, {"sky": "$b_P$"})  # all clipped to -1: one narrow bin range
     render(fig)
     assert "sky:1:all" in gids(fig)
+
+
+def test_train_size_figure_draws_runs_and_medians():
+    from szmass.supp_plots import train_size_figure
+
+    table = pd.DataFrame({"fraction": [0.5, 0.5, 1.0, 1.0], "n_train": [40, 40, 80, 80], "std": [0.2, 0.3, 0.1, 0.2]})
+    fig = train_size_figure(table)
+    render(fig)
+    median = next(line for line in fig.axes[0].lines if line.get_gid() == "median")
+    np.testing.assert_allclose(median.get_ydata(), [0.25, 0.15])

@@ -16,6 +16,9 @@ summarises them here; ``workflow/rules/studies.smk`` wires them up.
 * **Learning-rate scan**: the paper's network trained with each learning rate of ``rates`` (1e-2 ... 1e-5)
   and the same seeds (so the same splits and orders), summarised by the least validation loss
   (:func:`learning_rate_table`).
+* **Training-set size**: the paper's network trained on a seeded fraction of the training clusters
+  (:func:`training_subset`; the test set is the same for every fraction), summarised by the scatter of
+  log10 M_CNN / M_true on the test maps against the number of training maps (:func:`train_size_table`).
 * **Cross-model test** (Supplementary Table 3): networks trained on the maps of one gas model (the map
   store's ``model`` coordinate), tested on the test clusters of every model: mean b_t = (M_CNN - M_true) /
   M_CNN and its standard error per (train model, test model) pair (:func:`cross_model_table`). The test
@@ -77,6 +80,7 @@ ZBIN_COLUMNS = ("n_bins", "edges", "zbin", "mean", "std", "skewness", "kurtosis"
 SCAN_COLUMNS = ("architecture", *(f.name for f in fields(Architecture)), "n_parameters", "seed", "best_epoch",
                 "best_val_loss", "epochs")  # fmt: skip
 RATE_COLUMNS = ("learning_rate", "seed", "best_epoch", "best_val_loss", "epochs")
+SIZE_COLUMNS = ("fraction", "seed", "n_train", "n_test", "mean", "std")
 CROSS_COLUMNS = ("train_model", "test_model", "mean", "stderr", "median", "p16", "p84", "n")
 
 
@@ -232,6 +236,41 @@ def learning_rate_table(runs: Sequence[tuple[float, int, str | os.PathLike[str]]
     return table.sort_values(["learning_rate", "seed"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
+def training_subset(
+    ds: xr.Dataset, test_identities: Collection[str], fraction: float, *, seed: int, identity: IdentityKey = "halo"
+) -> xr.Dataset:
+    """The maps of ``ds`` for a run trained on a ``fraction`` (in (0, 1]) of its clusters: every map of the
+    ``test_identities`` (the test set stays whole, the same for every fraction) and the maps of
+    round(``fraction`` x n) of the n other cluster identities (at least 2, so that training and validation
+    keep one each), drawn with ``numpy.random.default_rng(seed)`` over the sorted identities."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"training-set-size study: fractions must lie in (0, 1], got {fraction!r}")
+    ids = cluster_identity(ds, identity)
+    is_test = np.isin(ids, np.asarray(list(test_identities), dtype=str))
+    others = np.unique(ids[~is_test])
+    keep = np.random.default_rng(seed).choice(others, size=min(others.size, max(2, round(fraction * others.size))),
+                                              replace=False)  # fmt: skip
+    return ds.isel(map=np.flatnonzero(is_test | np.isin(ids, keep)))
+
+
+def train_size_table(runs: Sequence[tuple[float, int, str | os.PathLike[str]]]) -> pd.DataFrame:
+    """The training-set-size curve: one row per run (fraction of the training clusters, seed, run directory
+    holding ``predictions.csv``) with the number of training maps and the mean and scatter (std, ddof = 1) of
+    r = log10 M_CNN / M_true [dex] on its test maps, ordered by fraction, then seed. Columns
+    :data:`SIZE_COLUMNS`."""
+    rows = []
+    for fraction, seed, run_dir in runs:
+        table = pd.read_csv(Path(run_dir) / "predictions.csv")
+        test = table[table["split"] == "test"]
+        r = (test["log10_M_cnn"] - test["log10_M_true"]).to_numpy(float)
+        if r.size < 2:
+            raise ValueError(f"{Path(run_dir) / 'predictions.csv'}: {r.size} test map(s); the scatter needs >= 2")
+        rows.append({"fraction": float(fraction), "seed": int(seed), "n_train": int((table["split"] == "train").sum()),
+                     "n_test": int(r.size), "mean": float(r.mean()), "std": float(r.std(ddof=1))})  # fmt: skip
+    table = pd.DataFrame(rows, columns=list(SIZE_COLUMNS))
+    return table.sort_values(["fraction", "seed"], kind="stable").reset_index(drop=True)
+
+
 def short_label(arch: Architecture) -> str:
     """A short plot label of an architecture, e.g. ``c3 d2 k3 f16 p0.1`` (convolutional layers, dense blocks,
     kernel size, first-layer filters, dropout)."""
@@ -302,6 +341,8 @@ STUDY_DEFAULTS: dict[str, dict[str, object]] = {
     },
     "learning_rates": {"enabled": False, "dataset": "clean", "models": [], "redshift_range": [0.0, 1.0],
                        "rates": [1e-2, 1e-3, 1e-4, 1e-5]},
+    "train_size": {"enabled": False, "dataset": "clean", "models": [], "redshift_range": [0.0, 1.0],
+                   "fractions": [0.25, 0.5, 1.0]},
     "cross_model": {"enabled": False, "dataset": "clean", "models": [], "redshift_edges": [0.0, 1.0],
                     "min_log10_m500": None},
 }
@@ -312,7 +353,7 @@ RUN_KEYS = ("seeds", "epochs", "selection_bins")
 
 
 def study_settings(name: str, studies: Mapping[str, object] | None, training: Mapping[str, object]) -> dict[str, object]:
-    """The settings of study ``name`` ("zbins", "hyperparameters", "learning_rates", "cross_model"):
+    """The settings of study ``name`` ("zbins", "hyperparameters", "learning_rates", "train_size", "cross_model"):
     :data:`STUDY_DEFAULTS`, then the :data:`RUN_KEYS` of ``training``, then the config's ``studies.<name>``.
     ValueError naming an unknown study or key."""
     if name not in STUDY_DEFAULTS:

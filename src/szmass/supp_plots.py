@@ -363,3 +363,22 @@ def cross_model_figure(tests: pd.DataFrame, *, min_log10_m500: float | None = No
         ax.legend(fontsize="xx-small")
     axes[0].set_ylabel("density")
     return fig
+
+
+def train_size_figure(table: pd.DataFrame) -> Figure:
+    """The training-set-size curve: the scatter of log10 M_CNN / M_true on the test maps [dex] of every run
+    against its number of training maps (points, gid "runs"), and the median over seeds per fraction (line,
+    gid "median"); ``table`` from :func:`szmass.studies.train_size_table`."""
+    missing = [c for c in ("fraction", "n_train", "std") if c not in table.columns]
+    if missing or table.empty:
+        raise ValueError(f"train_size_figure: need a table with columns fraction, n_train, std; missing {missing}")
+    fig = Figure(figsize=(5.2, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.scatter(table["n_train"], table["std"], s=14, color="k", alpha=0.6, label="seeded runs", gid="runs")
+    median = table.groupby("fraction", sort=True)[["n_train", "std"]].median()
+    ax.plot(median["n_train"], median["std"], "o-", color="tab:red", label="median over seeds", gid="median")
+    ax.set_xscale("log")
+    ax.set_xlabel("training maps")
+    ax.set_ylabel(r"scatter of $\log_{10}(M_{\rm CNN} / M_{\rm true})$ on the test maps [dex]")
+    ax.legend(fontsize="small")
+    return fig

@@ -1,7 +1,7 @@
 # Stage 8, the supplement's studies (szmass.studies): redshift binnings (Supplementary Table 1), the
-# hyperparameter and learning-rate scans, the cross-model test (Supplementary Table 3, Figure 11). Off unless
-# asked for: `snakemake study_zbins`, `study_hyperparameters`, `study_learning_rates`, `study_cross_model` or
-# `studies` (all of them); a study config (config/study.yaml) sets studies.<name>.enabled, which puts the
+# hyperparameter and learning-rate scans, the training-set-size curve, the cross-model test (Supplementary
+# Table 3, Figure 11). Off unless asked for: `snakemake study_zbins`, `study_hyperparameters`,
+# `study_learning_rates`, `study_train_size`, `study_cross_model` or `studies` (all of them); a study config (config/study.yaml) sets studies.<name>.enabled, which puts the
 # study into STUDY_TARGETS (for rule all).
 # Training reuses rule `train` (workflow/scripts/train.py) and selection rule `select_model`.
 
@@ -12,6 +12,7 @@ ZB = study_settings("zbins", config.get("studies"), TRAIN)
 HP = study_settings("hyperparameters", config.get("studies"), TRAIN)
 XM = study_settings("cross_model", config.get("studies"), TRAIN)
 LR = study_settings("learning_rates", config.get("studies"), TRAIN)
+TS = study_settings("train_size", config.get("studies"), TRAIN)
 
 ZB_SCHEMES = {len(e) - 1: list(e) for e in check_schemes(ZB["schemes"])}
 ZB_ROOT = "results/studies/zbins"
@@ -25,6 +26,8 @@ XM_ROOT = "results/studies/cross_model"
 XM_TEST_SEED = derive_seed(config["seed"], "study_cross_model", "test")
 LR_RATES = {f"{float(r):g}": float(r) for r in LR["rates"]}
 LR_ROOT = "results/studies/learning_rates"
+TS_FRACTIONS = {f"{float(f):g}": float(f) for f in TS["fractions"]}
+TS_ROOT = "results/studies/train_size"
 
 
 wildcard_constraints:
@@ -33,6 +36,7 @@ wildcard_constraints:
     gas_model="[A-Za-z0-9_]+",
     train_model="[A-Za-z0-9_]+",
     rate="[0-9.e+-]+",
+    fraction="[0-9.e+-]+",
 
 
 def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, architecture=None, learning_rate=None):
@@ -46,7 +50,8 @@ def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, archit
 
 
 def study_cfg(study):
-    return {"study_zbins": ZB, "study_hyperparameters": HP, "study_cross_model": XM, "study_learning_rates": LR}[study]
+    return {"study_zbins": ZB, "study_hyperparameters": HP, "study_cross_model": XM, "study_learning_rates": LR,
+            "study_train_size": TS}[study]
 
 
 def run_files(root, seeds):
@@ -195,6 +200,45 @@ rule study_learning_rates_table:
         "../scripts/study_learning_rates.py"
 
 
+# -- training-set size ------------------------------------------------------------------------------
+
+
+use rule train as study_train_size_train with:
+    input:
+        maps=f"results/maps/{TS['dataset']}.zarr",
+    output:
+        model=TS_ROOT + "/f{fraction}/seed{seed}/model.keras",
+        history=TS_ROOT + "/f{fraction}/seed{seed}/history.csv",
+        predictions=TS_ROOT + "/f{fraction}/seed{seed}/predictions.csv",
+    params:
+        # the same seeds and test set for every fraction; the run's seed also draws its training clusters
+        **study_params("study_train_size", list(TS["redshift_range"]), 1, TS["models"], "bin", lambda w: (),
+                       derive_seed(config["seed"], "study_train_size", "test")),
+        train_fraction=lambda w: TS_FRACTIONS[w.fraction],
+    log:
+        "logs/studies/train_size/f{fraction}/seed{seed}.log",
+    benchmark:
+        "benchmarks/out/studies/train_size/f{fraction}/seed{seed}.tsv"
+
+
+rule study_train_size_table:
+    """The training-set-size curve: the scatter of log10 M_CNN / M_true on the test maps per fraction and seed."""
+    input:
+        [f"{TS_ROOT}/f{f}/seed{s}/predictions.csv" for f in TS_FRACTIONS for s in range(TS["seeds"])],
+    output:
+        table=report("results/tables/train_size_curve.csv", category="Studies",
+                     caption="../report/train_size_curve.rst"),
+        figure=report("results/figures/train_size_curve.png", category="Studies",
+                      caption="../report/train_size_curve.rst"),
+    params:
+        runs=[(fraction, s, f"{TS_ROOT}/f{f}/seed{s}") for f, fraction in TS_FRACTIONS.items()
+              for s in range(TS["seeds"])],
+    log:
+        "logs/studies/train_size_table.log",
+    script:
+        "../scripts/study_train_size.py"
+
+
 # -- cross-model test --------------------------------------------------------------------------------
 
 
@@ -298,12 +342,19 @@ rule study_learning_rates:
         rules.study_learning_rates_table.output,
 
 
+rule study_train_size:
+    """The training-set-size curve: its table and figure."""
+    input:
+        rules.study_train_size_table.output,
+
+
 rule studies:
     """All the studies."""
     input:
         rules.study_zbins.input,
         rules.study_hyperparameters.input,
         rules.study_learning_rates.input,
+        rules.study_train_size.input,
         rules.study_cross_model.input,
 
 
@@ -311,6 +362,7 @@ STUDY_TARGETS = [
     path
     for name, cfg, target in (("zbins", ZB, rules.study_zbins), ("hyperparameters", HP, rules.study_hyperparameters),
                               ("learning_rates", LR, rules.study_learning_rates),
+                              ("train_size", TS, rules.study_train_size),
                               ("cross_model", XM, rules.study_cross_model))
     if cfg["enabled"]
     for path in target.input

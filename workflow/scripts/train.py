@@ -5,8 +5,9 @@ rule training.seeds_per_job) with the vectorised szmass.ensemble.train_ensemble;
 Optional params: ``init_output_bias``, ``deterministic``, ``jit_compile``, ``mixed_precision`` (training
 options, defaults as in szmass.train.train_run). Also the training job of the studies
 (workflow/rules/studies.smk): ``zbin`` (else the wildcard), ``models`` (gas models to keep), ``test_scope``
-("bin": the bin's own test draw; "all": one test set drawn over every redshift) and ``architecture``
-(a mapping of szmass.model.Architecture fields).
+("bin": the bin's own test draw; "all": one test set drawn over every redshift), ``architecture``
+(a mapping of szmass.model.Architecture fields) and ``train_fraction`` (train on that fraction of the
+clusters outside the test set, szmass.studies.training_subset).
 """
 import os
 
@@ -19,7 +20,7 @@ from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.provenance import stamp_job
 from szmass.splits import cluster_identity, select_redshift_bin
-from szmass.studies import select_gas_models
+from szmass.studies import select_gas_models, training_subset
 from szmass.train import draw_test_identities, train_run
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
@@ -44,6 +45,11 @@ if cuts:
         raise ValueError(f"{cuts}: the mass cut of redshift bin {zbin} (M500 >= {cut:.3g} Msun) keeps "
                          f"{ds.sizes['map']} maps of fewer than 10 clusters; simulate more massive halos or set "
                          "training.apply_mass_cut: false")
+if p.get("train_fraction") is not None:  # the training-set-size study: the bin's whole test set, fewer clusters
+    if test_ids is None:
+        test_ids = draw_test_identities(ds, test_seed=p.test_seed, identity=p.identity)
+    ds = training_subset(ds, test_ids, p.train_fraction, seed=p.seed, identity=p.identity)
+    log.info("training on %.3g of the training clusters: %d maps kept", p.train_fraction, ds.sizes["map"])
 arch = Architecture.from_mapping(p.get("architecture"))
 options = dict(test_seed=p.test_seed, epochs=p.epochs, batch_size=p.batch_size, learning_rate=p.learning_rate,
                identity=p.identity, architecture=arch, test_identities=test_ids,
