@@ -235,6 +235,8 @@ rule study_train_size_table:
               for s in range(TS["seeds"])],
     log:
         "logs/studies/train_size_table.log",
+    conda:
+        "../../envs/products.yaml"
     script:
         "../scripts/study_train_size.py"
 
