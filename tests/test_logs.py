@@ -107,6 +107,8 @@ def test_records_and_warnings_reach_the_job_log_file(tmp_path, monkeypatch):
         for _ in progress(range(3), desc="noise map", every_s=0):
             pass
         warnings.warn("a library's warning", UserWarning, stacklevel=1)
+        warnings.warn("Object at .snakemake_timestamp is not recognized as a component of a Zarr hierarchy.",
+                      UserWarning, stacklevel=1)
     finally:
         for name in ("szmass", "py.warnings"):
             for h in logging.getLogger(name).handlers:
@@ -116,4 +118,5 @@ def test_records_and_warnings_reach_the_job_log_file(tmp_path, monkeypatch):
     text = log_file.read_text()
     assert "szmass.progress: noise map: 0/3 (0 %)" in text
     assert "WARNING py.warnings:" in text and "UserWarning: a library's warning" in text
+    assert ".snakemake_timestamp" not in text  # Snakemake's directory marker, harmless
     assert "szmass.progress: noise map: 3/3 (100 %)" in text

@@ -6,6 +6,7 @@ import io
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from os import PathLike
 from typing import TypeVar
@@ -30,6 +31,8 @@ def configure(log_paths: Sequence[str | PathLike[str]] = (), level: int = loggin
     logger.setLevel(level)
     warnings_logger = logging.getLogger("py.warnings")
     logging.captureWarnings(True)
+    # Snakemake marks a directory output with a .snakemake_timestamp file, which zarr warns about on every open
+    warnings.filterwarnings("ignore", message="Object at .snakemake_timestamp", category=UserWarning)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     handlers += [logging.FileHandler(p, mode="w") for p in log_paths]
