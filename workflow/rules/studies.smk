@@ -46,7 +46,7 @@ def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, archit
                 seed=lambda w: derive_seed(config["seed"], study, *seed_keys(w), w.seed),
                 epochs=study_cfg(study)["epochs"], batch_size=TRAIN["batch_size"],
                 learning_rate=learning_rate or TRAIN["learning_rate"], identity=TRAIN["split_identity"],
-                architecture=architecture or {})
+                architecture=architecture or {}, **TRAIN_OPTIONS)
 
 
 def study_cfg(study):
