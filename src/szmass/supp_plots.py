@@ -315,7 +315,7 @@ def saliency_examples(
                          f"{s.shape}, {len(titles)}")  # fmt: skip
     k = y.shape[0]
     nrows = -(-k // ncols)
-    fig = Figure(figsize=(6.4 * min(k, ncols), 2.9 * nrows), layout="constrained")
+    fig = Figure(figsize=(8.0 * min(k, ncols), 3.2 * nrows), layout="constrained")
     axes = fig.subplots(nrows, 2 * min(k, ncols), squeeze=False)
     for i in range(nrows * min(k, ncols)):
         pair = axes[i // ncols, 2 * (i % ncols) : 2 * (i % ncols) + 2]
