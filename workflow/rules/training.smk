@@ -80,14 +80,16 @@ for _group in SEED_GROUPS:
         threads: 2
         resources:
             gpu=1,
-            mem_mb=8000,
-            runtime=240 * len(_group),
+            mem_mb=per_attempt(8000),
+            runtime=per_attempt(240 * len(_group)),
         group:
             "train"
         log:
             f"logs/train/{{dataset}}/z{{zbin}}/seeds{_group[0]}-{_group[-1]}.log",
         benchmark:
             f"benchmarks/out/train/{{dataset}}/z{{zbin}}/seeds{_group[0]}-{_group[-1]}.tsv"
+        conda:
+            "../../envs/training.yaml"
         script:
             "../scripts/train.py"
 
