@@ -39,34 +39,6 @@ wildcard_constraints:
     fraction="[0-9.e+-]+",
 
 
-def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, architecture=None, learning_rate=None):
-    """Params of rule `train` for one study run (see workflow/scripts/train.py); the training section's
-    learning rate unless ``learning_rate`` is given."""
-    return dict(edges=edges, zbin=zbin, models=models, test_scope=scope, test_seed=test_seed,
-                seed=lambda w: derive_seed(config["seed"], study, *seed_keys(w), w.seed),
-                epochs=study_cfg(study)["epochs"], batch_size=TRAIN["batch_size"],
-                learning_rate=learning_rate or TRAIN["learning_rate"], identity=TRAIN["split_identity"],
-                architecture=architecture or {}, **TRAIN_OPTIONS)
-
-
-def study_cfg(study):
-    return {"study_zbins": ZB, "study_hyperparameters": HP, "study_cross_model": XM, "study_learning_rates": LR,
-            "study_train_size": TS}[study]
-
-
-def run_files(root, seeds):
-    """predictions.csv and model.keras of the runs seed0.. under ``root`` (for the selection rule)."""
-    return [f"{root}/seed{s}/{f}" for f in ("predictions.csv", "model.keras") for s in range(seeds)]
-
-
-def cross_model_tests():
-    """The test tables of the cross-model test, one per training model; ValueError with fewer than two gas models."""
-    if len(XM_MODELS) < 2:
-        raise ValueError(f"studies.cross_model: needs maps of >= 2 gas models, the config gives {XM_MODELS}; add sims "
-                         "with other sims.<name>.synthetic.gas_model (or model) values, or list studies.cross_model.models")
-    return [f"{XM_ROOT}/{m}/tests.csv" for m in XM_MODELS]
-
-
 # -- redshift binnings -------------------------------------------------------------------------------
 
 
@@ -207,9 +179,9 @@ use rule train as study_train_size_train with:
     input:
         maps=f"results/maps/{TS['dataset']}.zarr",
     output:
-        model=TS_ROOT + "/f{fraction}/seed{seed}/model.keras",
-        history=TS_ROOT + "/f{fraction}/seed{seed}/history.csv",
-        predictions=TS_ROOT + "/f{fraction}/seed{seed}/predictions.csv",
+        model="results/studies/train_size/f{fraction}/seed{seed}/model.keras",
+        history="results/studies/train_size/f{fraction}/seed{seed}/history.csv",
+        predictions="results/studies/train_size/f{fraction}/seed{seed}/predictions.csv",
     params:
         # the same seeds and test set for every fraction; the run's seed also draws its training clusters
         **study_params("study_train_size", list(TS["redshift_range"]), 1, TS["models"], "bin", lambda w: (),
