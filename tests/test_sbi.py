@@ -242,3 +242,16 @@ def test_predict_returns_posterior_percentiles_of_a_run(tmp_path) -> None:
         expected = KDEPosterior(p, t, bw_factor=0.2).quantiles([table.loc[i, "log10_M500"]])[0]
         got = table.loc[i, ["log10_M500_p16", "log10_M500_p50", "log10_M500_p84"]].to_numpy(float)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def test_pit_stays_in_the_unit_interval_far_from_the_truths():
+    """A truth far above (below) every posterior gives PIT 1 (0) to rounding, never outside [0, 1]
+    (the mixture's weights sum to 1 + 7e-16 for some observations)."""
+    rng = np.random.default_rng(1)
+    t = rng.normal(14.5, 0.2, 200)
+    p = t + rng.normal(0.0, 0.05, 200)
+    post = KDEPosterior(p, t)
+    high, low = post.cdf_at(p, t + 5.0), post.cdf_at(p, t - 5.0)
+    assert high.max() <= 1.0 and np.allclose(high, 1.0, rtol=0, atol=1e-12)
+    assert low.min() >= 0.0 and np.allclose(low, 0.0, rtol=0, atol=1e-12)
+    interval_coverage(post.cdf_at(p, t + 5.0))  # accepted: no value outside [0, 1]

@@ -241,7 +241,8 @@ class KDEPosterior:
         if t.shape != x.shape or not np.all(np.isfinite(t)):
             raise ValueError(f"log10_m_true must be finite with the observations' shape {x.shape}, got {t.shape}")
         self._warn_extrapolation(x)
-        return self._exact(x, t[:, None], derivatives=False)[0][:, 0]
+        cdf = self._exact(x, t[:, None], derivatives=False)[0][:, 0]
+        return np.clip(cdf, 0.0, 1.0)  # the weights' sum is 1 only to rounding (1 + 7e-16 seen)
 
     def quantiles(self, log10_m_cnn_obs: ArrayLike, q: Sequence[float] = (0.16, 0.5, 0.84)) -> NDArray[np.float64]:
         """Posterior quantiles of log10 M_true [log10 Msun], (n_obs, len(q)): the working grid's CDF
