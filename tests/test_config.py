@@ -86,7 +86,8 @@ def test_memory_and_time_grow_with_the_attempt(tmp_path):
     cfg = yaml.safe_load((REPO / "config" / "study.yaml").read_text())  # the studies' training rules too
     wf = load_workflow(tmp_path, cfg)
     values = {"sim": "gx", "region": "0001", "chunk": "0", "nside": "256", "dataset": "clean", "zbin": "1",
-              "seed": "0", "nbins": "2", "arch": "0", "gas_model": "gadget_x", "train_model": "gadget_x"}
+              "seed": "0", "nbins": "2", "arch": "0", "gas_model": "gadget_x", "train_model": "gadget_x",
+              "rate": "0.001", "fraction": "0.5"}
     checked = set()
     for rule in wf.rules:
         for key in {"mem_mb", "runtime"} & set(rule.resources.keys()):
