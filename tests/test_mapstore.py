@@ -1,4 +1,5 @@
-"""Tests of szmass.mapstore: part files, gathering into the clean-map store, the map settings."""
+"""Tests of szmass.mapstore (part files, gathering into the clean-map store, the map settings) and of the
+projection job that fills it (szmass.projection)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,16 @@ import xarray as xr
 import zarr
 
 from szmass.mapstore import (
-    HALO_COLUMNS,
     MAP_COORDS,
     MapConfig,
-    clean_part,
     gather,
     maps_dataset,
     open_maps,
     part_name,
     part_stores,
-    write_clean_parts,
     write_part,
 )
+from szmass.projection import HALO_COLUMNS, clean_part, write_clean_parts
 
 CFG = MapConfig.from_mapping({"projections": 3, "npix_out": 8})
 
@@ -211,7 +210,8 @@ def test_clean_part_without_halos_reads_nothing(tmp_path: Path) -> None:
     assert hires["y"].shape == (0, 1920, 1920) and hires.attrs["snapshot"] == 2
     assert (ds.attrs["sim"], ds.attrs["region"], ds.attrs["snapshot"]) == ("s", 1, 2)
     with pytest.raises(ValueError, match=r"columns \['R500'\] missing"):
-        clean_part(tmp_path / "x", halos.drop(columns="R500"), sim="s", region=1, snapshot=2, cosmo=make_cosmology())
+        clean_part(tmp_path / "x", halos.drop(columns="R500"), sim="s", region=1, snapshot=2, cosmo=make_cosmology(),
+                   config=CFG)
 
 
 def test_clean_part_of_a_synthetic_snapshot(tmp_path: Path) -> None:

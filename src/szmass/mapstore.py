@@ -1,8 +1,8 @@
-"""The clean-map store: one part file per projection job, gathered into ``results/maps/clean.zarr``.
+"""The clean-map store: one part store per snapshot of a projection job, gathered into ``results/maps/clean.zarr``.
 
-A projection job is one (sim, region, snapshot): every selected halo of that snapshot, each along the
-configured lines of sight, beam-smoothed and regridded by :mod:`szmass.instrument`. Its part file is a
-small zarr store (written atomically) with the layout of the final store (docs/architecture.md, data contract):
+It only stores: :mod:`szmass.projection` makes the maps of a projection job (one (sim, region, chunk of
+snapshots)) and writes them with :func:`maps_dataset` and :func:`write_part`. A part store is a small zarr
+store (written atomically) with the layout of the final store (docs/architecture.md, data contract):
 
 * ``y`` (map, py, px) float32, the clean y-maps (dimensionless, 96 x 96 by default);
 * per-map coordinates along ``map``: sim, region, snapshot, halo_id, projection, redshift (of the
@@ -15,17 +15,15 @@ small zarr store (written atomically) with the layout of the final store (docs/a
 into one zarr store, chunked by halo (one chunk = the maps of one halo), zstd-compressed (zarr's default
 codec), streaming one part at a time so memory stays at one part's size.
 
-On request (``clean_part(..., hires_path=...)``) a job also writes its high-resolution maps (1920 x 1920
-float32, 14.7 MB each before compression), streamed one map at a time into their own zarr store; they
-are not kept by default (the paper's 182,655 maps would be terabytes).
+:class:`HiresWriter` streams high-resolution maps (1920 x 1920 float32, 14.7 MB each before compression)
+one map at a time into their own zarr store, written on request only (the paper's 182,655 maps would be
+terabytes).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,14 +33,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 import zarr
-from astropy.cosmology import FLRW
 
 from szmass.atomic import atomic_path
-from szmass.instrument import intermediate_grid, observe
 from szmass.logs import progress
 from szmass.rotations import N_PROJECTIONS
 from szmass.settings import known_keys
-from szmass.ymap import project_halo, selection_radius_kpc
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +69,6 @@ HIRES_COORDS = ("sim", "region", "snapshot", "halo_id", "projection", "redshift"
 
 ROUTES = ("fast", "hires")
 """Map-making routes (:class:`MapConfig` ``route``)."""
-
-HALO_COLUMNS = ["halo_id", "M500", "R500", "centre_x", "centre_y", "centre_z", "model"]
-"""Columns :func:`clean_part` needs in the halo table (``results/halos/{sim}.csv``)."""
-
 
 @dataclass(frozen=True)
 class MapConfig:
@@ -159,7 +150,7 @@ def maps_dataset(
     return xr.Dataset({"y": (("map", "py", "px"), y.astype(np.float32))}, coords=out, attrs=attrs)
 
 
-class _HiresWriter:
+class HiresWriter:
     """Streams high-resolution y-maps (float32, one chunk per map) with their identity into a new zarr store."""
 
     def __init__(self, path: Path, npix: int, attrs: Mapping[str, Any]) -> None:
@@ -181,112 +172,6 @@ class _HiresWriter:
         self._dataset(ymaps, coords).to_zarr(self.path, append_dim="map", consolidated=False)
 
 
-def clean_part(
-    snapshot_path: str | os.PathLike[str],
-    halos: pd.DataFrame,
-    *,
-    sim: str,
-    region: int,
-    snapshot: int,
-    cosmo: FLRW,
-    config: MapConfig = MapConfig(),
-    hires_path: str | os.PathLike[str] | None = None,
-) -> xr.Dataset:
-    """Clean maps of every halo in ``halos`` (rows of one snapshot of ``results/halos/{sim}.csv``).
-
-    Reads the snapshot once (the union of the spheres that hold each halo's projected prism), projects each
-    halo along ``config.projections`` and observes each map with the instrument. No halo: an empty part.
-    ``hires_path``: also write the high-resolution maps there (zarr, float32, ``y`` (map, py, px) with the
-    coordinates :data:`HIRES_COORDS`, atomically), streamed one map at a time.
-    """
-    missing = [c for c in HALO_COLUMNS + ["redshift"] if c not in halos.columns]
-    if missing:
-        raise ValueError(f"halo table for {sim} region {region} snapshot {snapshot}: columns {missing} missing")
-    halos = halos.sort_values("halo_id", kind="stable")
-    n_proj = len(config.projections)
-    n = len(halos) * n_proj
-    y = np.empty((n, config.npix_out, config.npix_out))
-    coords: dict[str, np.ndarray] = {
-        "sim": np.full(n, sim),
-        "region": np.full(n, region),
-        "snapshot": np.full(n, snapshot),
-        "halo_id": np.repeat(halos["halo_id"].to_numpy(np.int64), n_proj),
-        "projection": np.tile(np.asarray(config.projections, dtype=np.int64), len(halos)),
-        "redshift": np.empty(n),
-        "M500": np.repeat(halos["M500"].to_numpy(float), n_proj),
-        "R500": np.repeat(halos["R500"].to_numpy(float), n_proj),
-        "Y500_cyl": np.empty(n),
-        "Y500_sph": np.empty(n),
-        "model": np.repeat(halos["model"].astype(str).to_numpy(), n_proj),
-    }
-    with contextlib.ExitStack() as stack:
-        hires = None
-        if hires_path is not None:
-            attrs = {"sim": str(sim), "region": int(region), "snapshot": int(snapshot), **config.attrs()}
-            hires = _HiresWriter(stack.enter_context(atomic_path(hires_path, directory=True)), config.npix, attrs)
-        if len(halos):
-            _project_halos(snapshot_path, halos, cosmo, config, y, coords, hires,
-                           label=f"{sim} region {region} snapshot {snapshot}")
-    return maps_dataset(y, coords, sim=sim, region=region, snapshot=snapshot, config=config)
-
-
-def _project_halos(
-    snapshot_path: str | os.PathLike[str],
-    halos: pd.DataFrame,
-    cosmo: FLRW,
-    config: MapConfig,
-    y: np.ndarray,
-    coords: dict[str, np.ndarray],
-    hires: _HiresWriter | None,
-    *,
-    label: str,
-) -> None:
-    """Fill ``y`` and the redshift and Y500 ``coords`` of :func:`clean_part` (halos sorted by halo_id)."""
-    from szmass.sims import read_snapshot
-
-    centres = halos[["centre_x", "centre_y", "centre_z"]].to_numpy(float)
-    r500 = halos["R500"].to_numpy(float)
-    if config.depth_r500 is None:
-        snap = read_snapshot(snapshot_path)
-    else:
-        radii = selection_radius_kpc(
-            r500, float(halos["redshift"].iloc[0]), cosmo,
-            npix=config.npix, pixel_arcsec=config.pixel_arcsec, depth_r500=config.depth_r500,
-        )
-        snap = read_snapshot(snapshot_path, centre=centres, radius=radii)
-    log.info("%s: %d gas particles read for %d halo(s)", snapshot_path, len(snap.mass), len(halos))
-    coords["redshift"][:] = snap.redshift
-    row = 0  # the map being made
-
-    def instrument(ymap: np.ndarray, pixel_arcmin: float) -> np.ndarray:
-        nonlocal row
-        if hires is not None:
-            hires.append(ymap[None], {k: coords[k][row : row + 1] for k in HIRES_COORDS})
-        row += 1
-        return observe(ymap, pixel_arcmin, fwhm_arcmin=config.fwhm_arcmin, npix_out=config.npix_out,
-                       pixel_arcmin_out=config.pixel_arcmin_out, pixel_window=True)
-
-    npix, pixel_arcsec = config.npix, config.pixel_arcsec
-    if hires is None and config.route == "fast":
-        npix, pixel_arcsec = intermediate_grid(npix, pixel_arcsec, config.fwhm_arcmin)
-
-    n_proj = len(config.projections)
-    each_halo = progress(zip(halos["halo_id"], centres, r500), total=len(halos), desc=f"{label}: halos projected")
-    for i, (halo_id, centre, radius) in enumerate(each_halo):
-        t0 = time.perf_counter()
-        hm = project_halo(
-            snap, centre, radius, cosmo=cosmo, npix=npix, pixel_arcsec=pixel_arcsec,
-            kernel=config.kernel, depth_r500=config.depth_r500, projections=config.projections,
-            observe=instrument, label=f"{label} halo {halo_id}",
-        )
-        rows = slice(i * n_proj, (i + 1) * n_proj)
-        y[rows] = hm.maps
-        coords["Y500_cyl"][rows] = hm.y500_cyl
-        coords["Y500_sph"][rows] = hm.y500_sph
-        log.info("halo %d (%d/%d): %d projections in %.1f s", halo_id, i + 1, len(halos), n_proj,
-                 time.perf_counter() - t0)
-
-
 def write_part(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
     """Write a part Dataset (:func:`maps_dataset`) to the zarr store ``path``, atomically."""
     with atomic_path(path, directory=True) as tmp:
@@ -296,41 +181,6 @@ def write_part(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
 def part_name(sim: str, region: int, snapshot: int) -> str:
     """File name of the part store of one (sim, region, snapshot) inside a projection job's part directory."""
     return f"{sim}_{int(region):04d}_{int(snapshot):03d}.zarr"
-
-
-def write_clean_parts(
-    jobs: Iterable[tuple[int, str | os.PathLike[str], pd.DataFrame]],
-    path: str | os.PathLike[str],
-    *,
-    sim: str,
-    region: int,
-    cosmo: FLRW,
-    config: MapConfig = MapConfig(),
-    hires_path: str | os.PathLike[str] | None = None,
-) -> int:
-    """One projection job of several snapshots of one region: the directory ``path`` of their part stores.
-
-    ``jobs`` yields (snapshot, snapshot path, halos of that snapshot); each becomes the part store
-    :func:`part_name` inside ``path`` (:func:`clean_part`, written as soon as it is made, so memory stays at
-    one snapshot's maps). The directory appears only when every part is written (atomically), and so does
-    ``hires_path`` (a directory of high-resolution stores named likewise) when given. Returns the map count.
-    """
-    n_maps = 0
-    with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(atomic_path(path, directory=True))
-        tmp.mkdir()
-        hires_tmp = None
-        if hires_path is not None:
-            hires_tmp = stack.enter_context(atomic_path(hires_path, directory=True))
-            hires_tmp.mkdir()
-        for snapshot, snapshot_path, halos in jobs:
-            name = part_name(sim, region, snapshot)
-            ds = clean_part(snapshot_path, halos, sim=sim, region=region, snapshot=snapshot, cosmo=cosmo,
-                            config=config, hires_path=None if hires_tmp is None else hires_tmp / name)
-            write_part(ds, tmp / name)
-            n_maps += ds.sizes["map"]
-            log.info("%s region %d snapshot %d: %d maps", sim, region, snapshot, ds.sizes["map"])
-    return n_maps
 
 
 def part_stores(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:

@@ -30,9 +30,10 @@ fast route, a map of the same field on a coarse grid matched to the beam (pixels
 with the pixel window compensated (:func:`szmass.instrument.observe` ``pixel_window``); both give the same
 96 x 96 maps to < 1e-4 of their peak, median ~1e-5 (benchmarks/ymap_equivalence.py, docs/benchmarks.md).
 
-Memory. One high-resolution map (1920^2 float64, 29 MB) exists at a time: :func:`project_halo` hands each
-to an ``observe`` callable (e.g. :func:`szmass.instrument.observe`) and keeps only its small result, unless
-``keep_hires`` asks for the high-resolution maps too.
+Memory. One high-resolution map (1920^2 float64, 29 MB) exists at a time: :meth:`HaloGas.line_of_sight`
+makes one map and its Y500_cyl; a caller observes it before the next one (:mod:`szmass.projection`, and
+:func:`project_halo`, which hands each to an ``observe`` callable and keeps only its small result unless
+``keep_hires`` asks for the high-resolution maps too).
 """
 
 from __future__ import annotations
@@ -245,6 +246,29 @@ class HaloGas:
         x, y, hsml, weight = self.prism(projection, half_width_kpc=0.5 * npix * pix, depth_r500=depth_r500)
         return project(x, y, hsml, weight, npix=npix, pixel_size=pix, kernel=kernel)
 
+    def check_field(self, *, npix: int, pixel_arcsec: float) -> None:
+        """Raise ValueError naming the halo when its R500 aperture reaches outside the ``npix`` x ``pixel_arcsec``
+        field (Y500_cyl would miss gas)."""
+        half_arcmin = 0.5 * npix * pixel_arcsec * ARCMIN_PER_ARCSEC
+        if self.r500_arcmin > half_arcmin:
+            raise ValueError(
+                f"{self.label}: the R500 aperture (radius {self.r500_arcmin:.1f} arcmin) reaches outside the "
+                f"{npix} x {pixel_arcsec:g} arcsec field (half-width {half_arcmin:.1f} arcmin): "
+                f"Y500_cyl would miss gas; use a wider field (ymaps.hires_npix x ymaps.pixel_arcsec)"
+            )
+
+    def line_of_sight(
+        self, projection: int, *, npix: int, pixel_arcsec: float, kernel: str, depth_r500: float | None
+    ) -> tuple[np.ndarray, float]:
+        """The y-map (npix, npix) float64 along line of sight ``projection`` (0..26) and its Y500_cyl [arcmin^2].
+
+        Both from one :meth:`prism`; Y500_cyl from the particles, not the map (:meth:`y500_cyl_arcmin2`).
+        """
+        pix = pixel_kpc(self.d_a_kpc, pixel_arcsec)
+        x, y, hsml, weight = self.prism(projection, half_width_kpc=0.5 * npix * pix, depth_r500=depth_r500)
+        y500_cyl = self.y500_cyl_arcmin2(x, y, hsml, weight, kernel=kernel)
+        return project(x, y, hsml, weight, npix=npix, pixel_size=pix, kernel=kernel), y500_cyl
+
     def y500_cyl_arcmin2(self, x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.ndarray, *,
                          kernel: str = "wendland_c4") -> float:
         """Y inside the aperture of radius R500 [arcmin^2] of the particles (x, y, hsml, weight) of :meth:`prism`.
@@ -345,25 +369,17 @@ def project_halo(
     reaches outside the field.
     """
     gas = HaloGas.from_snapshot(snapshot, centre_kpc, r500_kpc, cosmo=cosmo, label=label)
-    pixel_arcmin = pixel_arcsec * ARCMIN_PER_ARCSEC
-    if gas.r500_arcmin > 0.5 * npix * pixel_arcmin:
-        raise ValueError(
-            f"{gas.label}: the R500 aperture (radius {gas.r500_arcmin:.1f} arcmin) reaches outside the "
-            f"{npix} x {pixel_arcsec:g} arcsec field (half-width {0.5 * npix * pixel_arcmin:.1f} arcmin): "
-            f"Y500_cyl would miss gas; use a wider field (ymaps.npix x ymaps.pixel_arcsec)"
-        )
-    half_width = 0.5 * npix * pixel_kpc(gas.d_a_kpc, pixel_arcsec)
+    gas.check_field(npix=npix, pixel_arcsec=pixel_arcsec)
     indices = np.array(list(projections), dtype=np.int64)
     if indices.size == 0:
         raise ValueError(f"{gas.label}: no line of sight requested (projections is empty)")
+    pixel_arcmin = pixel_arcsec * ARCMIN_PER_ARCSEC
     y500_cyl = np.empty(indices.size)
     maps: list[np.ndarray] = []
     hires = np.empty((indices.size, npix, npix)) if keep_hires else None
     for n, k in enumerate(progress(indices, desc=f"{gas.label}: lines of sight")):
-        x, y, hsml, weight = gas.prism(int(k), half_width_kpc=half_width, depth_r500=depth_r500)
-        y500_cyl[n] = gas.y500_cyl_arcmin2(x, y, hsml, weight, kernel=kernel)
-        ymap = project(x, y, hsml, weight, npix=npix, pixel_size=pixel_kpc(gas.d_a_kpc, pixel_arcsec), kernel=kernel)
-        del x, y, hsml, weight
+        ymap, y500_cyl[n] = gas.line_of_sight(int(k), npix=npix, pixel_arcsec=pixel_arcsec, kernel=kernel,
+                                              depth_r500=depth_r500)
         if observe is not None:
             maps.append(observe(ymap, pixel_arcmin))
         if hires is not None:

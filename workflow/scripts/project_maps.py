@@ -6,7 +6,8 @@ import pandas as pd
 
 from szmass.cosmology import make_cosmology
 from szmass.logs import configure
-from szmass.mapstore import MapConfig, part_stores, write_clean_parts
+from szmass.mapstore import MapConfig, part_stores
+from szmass.projection import write_clean_parts
 from szmass.provenance import provenance_record, stamp_outputs
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
