@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from szmass.sbi import KDEPosterior, crossfit_pit, group_folds, interval_coverage
+from szmass.sbi import (
+    KDEPosterior,
+    PITRecalibration,
+    crossfit_pit,
+    crossfit_recalibrated_pit,
+    group_folds,
+    interval_coverage,
+)
 
 MU_P, MU_T, S_P, S_T, RHO = 14.45, 14.5, 0.25, 0.2, 0.9
 
@@ -115,6 +122,71 @@ def test_crossfit_coverage_resolves_wide_kernel() -> None:
     cov = interval_coverage(pit, levels=(0.68,))
     assert abs(cov["coverage_68"] - predicted_coverage(0.68, 0.5)) < 3 * cov["stderr_68"]
     assert cov["coverage_68"] - 0.68 > 5 * cov["stderr_68"]
+
+
+def test_recalibration_levels_of_a_too_narrow_gaussian() -> None:
+    """A posterior too narrow by k = 2 has PIT = Phi(2 Z): the recalibrated level of q is Phi(2 Phi^-1(q))
+    (class docs), here to the sampling error of 40,000 PITs (quantile std sqrt(q (1 - q) / n) / density)."""
+    k, n = 2.0, 40_000
+    pit = stats.norm.cdf(k * np.random.default_rng(11).standard_normal(n))
+    recal = PITRecalibration.fit(pit)
+    q = np.array([0.025, 0.16, 0.5, 0.84, 0.975])
+    expected = stats.norm.cdf(k * stats.norm.ppf(q))
+    density = stats.norm.pdf(stats.norm.ppf(q)) / (k * stats.norm.pdf(k * stats.norm.ppf(q)))  # of the PIT at its q
+    se = np.sqrt(q * (1 - q) / n) / density
+    assert np.all(np.abs(recal.levels(q) - expected) < 4 * se)
+    # R^-1 and R are inverses; the recalibrated PITs are uniform
+    np.testing.assert_allclose(recal.transform(recal.levels(q)), q, rtol=0, atol=1e-12)
+    assert stats.kstest(recal.transform(pit), "uniform").pvalue > 0.99  # its own PITs: uniform by construction
+    # a PIT of 0 (a truth beyond every kernel) never asks the posterior for an infinite quantile
+    assert PITRecalibration.fit([0.0, 0.0, 0.5, 1.0, 1.0]).levels([0.01, 0.99]).tolist() == [1e-6, 1.0 - 1e-6]
+    with pytest.raises(ValueError, match=r"needs >= 2 finite PIT values in \[0, 1\], got 3 \(1 invalid\)"):
+        PITRecalibration.fit([0.1, 0.2, 1.5])
+    with pytest.raises(ValueError, match=r"quantile levels must be in \(0, 1\)"):
+        recal.levels([0.0])
+
+
+def test_crossfit_recalibration_restores_coverage_of_too_narrow_posteriors() -> None:
+    """Posteriors fitted on pairs with 0.05 dex prediction errors (population A) applied to pairs with
+    0.15 dex errors (B, the held-out clusters): the KDE of A is the Gaussian of covariance (1 + f^2) Sigma_A,
+    so the posterior has mean mu + beta (x - mu), beta = s_t^2 / (s_t^2 + s_A^2), and width
+    w = sqrt(1 + f^2) s_t s_A / sqrt(s_t^2 + s_A^2), while B's truths scatter about that mean by
+    sd^2 = (1 - beta)^2 s_t^2 + beta^2 s_B^2: a central interval of level L covers 2 Phi(w / sd Phi^-1((1 + L)
+    / 2)) - 1 (0.27 for 68%, 0.50 for 95%). Recalibrated by cluster folds on B's PITs, the coverage is the
+    nominal one within 3 standard errors (binomial of the N maps plus the recalibration map's own, fitted on
+    4/5 of them)."""
+    f, s_t, s_a, s_b = 0.2, 0.2, 0.05, 0.15
+    rng = np.random.default_rng(12)
+    t_a = rng.normal(14.5, s_t, 20_000)
+    posterior = KDEPosterior(t_a + rng.normal(0.0, s_a, t_a.size), t_a, bw_factor=f)
+    n_clusters, n_proj = 2_000, 2
+    t_b = np.repeat(rng.normal(14.5, s_t, n_clusters), n_proj)
+    groups = np.repeat(np.arange(n_clusters), n_proj)
+    pit = posterior.cdf_at(t_b + rng.normal(0.0, s_b, t_b.size), t_b)
+    beta = s_t**2 / (s_t**2 + s_a**2)
+    width = np.sqrt(1 + f**2) * s_t * s_a / np.sqrt(s_t**2 + s_a**2)
+    sd = np.sqrt((1 - beta) ** 2 * s_t**2 + beta**2 * s_b**2)
+    before = interval_coverage(pit)
+    after = interval_coverage(crossfit_recalibrated_pit(pit, groups, n_folds=5, seed=13))
+    for level, key in ((0.68, "68"), (0.95, "95")):
+        predicted = 2 * stats.norm.cdf(width / sd * stats.norm.ppf(0.5 + level / 2)) - 1
+        assert abs(before[f"coverage_{key}"] - predicted) < 3 * before[f"stderr_{key}"]
+        assert level - before[f"coverage_{key}"] > 0.4
+        se = np.sqrt(level * (1 - level) * (1 / pit.size + 1 / (0.8 * pit.size)))
+        assert abs(after[f"coverage_{key}"] - level) < 3 * se
+
+
+def test_crossfit_recalibration_holds_out_each_fold() -> None:
+    pit = stats.norm.cdf(2.0 * np.random.default_rng(14).standard_normal(300))
+    groups = np.repeat(np.arange(100), 3)
+    out = crossfit_recalibrated_pit(pit, groups, n_folds=4, seed=2)
+    folds = group_folds(groups, 4, seed=2)
+    for k in range(4):
+        held = folds == k
+        np.testing.assert_allclose(out[held], PITRecalibration.fit(pit[~held]).transform(pit[held]), rtol=0, atol=0)
+        assert not np.allclose(out[held], PITRecalibration.fit(pit).transform(pit[held]))  # itself excluded
+    with pytest.raises(ValueError, match="equal length"):
+        crossfit_recalibrated_pit(pit, groups[:-1], n_folds=4, seed=2)
 
 
 def test_group_folds_keep_clusters_together() -> None:
