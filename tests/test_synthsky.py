@@ -1,4 +1,5 @@
-"""The synthetic sky: injected clusters, synthetic masks and the sky's cutout store (szmass.synthsky)."""
+"""The synthetic sky (szmass.synthsky): injected clusters, synthetic masks; and the sky's cutout store
+(szmass.planck.sky_cutouts) of the synthetic and of a real-like sky."""
 
 
 import healpy as hp
@@ -8,12 +9,14 @@ import pytest
 from test_mocks import toy_clean_store
 
 from szmass import healpix
-from szmass.planck import centre_distance_arcmin, golden_flags, read_psz2
+from szmass.planck import centre_distance_arcmin, golden_flags, read_psz2, sky_cutouts
 from szmass.splits import cluster_identity, split_maps, training_maps
-from szmass.synthsky import TRUTH_COLUMNS, match_halos, sky_cutouts, synthetic_mask, synthetic_sky, unseen_maps
+from szmass.synthsky import TRUTH_COLUMNS, match_halos, synthetic_mask, synthetic_sky, unseen_maps
 
 from reference_data import PSZ2_FILE  # noqa: E402
 SNAPSHOT_Z = (0.093, 0.168, 0.278, 0.499)
+CUTOUT = {"npix": 96, "reso_arcmin": 1.7, "golden_radius_arcmin": 10.0}
+"""The paper's cutouts: 96 x 96 pixels of 1.7 arcmin, Golden within 10 arcmin."""
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +160,7 @@ def test_sky_cutout_store_of_the_synthetic_psz2_sky(clean):
     psz2 = read_psz2(PSZ2_FILE)
     sky, mask, truth = synthetic_sky(psz2, clean, eligible=everything(clean), nside=512, seed=4)
     assert len(truth) == 1094
-    ds = sky_cutouts(sky, mask, psz2, seed=1, truth=truth)
+    ds = sky_cutouts(sky, mask, psz2, seed=1, truth=truth, **CUTOUT)
     assert ds["y"].dtype == np.float32 and ds["y"].shape == (1094, 96, 96)
     assert np.all(np.isfinite(ds["y"].values))
     assert list(ds["name"].values) == list(psz2["NAME"])
@@ -187,7 +190,7 @@ def test_sky_cutouts_of_a_real_sky_without_truth_and_with_unseen_pixels():
     pix = hp.ang2pix(nside, cat["GLON"].iloc[0], cat["GLAT"].iloc[0], lonlat=True)
     sky[pix] = np.nan  # an UNSEEN pixel at the first cluster
     mask = np.ones(hp.nside2npix(nside), dtype=np.float32)
-    ds = sky_cutouts(sky, mask, cat, seed=0)
+    ds = sky_cutouts(sky, mask, cat, seed=0, **CUTOUT)
     assert np.all(np.isnan(ds["M500"].values))
     assert np.all(np.isfinite(ds["y"].values))
     np.testing.assert_array_equal(ds["golden"].values, np.arange(12) > 0)

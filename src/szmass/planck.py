@@ -1,4 +1,4 @@
-"""The real sky's side inputs: the PSZ2 catalogue, the Planck masks, the Golden sample, filled cutouts.
+"""The sky: the PSZ2 catalogue, the Planck masks, the Golden sample, and the sky's cutout store.
 
 PSZ2 (Planck Collaboration 2016, XXVII): the union catalogue ``HFI_PCCS_SZ-union_R2.08.fits``, 1653
 detections of which 1094 have a redshift (the paper's real sample). Masks are HEALPix maps with
@@ -7,6 +7,8 @@ their product.
 
 Golden sample (de Andres et al. 2022): a cluster whose cutout has no masked pixel within 10 arcmin of
 its centre. Masked pixels farther out are replaced by noise-like values (:func:`fill_masked`).
+:func:`sky_cutouts` makes the cutout store (``results/sky/cutouts.zarr``) of any full-sky y-map and mask,
+the real Planck sky or the synthetic one (:mod:`szmass.synthsky`).
 
 Cutout geometry: the cutouts are healpy gnomonic projections (``szmass.healpix.cutout``), ``npix``
 pixels of ``reso_arcmin`` on a side, whose centre lies at pixel coordinate (npix - 1) / 2 on both axes
@@ -22,12 +24,14 @@ from collections.abc import Sequence
 import healpy as hp
 import numpy as np
 import pandas as pd
+import xarray as xr
 from astropy import units as u
 from astropy.io import fits
 from scipy import ndimage
 
 from szmass import healpix
 from szmass.fitsio import open_fits
+from szmass.logs import progress
 from szmass.constants import ARCMIN_PER_RAD
 
 PSZ2_UNITS: dict[str, tuple[u.UnitBase, u.UnitBase]] = {
@@ -44,6 +48,9 @@ PSZ2_UNITS: dict[str, tuple[u.UnitBase, u.UnitBase]] = {
 
 PSZ2_COLUMNS = ["NAME", *PSZ2_UNITS]
 """Columns of :func:`read_psz2`'s table: MSZ and its errors [Msun], GLON/GLAT [deg], Y5R500 [arcmin^2]."""
+
+STRING = np.dtypes.StringDType()
+"""The cutout store's string dtype (cluster names)."""
 
 FITS_UNIT_ALIASES = {"Msol": u.Msun, "degrees": u.deg, "None": u.dimensionless_unscaled}
 """Unit spellings of the PSZ2 FITS headers that astropy does not know by themselves."""
@@ -233,3 +240,69 @@ def fill_masked(
     field = unit_noise_field(img.shape, fwhm_pixels=correlation_fwhm_arcmin / reso_arcmin, rng=np.random.default_rng(seed))
     out[fill] = offset + std * field[fill]
     return out
+
+
+def sky_cutouts(
+    sky_map: np.ndarray,
+    mask_map: np.ndarray,
+    psz2: pd.DataFrame,
+    *,
+    seed: int,
+    truth: pd.DataFrame | None = None,
+    npix: int,
+    reso_arcmin: float,
+    golden_radius_arcmin: float,
+    min_reference_pixels: int = 100,
+) -> xr.Dataset:
+    """The sky's cutout store: a filled ``npix`` x ``npix`` cutout of ``sky_map`` at each PSZ2 cluster.
+
+    ``sky_map`` and ``mask_map`` are full-sky RING maps, real or synthetic (:mod:`szmass.synthsky`) (Compton y; 1 = valid, 0 = masked; NaN/UNSEEN
+    counts as masked). Per cluster: the gnomonic cutouts of both (:func:`szmass.healpix.cutouts`), the
+    Golden flag (:func:`golden_flags` within ``golden_radius_arcmin``), and the masked pixels
+    beyond that radius filled by :func:`fill_masked` with the cutout's local noise; a cutout
+    with fewer than ``min_reference_pixels`` unmasked pixels there (deep in a masked region) uses the median
+    local noise std of the others. Seeds per cluster derive from ``seed``.
+
+    Returns a Dataset with ``y`` (cluster, py, px) float32 and coordinates name, glon, glat [deg],
+    redshift, MSZ [Msun], golden (bool), n_masked (masked or non-finite pixels of the cutout) and M500
+    [Msun], the injected truth from ``truth`` matched by NAME (NaN without truth, as for the real sky).
+    """
+    missing = [c for c in ("NAME", "GLON", "GLAT", "REDSHIFT", "MSZ") if c not in psz2.columns]
+    if missing:
+        raise ValueError(f"PSZ2 table: column(s) {missing} missing")
+    glon = psz2["GLON"].to_numpy(np.float64)
+    glat = psz2["GLAT"].to_numpy(np.float64)
+    y = healpix.cutouts(sky_map, glon, glat, npix=npix, reso_arcmin=reso_arcmin)
+    m = healpix.cutouts(mask_map, glon, glat, npix=npix, reso_arcmin=reso_arcmin)
+    m = np.where(np.isfinite(y) & (m >= MASKED_BELOW), 1.0, 0.0)
+    golden = golden_flags(m, radius_arcmin=golden_radius_arcmin, reso_arcmin=reso_arcmin)
+    refs = [reference_pixels(c, mc, reso_arcmin=reso_arcmin, inner_radius_arcmin=golden_radius_arcmin) for c, mc in zip(y, m)]
+    n_ref = np.array([r.sum() for r in refs])
+    local_std = np.array([c[r].std() if k >= min_reference_pixels else np.nan for c, r, k in zip(y, refs, n_ref)])
+    if np.all(np.isnan(local_std)) and len(y):
+        raise ValueError(f"sky_cutouts: no cutout has {min_reference_pixels} unmasked pixels beyond "
+                         f"{golden_radius_arcmin} arcmin to measure the noise")
+    fallback = float(np.nanmedian(local_std)) if len(y) else np.nan
+    seeds = np.random.SeedSequence(seed).spawn(len(y))
+    filled = np.stack([
+        fill_masked(c, mc, seed=s, reso_arcmin=reso_arcmin, inner_radius_arcmin=golden_radius_arcmin,
+                    noise_std=fallback if np.isnan(sd) else sd, min_reference_pixels=min_reference_pixels)
+        for c, mc, s, sd in progress(zip(y, m, seeds, local_std), total=len(y), desc="sky cutouts, gaps filled")
+    ]) if len(y) else y
+    m500 = np.full(len(psz2), np.nan)
+    if truth is not None:
+        by_name = truth.set_index("NAME")["M500"]
+        m500 = psz2["NAME"].map(by_name).to_numpy(np.float64)
+    coords = {
+        "name": ("cluster", psz2["NAME"].astype(str).to_numpy().astype(STRING)),
+        "glon": ("cluster", glon, {"units": "deg"}),
+        "glat": ("cluster", glat, {"units": "deg"}),
+        "redshift": ("cluster", psz2["REDSHIFT"].to_numpy(np.float64)),
+        "MSZ": ("cluster", psz2["MSZ"].to_numpy(np.float64), {"units": "Msun"}),
+        "golden": ("cluster", golden),
+        "n_masked": ("cluster", np.count_nonzero(m < MASKED_BELOW, axis=(1, 2)).astype(np.int64)),
+        "M500": ("cluster", m500, {"units": "Msun"}),
+    }
+    attrs = {"reso_arcmin": float(reso_arcmin), "golden_radius_arcmin": float(golden_radius_arcmin),
+             "fill_seed": int(seed), "synthetic": truth is not None}
+    return xr.Dataset({"y": (("cluster", "py", "px"), filled.astype(np.float32))}, coords=coords, attrs=attrs)

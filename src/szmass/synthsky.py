@@ -25,8 +25,7 @@ known. :func:`synthetic_sky` builds it:
   82 %, of the clusters away from the band Golden (about 20 % non-Golden in all), as intended for a
   realistic Golden sample. Point sources are masked only; the sky holds no point-source signal.
 
-:func:`sky_cutouts` makes the sky's cutout store (``results/sky/cutouts.zarr``) from any full-sky y-map
-and mask, synthetic or real.
+The sky's cutout store is made from this sky as from the real one (:func:`szmass.planck.sky_cutouts`).
 """
 
 from __future__ import annotations
@@ -43,12 +42,9 @@ from szmass import healpix, noise
 from szmass.logs import progress
 from szmass.splits import DEFAULT_FRACTIONS, IdentityKey, cluster_identity, test_identities, training_maps
 from szmass.zbins import REDSHIFT_EDGES, check_edges
-from szmass.planck import MASKED_BELOW, fill_masked, golden_flags, reference_pixels
 
 SKY_AREA_DEG2 = 4.0 * np.pi * np.degrees(1.0) ** 2
 """Area of the sphere [deg^2]."""
-
-STRING = np.dtypes.StringDType()
 
 TRUTH_COLUMNS = [
     "NAME", "GLON", "GLAT", "REDSHIFT", "MSZ", "M500", "R500", "map_index",
@@ -224,69 +220,3 @@ def synthetic_sky(
                           point_source_density_deg2=point_source_density_deg2,
                           point_source_radius_arcmin=point_source_radius_arcmin)
     return sky, mask, truth
-
-
-def sky_cutouts(
-    sky_map: np.ndarray,
-    mask_map: np.ndarray,
-    psz2: pd.DataFrame,
-    *,
-    seed: int,
-    truth: pd.DataFrame | None = None,
-    npix: int = 96,
-    reso_arcmin: float = 1.7,
-    golden_radius_arcmin: float = 10.0,
-    min_reference_pixels: int = 100,
-) -> xr.Dataset:
-    """The sky's cutout store: a filled ``npix`` x ``npix`` cutout of ``sky_map`` at each PSZ2 cluster.
-
-    ``sky_map`` and ``mask_map`` are full-sky RING maps (Compton y; 1 = valid, 0 = masked; NaN/UNSEEN
-    counts as masked). Per cluster: the gnomonic cutouts of both (:func:`szmass.healpix.cutouts`), the
-    Golden flag (:func:`szmass.planck.golden_flags` within ``golden_radius_arcmin``), and the masked pixels
-    beyond that radius filled by :func:`szmass.planck.fill_masked` with the cutout's local noise; a cutout
-    with fewer than ``min_reference_pixels`` unmasked pixels there (deep in a masked region) uses the median
-    local noise std of the others. Seeds per cluster derive from ``seed``.
-
-    Returns a Dataset with ``y`` (cluster, py, px) float32 and coordinates name, glon, glat [deg],
-    redshift, MSZ [Msun], golden (bool), n_masked (masked or non-finite pixels of the cutout) and M500
-    [Msun], the injected truth from ``truth`` matched by NAME (NaN without truth, as for the real sky).
-    """
-    missing = [c for c in ("NAME", "GLON", "GLAT", "REDSHIFT", "MSZ") if c not in psz2.columns]
-    if missing:
-        raise ValueError(f"PSZ2 table: column(s) {missing} missing")
-    glon = psz2["GLON"].to_numpy(np.float64)
-    glat = psz2["GLAT"].to_numpy(np.float64)
-    y = healpix.cutouts(sky_map, glon, glat, npix=npix, reso_arcmin=reso_arcmin)
-    m = healpix.cutouts(mask_map, glon, glat, npix=npix, reso_arcmin=reso_arcmin)
-    m = np.where(np.isfinite(y) & (m >= MASKED_BELOW), 1.0, 0.0)
-    golden = golden_flags(m, radius_arcmin=golden_radius_arcmin, reso_arcmin=reso_arcmin)
-    refs = [reference_pixels(c, mc, reso_arcmin=reso_arcmin, inner_radius_arcmin=golden_radius_arcmin) for c, mc in zip(y, m)]
-    n_ref = np.array([r.sum() for r in refs])
-    local_std = np.array([c[r].std() if k >= min_reference_pixels else np.nan for c, r, k in zip(y, refs, n_ref)])
-    if np.all(np.isnan(local_std)) and len(y):
-        raise ValueError(f"sky_cutouts: no cutout has {min_reference_pixels} unmasked pixels beyond "
-                         f"{golden_radius_arcmin} arcmin to measure the noise")
-    fallback = float(np.nanmedian(local_std)) if len(y) else np.nan
-    seeds = np.random.SeedSequence(seed).spawn(len(y))
-    filled = np.stack([
-        fill_masked(c, mc, seed=s, reso_arcmin=reso_arcmin, inner_radius_arcmin=golden_radius_arcmin,
-                    noise_std=fallback if np.isnan(sd) else sd, min_reference_pixels=min_reference_pixels)
-        for c, mc, s, sd in progress(zip(y, m, seeds, local_std), total=len(y), desc="sky cutouts, gaps filled")
-    ]) if len(y) else y
-    m500 = np.full(len(psz2), np.nan)
-    if truth is not None:
-        by_name = truth.set_index("NAME")["M500"]
-        m500 = psz2["NAME"].map(by_name).to_numpy(np.float64)
-    coords = {
-        "name": ("cluster", psz2["NAME"].astype(str).to_numpy().astype(STRING)),
-        "glon": ("cluster", glon, {"units": "deg"}),
-        "glat": ("cluster", glat, {"units": "deg"}),
-        "redshift": ("cluster", psz2["REDSHIFT"].to_numpy(np.float64)),
-        "MSZ": ("cluster", psz2["MSZ"].to_numpy(np.float64), {"units": "Msun"}),
-        "golden": ("cluster", golden),
-        "n_masked": ("cluster", np.count_nonzero(m < MASKED_BELOW, axis=(1, 2)).astype(np.int64)),
-        "M500": ("cluster", m500, {"units": "Msun"}),
-    }
-    attrs = {"reso_arcmin": float(reso_arcmin), "golden_radius_arcmin": float(golden_radius_arcmin),
-             "fill_seed": int(seed), "synthetic": truth is not None}
-    return xr.Dataset({"y": (("cluster", "py", "px"), filled.astype(np.float32))}, coords=coords, attrs=attrs)

@@ -5,9 +5,8 @@ import pandas as pd
 from szmass.atomic import atomic_path
 from szmass.healpix import read_healpix_map
 from szmass.logs import configure
-from szmass.planck import read_mask, read_psz2
+from szmass.planck import read_mask, read_psz2, sky_cutouts
 from szmass.provenance import stamp_job
-from szmass.synthsky import sky_cutouts
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
