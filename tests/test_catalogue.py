@@ -175,3 +175,20 @@ def test_catalogue_refuses_too_few_test_maps():
                         "log10_MSZ": [14.5], "log10_M_cnn": [14.5], "golden": [True]})
     with pytest.raises(ValueError, match="fewer than the 20"):
         build_catalogue(sky, gaussian_tests(8, 1, 3), make_cosmology(None))
+
+
+def test_posterior_calibration_of_a_tiny_test_set():
+    """Three clusters of 8 maps (a ci run's test set): 3 folds instead of 5, each fitted on the 16 maps of the
+    other two clusters pooled (fewer than min_test_maps = 20), every PIT in [0, 1]."""
+    rng = np.random.default_rng(8)
+    truth = np.repeat([14.0, 14.4, 14.3], 8)
+    tests = pd.DataFrame({"map": np.arange(24), "zbin": np.repeat([1, 2, 3], 8), "log10_M_true": truth,
+                          "log10_M_cnn": truth + rng.normal(0.0, 0.1, 24)})
+    groups = np.repeat(["a", "b", "c"], 8)
+    table, pits = posterior_calibration(tests, groups, n_folds=5, seed=1, min_test_maps=20)
+    assert table["n"].tolist() == [8, 8, 8, 24]
+    assert pits["pit"].between(0, 1).all() and pits["pit_recalibrated"].between(0, 1).all()
+    held = group_folds(groups, 3, seed=1) == 0
+    pooled = KDEPosterior(tests.loc[~held, "log10_M_cnn"], tests.loc[~held, "log10_M_true"])
+    np.testing.assert_allclose(pits.loc[held, "pit"], pooled.cdf_at(tests.loc[held, "log10_M_cnn"].to_numpy(),
+                               tests.loc[held, "log10_M_true"].to_numpy()), rtol=0, atol=1e-14)  # fmt: skip

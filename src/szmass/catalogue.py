@@ -171,20 +171,44 @@ def build_catalogue(
     return cat
 
 
+def posterior_example_panels(
+    cat: pd.DataFrame, posteriors: Mapping[int, tuple[KDEPosterior, bool]], *, seed: int, n_points: int = 1000,
+) -> tuple[np.ndarray, list[np.ndarray], list[str], list[dict[str, float]]]:
+    """The posteriors of six Golden clusters of the catalogue ``cat`` with a PSZ2 mass (the three with the
+    largest M_SZ, three more drawn with ``numpy.random.default_rng(seed)``; fewer if there are fewer), for
+    :func:`szmass.plots.posterior_examples`: a common grid [log10 Msun] of ``n_points`` over their bins'
+    posterior grids, each density on it [1/dex] (0 outside its own grid), titles (name, redshift) and markers
+    (log10 M_CNN, M_SZ and, for a synthetic sky, the truth; NaN where absent)."""
+    golden = cat[cat["GOLDEN"] & np.isfinite(cat["LOG10_MSZ"])]
+    top = golden.nlargest(3, "MSZ").index
+    rest = golden.index.difference(top)
+    picks = list(top) + list(np.random.default_rng(seed).choice(rest, min(3, len(rest)), replace=False))
+    own = [posteriors[int(cat.at[i, "ZBIN"])][0] for i in picks]
+    grid = np.linspace(min(p.grid[0] for p in own), max(p.grid[-1] for p in own), n_points)
+    pdfs = [np.interp(grid, p.grid, p.pdf(np.array([cat.at[i, "LOG10_M_CNN"]]))[0], left=0.0, right=0.0)
+            for i, p in zip(picks, own)]  # fmt: skip
+    markers = [{"M_CNN": float(cat.at[i, "LOG10_M_CNN"]), "M_SZ": float(cat.at[i, "LOG10_MSZ"]),
+                "truth": float(np.log10(cat.at[i, "M500_TRUE"])) if "M500_TRUE" in cat else np.nan} for i in picks]
+    titles = [f"{cat.at[i, 'NAME']}, z = {cat.at[i, 'REDSHIFT']:.2f}" for i in picks]
+    return grid, pdfs, titles, markers
+
+
 def crossfit_bin_pit(
     tests: pd.DataFrame, groups: np.ndarray, *, n_folds: int, seed: int, bw_factor: float = 0.2,
     min_test_maps: int = MIN_TEST_MAPS,
 ) -> np.ndarray:
     """PIT of each test map's truth (``tests``: zbin, log10_M_cnn, log10_M_true) under the posterior that the
     catalogue would give it (:func:`bin_posteriors`) fitted on the OTHER folds (:func:`szmass.sbi.group_folds`
-    by ``groups``, e.g. cluster identity, so that no cluster is on both sides)."""
+    by ``groups``, e.g. cluster identity, so that no cluster is on both sides). Where the other folds hold
+    fewer than ``min_test_maps`` maps in all, their pooled KDE is used (at least :data:`szmass.sbi.MIN_POINTS`)."""
     folds = group_folds(groups, n_folds, seed=seed)
     pit = np.empty(len(tests))
     zbins = tests["zbin"].to_numpy()
     for k in range(int(n_folds)):
         held = folds == k
+        fewest = min(min_test_maps, int((~held).sum()))
         for zbin, (posterior, _) in bin_posteriors(tests[~held], zbins[held], bw_factor=bw_factor,
-                                                   min_test_maps=min_test_maps).items():  # fmt: skip
+                                                   min_test_maps=fewest).items():  # fmt: skip
             rows = held & (zbins == zbin)
             part = tests[rows]
             pit[rows] = posterior.cdf_at(part["log10_M_cnn"].to_numpy(), part["log10_M_true"].to_numpy())
