@@ -13,7 +13,8 @@ from szmass.mapstore import open_maps
 from szmass.model import OUTPUT_LAYER, with_standardisation
 from szmass.predict import input_moments
 from szmass.splits import cluster_identity, select_redshift_bin
-from szmass.train import PREDICTIONS_FILE, train_run
+from szmass.rundir import PREDICTIONS_FILE
+from szmass.train import train_run
 from test_train import tiny_store
 
 SKILL_MARGIN = 0.5

@@ -33,6 +33,7 @@ def write_run(run_dir: Path, bias: np.ndarray, scatter: np.ndarray) -> Path:
     trn = pd.DataFrame({"split": "train", "log10_M_true": log_cnn[:30], "log10_M_cnn": log_cnn[:30] + np.log10(2.0)})
     table = pd.concat([trn, val.sample(frac=1.0, random_state=1)], ignore_index=True)  # order must not matter
     table.insert(0, "map", np.arange(len(table)))
+    table.insert(2, "redshift", 0.15)
     table.to_csv(run_dir / "predictions.csv", index=False)
     (run_dir / "model.keras").write_bytes(run_dir.name.encode())
     return run_dir
@@ -95,7 +96,7 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
     run = tmp_path / "seed1"
     run.mkdir()
     pd.DataFrame({"split": ["val"], "log10_M_true": [14.0]}).to_csv(run / "predictions.csv", index=False)
-    with pytest.raises(ValueError, match=r"predictions.csv: column\(s\) \['log10_M_cnn'\] missing"):
+    with pytest.raises(ValueError, match=r"predictions.csv: column\(s\) \['map', 'redshift', 'log10_M_cnn'\] missing"):
         select_model([run])
 
 

@@ -7,7 +7,17 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from szmass.splits import cluster_identity, select_redshift_bin, split_maps
+from szmass import splits
+from szmass.splits import (
+    bin_test_seed,
+    check_trainable,
+    cluster_identity,
+    read_mass_cuts,
+    run_seed,
+    select_redshift_bin,
+    split_maps,
+    training_maps,
+)
 
 
 def store(
@@ -88,3 +98,51 @@ def test_redshift_bins_select_by_upper_closed_edges_and_keep_store_index() -> No
     with pytest.raises(ValueError, match="bin 5"):
         select_redshift_bin(ds, 5)
 
+
+
+def test_seeds_are_those_the_workflow_has_always_derived() -> None:
+    # the values of derive_seed(42, "run" | "test", bin, seed) with the wildcards' strings, pinned so that a
+    # refactoring cannot change the runs' splits and initial weights
+    assert [bin_test_seed(42, 1), bin_test_seed(42, 2)] == [1996391370, 379027791]
+    assert [run_seed(42, 1, 0), run_seed(42, 1, 1), run_seed(42, 2, 0), run_seed(42, 2, 1)] == [
+        1614026099, 11039068, 1953553253, 15571247]  # fmt: skip
+    assert run_seed(42, "1", "0") == run_seed(42, 1, 0)  # type: ignore[arg-type]  (Snakemake wildcards are strings)
+    assert run_seed(43, 1, 0) != run_seed(42, 1, 0)
+
+
+def with_masses(ds: xr.Dataset) -> xr.Dataset:
+    m500 = 10.0 ** np.linspace(13.5, 15.0, ds.sizes["map"])
+    return ds.assign_coords(M500=("map", np.random.default_rng(3).permutation(m500)))
+
+
+def test_test_identities_and_mass_cut_select_as_the_training_job_did() -> None:
+    ds = with_masses(store(n_regions=8))
+    ids = cluster_identity(ds)
+    held_out = splits.test_identities(ids, test_seed=4)
+    assert np.array_equal(held_out, np.unique(ids[split_maps(ids, test_seed=4, seed=123) == "test"]))
+    cut = 10.0**14.2
+    kept = training_maps(ds, 2, m500_cut=cut)
+    in_bin = select_redshift_bin(ds, 2)
+    expected = in_bin.isel(map=in_bin["M500"].values >= cut)  # the boolean mask of the former training job
+    assert np.array_equal(kept["map"].values, expected["map"].values) and kept.sizes["map"] > 0
+    assert np.all(kept["M500"].values >= cut) and np.all(np.asarray(kept["redshift"]) == 0.15)
+
+
+def test_mass_cut_table_and_trainable_checks(tmp_path) -> None:
+    path = tmp_path / "mass_cuts.csv"
+    pd.DataFrame({"bin": [1, 2], "z_lo": [0.0, 0.1], "M500_cut": [2.5e14, 3.1e14]}).to_csv(path, index=False)
+    assert read_mass_cuts(path) == {1: 2.5e14, 2: 3.1e14}
+    pd.DataFrame({"bin": [1]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"mass_cuts.csv: column\(s\) \['M500_cut'\] missing"):
+        read_mass_cuts(path)
+    ds = with_masses(store())
+    edges = (0.0, 0.1, 0.2, 0.4)
+    check_trainable(training_maps(ds, 2, edges), 2, edges, "halo", store="maps.zarr")  # 20 clusters: fine
+    with pytest.raises(ValueError, match=r"maps.zarr: no maps in redshift bin 3 \(0.2, 0.25\]"):
+        empty = (0.0, 0.1, 0.2, 0.25, 0.4)
+        check_trainable(training_maps(ds, 3, empty), 3, empty, "halo", store="maps.zarr")
+    cut = float(np.sort(ds["M500"].values)[-30])  # the 30 most massive maps of all redshifts: < 10 clusters in bin 2
+    few = training_maps(ds, 2, edges, cut)
+    assert np.unique(cluster_identity(few)).size < 10
+    with pytest.raises(ValueError, match=r"cuts.csv: the mass cut of redshift bin 2 .* fewer than 10 clusters"):
+        check_trainable(few, 2, edges, "halo", store="maps.zarr", m500_cut=cut, cuts="cuts.csv")

@@ -133,7 +133,7 @@ def test_run_errors_flag_selected_and_worst(tmp_path):
         d = tmp_path / f"seed{run}"
         d.mkdir()
         true = np.linspace(14.0, 15.0, 6)
-        pd.DataFrame({"split": ["val"] * 4 + ["test"] * 2, "log10_M_true": true,
+        pd.DataFrame({"map": np.arange(6), "split": ["val"] * 4 + ["test"] * 2, "redshift": 0.15, "log10_M_true": true,
                       "log10_M_cnn": true + offset}).to_csv(d / "predictions.csv", index=False)
         dirs.append(str(d))
     selection = pd.DataFrame({"run_dir": dirs, "max_abs_mean": [0.0, 0.2, 0.05], "sum_std": [0.0, 0.0, 0.0],

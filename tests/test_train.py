@@ -14,14 +14,13 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from szmass import train
+from szmass import rundir, splits, train
 from szmass.ensemble import build_ensemble, load_run, run_weights, train_ensemble
 from szmass.mapstore import open_maps
 from szmass.model import Architecture, build_cnn, with_standardisation
 from szmass.splits import cluster_identity, select_redshift_bin, split_maps
 from szmass.train import (
     MapSource,
-    draw_test_identities,
     pixel_moments,
     split_given_test,
     train_run,
@@ -59,7 +58,7 @@ def tiny_store(n_halos: int = 24, seed: int = 0) -> xr.Dataset:
 
 
 def weights(run_dir: Path) -> list[np.ndarray]:
-    return keras.saving.load_model(run_dir / train.MODEL_FILE).get_weights()
+    return keras.saving.load_model(run_dir / rundir.MODEL_FILE).get_weights()
 
 
 def max_weight_diff(a: Path, b: Path) -> float:
@@ -80,17 +79,17 @@ def reference(bin1: xr.Dataset, tmp_path_factory: pytest.TempPathFactory) -> tra
 def test_outputs_cover_every_map_and_the_saved_model_reproduces_them(bin1: xr.Dataset, reference: train.RunResult) -> None:
     out = reference.out_dir
     assert sorted(p.name for p in out.iterdir()) == ["history.csv", "model.keras", "predictions.csv"]  # checkpoint gone
-    pred = pd.read_csv(out / train.PREDICTIONS_FILE)
-    assert list(pred.columns) == list(train.PREDICTION_COLUMNS)
+    pred = pd.read_csv(out / rundir.PREDICTIONS_FILE)
+    assert list(pred.columns) == list(rundir.PREDICTION_COLUMNS)
     assert np.array_equal(pred["map"], bin1["map"].values)
     labels = split_maps(cluster_identity(bin1), test_seed=TEST_SEED, seed=SEED)
     assert np.array_equal(pred["split"], labels)
     assert np.allclose(pred["log10_M_true"], np.log10(bin1["M500"].values), rtol=0, atol=1e-12)
-    model = keras.saving.load_model(out / train.MODEL_FILE)  # raw maps in, log10 M500 [Msun] out
+    model = keras.saving.load_model(out / rundir.MODEL_FILE)  # raw maps in, log10 M500 [Msun] out
     again = model.predict(bin1["y"].values[..., None], verbose=0)[:, 0]
     assert np.allclose(again, pred["log10_M_cnn"], rtol=0, atol=1e-5)
 
-    hist = pd.read_csv(out / train.HISTORY_FILE)
+    hist = pd.read_csv(out / rundir.HISTORY_FILE)
     assert list(hist["epoch"]) == list(range(1, EPOCHS + 1))
     best = int(hist["val_loss"].idxmin())
     assert reference.best_epoch == best + 1
@@ -106,7 +105,7 @@ def test_standardisation_uses_the_training_maps_only(bin1: xr.Dataset, reference
     assert reference.mean == pytest.approx(x.mean(), rel=1e-12)
     assert reference.std == pytest.approx(x.std(), rel=1e-12)
     assert reference.std != pytest.approx(bin1["y"].values.astype(np.float64).std(), rel=1e-3)
-    layer = keras.saving.load_model(reference.out_dir / train.MODEL_FILE).get_layer("standardise")
+    layer = keras.saving.load_model(reference.out_dir / rundir.MODEL_FILE).get_layer("standardise")
     assert (layer.scale, layer.offset) == (1.0 / reference.std, -reference.mean / reference.std)
     assert reference.n_maps == {s: int(np.sum(labels == s)) for s in ("train", "val", "test")}
 
@@ -123,7 +122,7 @@ def test_pixel_moments_combine_blocks_exactly(bin1: xr.Dataset, monkeypatch: pyt
 def test_same_seed_gives_identical_weights(bin1: xr.Dataset, reference: train.RunResult, tmp_path: Path) -> None:
     again = train_run(bin1, out_dir=tmp_path, seed=SEED, test_seed=TEST_SEED, epochs=EPOCHS, batch_size=BATCH)
     assert max_weight_diff(reference.out_dir, again.out_dir) == 0.0
-    a, b = (pd.read_csv(d / train.PREDICTIONS_FILE) for d in (reference.out_dir, again.out_dir))
+    a, b = (pd.read_csv(d / rundir.PREDICTIONS_FILE) for d in (reference.out_dir, again.out_dir))
     assert a.equals(b)
 
 
@@ -149,7 +148,7 @@ def test_resume_after_interruption_gives_the_same_weights(bin1: xr.Dataset, refe
     resumed = train_run(bin1, **kwargs)
     assert resumed.resumed_epochs == 1 and resumed.epochs == EPOCHS
     assert max_weight_diff(reference.out_dir, tmp_path) <= 1e-6
-    assert np.allclose(pd.read_csv(tmp_path / train.HISTORY_FILE), pd.read_csv(reference.out_dir / train.HISTORY_FILE),
+    assert np.allclose(pd.read_csv(tmp_path / rundir.HISTORY_FILE), pd.read_csv(reference.out_dir / rundir.HISTORY_FILE),
                        rtol=1e-6, atol=0)  # fmt: skip
 
 
@@ -197,10 +196,10 @@ def test_vectorised_runs_match_single_runs(bin1: xr.Dataset, reference: train.Ru
     assert [r.resumed_epochs for r in results] == [1, 1, 1]
     for single, run in zip(singles, results, strict=True):
         assert max_weight_diff(single, run.out_dir) < 1e-5
-        a, b = (pd.read_csv(d / train.PREDICTIONS_FILE) for d in (single, run.out_dir))
+        a, b = (pd.read_csv(d / rundir.PREDICTIONS_FILE) for d in (single, run.out_dir))
         assert a["split"].equals(b["split"])
         assert np.allclose(a["log10_M_cnn"], b["log10_M_cnn"], rtol=0, atol=1e-5)
-        assert np.allclose(pd.read_csv(single / train.HISTORY_FILE), pd.read_csv(run.out_dir / train.HISTORY_FILE),
+        assert np.allclose(pd.read_csv(single / rundir.HISTORY_FILE), pd.read_csv(run.out_dir / rundir.HISTORY_FILE),
                            rtol=1e-5, atol=0)  # fmt: skip
     assert max_weight_diff(singles[0], singles[1]) > 1e-3  # different seeds, different networks
 
@@ -233,14 +232,14 @@ def test_ensemble_refuses_a_network_of_another_architecture() -> None:
 
 def test_non_default_architecture_round_trips_through_model_keras(bin1: xr.Dataset, tmp_path: Path) -> None:
     run = train_run(bin1, out_dir=tmp_path, seed=SEED, test_seed=TEST_SEED, epochs=2, batch_size=BATCH, architecture=SMALL)
-    loaded = keras.saving.load_model(tmp_path / train.MODEL_FILE)
+    loaded = keras.saving.load_model(tmp_path / rundir.MODEL_FILE)
     cnn = loaded.get_layer("deepplanck_cnn")
     convs = [la for la in cnn.layers if isinstance(la, keras.layers.Conv2D)]
     assert [(c.kernel.shape, c.get_config()["filters"]) for c in convs] == [((2, 2, 1, 8), 8), ((2, 2, 8, 16), 16)]
     assert [la.get_config()["rate"] for la in cnn.layers if isinstance(la, keras.layers.Dropout)] == [pytest.approx(0.2)]
     assert cnn.count_params() == SMALL.n_parameters() == (4 * 8 + 8) + (4 * 8 * 16 + 16) + (16 * 200 + 200) + (200 * 20 + 20) + 21
     # the saved model reproduces the run's predictions of every map
-    pred = pd.read_csv(tmp_path / train.PREDICTIONS_FILE)
+    pred = pd.read_csv(tmp_path / rundir.PREDICTIONS_FILE)
     again = loaded.predict(bin1["y"].values[..., None], verbose=0)[:, 0]
     np.testing.assert_allclose(again, pred["log10_M_cnn"], rtol=0, atol=1e-5)
     # the best epoch's validation loss is the MSE of the saved model on the validation maps
@@ -257,7 +256,7 @@ def test_given_test_set_matches_the_drawn_one_and_spans_redshift_bins() -> None:
     given = split_given_test(ids, np.unique(ids[drawn == "test"]), seed=SEED, fractions=(0.8, 0.1, 0.1))
     assert np.array_equal(given, drawn)
     # one test set drawn over all redshifts: in each bin exactly the maps of those clusters are tested
-    test_ids = draw_test_identities(store, test_seed=TEST_SEED)
+    test_ids = splits.test_identities(ids, test_seed=TEST_SEED)
     assert np.array_equal(test_ids, np.unique(ids[drawn == "test"]))  # split_maps' test draw ignores the seed
     for zbin in (1, 3):
         part = select_redshift_bin(store, zbin)
@@ -275,14 +274,14 @@ def test_mixed_precision_computes_hidden_layers_in_float16(bin1: xr.Dataset, tmp
     run trains to finite losses and its model.keras reproduces its predictions."""
     result = train_run(bin1, out_dir=tmp_path / "mixed", seed=SEED, test_seed=TEST_SEED, epochs=1, batch_size=BATCH,
                        mixed_precision=True)  # fmt: skip
-    model = keras.saving.load_model(result.out_dir / train.MODEL_FILE)
+    model = keras.saving.load_model(result.out_dir / rundir.MODEL_FILE)
     cnn = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     assert model.get_layer("standardise").dtype_policy.compute_dtype == "float32"
     assert cnn.get_layer("conv1").dtype_policy.name == "mixed_float16"
     assert cnn.get_layer(train.OUTPUT_LAYER).dtype_policy.compute_dtype == "float32"
-    history = pd.read_csv(result.out_dir / train.HISTORY_FILE)
+    history = pd.read_csv(result.out_dir / rundir.HISTORY_FILE)
     assert np.all(np.isfinite(history[["loss", "val_loss"]].to_numpy()))
-    predictions = pd.read_csv(result.out_dir / train.PREDICTIONS_FILE)
+    predictions = pd.read_csv(result.out_dir / rundir.PREDICTIONS_FILE)
     again = model.predict(bin1["y"].values[..., None], batch_size=train.EVAL_BATCH_SIZE, verbose=0)[:, 0]
     assert np.allclose(predictions["log10_M_cnn"], again, rtol=0, atol=1e-3)  # float16 activations: ~1e-3 relative
     assert abs(float(np.median(predictions["log10_M_cnn"] - predictions["log10_M_true"]))) < 1.0  # near the targets

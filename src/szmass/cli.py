@@ -41,8 +41,9 @@ def refuse_output_on_input(output: Path, inputs: Sequence[Path], *, inside: Sequ
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from szmass.atomic import atomic_path, check_replaceable
+    from szmass.atomic import check_replaceable
     from szmass.predict import is_zarr_store, load_models, predict_table, read_cutouts
+    from szmass.tables import write_table
 
     to_stdout = str(args.output) == STDOUT
     inputs = [Path(p) for p in args.inputs]
@@ -58,8 +59,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     if to_stdout:
         table.to_csv(sys.stdout, index=False)
     else:
-        with atomic_path(args.output) as tmp:
-            table.to_csv(tmp, index=False)
+        write_table(table, args.output)
     flagged = table[table["warning"] != ""]
     if flagged.empty:
         return 0

@@ -18,28 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from szmass.select import read_predictions
+from szmass.rundir import read_predictions, read_selection, selected_run
 
-SELECTION_COLUMNS = ("run_dir", "passed", "selected")
-PREDICTION_COLUMNS = ["map", "redshift", "log10_M_true", "log10_M_cnn"]
+TEST_COLUMNS = ["map", "redshift", "log10_M_true", "log10_M_cnn"]
 ALL_PASSING = "passing runs"
 ALL_RUNS = "all runs (none passed)"
 
 
-def read_selection(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A bin's ``selection.csv`` (:func:`szmass.select.select_model`), checking the columns used here."""
-    table = pd.read_csv(path)
-    missing = [c for c in SELECTION_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: column(s) {missing} missing; expected {list(SELECTION_COLUMNS)}")
-    if int(table["selected"].sum()) != 1:
-        raise ValueError(f"{path}: column 'selected': expected exactly one selected run, got {int(table['selected'].sum())}")
-    return table
-
-
 def _test_maps(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     table = read_predictions(run_dir)
-    return table.loc[table["split"] == "test", PREDICTION_COLUMNS].sort_values("map").reset_index(drop=True)
+    return table.loc[table["split"] == "test", TEST_COLUMNS].sort_values("map").reset_index(drop=True)
 
 
 def selected_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd.DataFrame:
@@ -47,8 +35,7 @@ def selected_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd
     columns map, redshift, log10_M_true, log10_M_cnn [log10 Msun], zbin, run_dir."""
     parts = []
     for zbin, path in sorted(selections.items()):
-        table = read_selection(path)
-        run = str(table.loc[table["selected"].astype(bool), "run_dir"].iloc[0])
+        run = selected_run(read_selection(path))
         part = _test_maps(run)
         parts.append(part.assign(zbin=int(zbin), run_dir=run))
     return pd.concat(parts, ignore_index=True)

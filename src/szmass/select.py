@@ -26,27 +26,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from szmass.atomic import atomic_path
 from szmass.plots import save_figure
-from szmass.train import MODEL_FILE, PREDICTIONS_FILE
+from szmass.rundir import BEST_MODEL_FILE, MODEL_FILE, PREDICTIONS_FILE, SELECTION_FILE, read_predictions
+from szmass.tables import write_table
 
 log = logging.getLogger(__name__)
 
-SELECTION_FILE = "selection.csv"
-BEST_MODEL_FILE = "best.keras"
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_N_BINS = 10
 RULE_PASS = "least sum of std among passing runs"
 RULE_FALLBACK = "no run passed: least max |mean|"
-NEEDED_COLUMNS = ("split", "log10_M_true", "log10_M_cnn")
-
-
-def read_predictions(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """A run's ``predictions.csv`` (:mod:`szmass.train`), checking the columns the selection uses."""
-    path = Path(run_dir) / PREDICTIONS_FILE
-    table = pd.read_csv(path)
-    missing = [c for c in NEEDED_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: column(s) {missing} missing; expected {list(NEEDED_COLUMNS)}")
-    return table
 
 
 def relative_error_bins(
@@ -117,8 +105,7 @@ def select_model(
     winner = Path(selection.at[chosen, "run_dir"])
     if out_dir is not None:
         out = Path(out_dir)
-        with atomic_path(out / SELECTION_FILE) as tmp:
-            selection.to_csv(tmp, index=False)
+        write_table(selection, out / SELECTION_FILE)
         with atomic_path(out / BEST_MODEL_FILE) as tmp:
             shutil.copyfile(winner / MODEL_FILE, tmp)
     return selection, winner

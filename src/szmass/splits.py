@@ -16,18 +16,21 @@ Identity (:func:`cluster_identity`):
 
 Seeds: the TEST set is drawn with ``test_seed`` only and is therefore the same for every run of a
 redshift bin; the train / validation split is redrawn with each run's ``seed``. Both come from the
-config seed through :func:`szmass.layout.derive_seed`.
+config seed: :func:`bin_test_seed` and :func:`run_seed` (through :func:`szmass.layout.derive_seed`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
+from szmass.layout import derive_seed
 from szmass.zbins import REDSHIFT_EDGES, check_edges
 
 IdentityKey = Literal["halo", "region"]
@@ -36,6 +39,22 @@ IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {"halo": ("sim", "region", "halo_i
 
 SPLITS: tuple[str, str, str] = ("train", "val", "test")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
+MIN_TRAINING_CLUSTERS = 10
+"""Fewest cluster identities a redshift bin must keep to be trained on (:func:`check_trainable`)."""
+MASS_CUT_COLUMNS = ("bin", "M500_cut")
+
+
+def run_seed(base_seed: int, zbin: int, seed: int) -> int:
+    """The seed of run ``seed`` of redshift bin ``zbin`` from the config seed ``base_seed``: the same for
+    every data set, so the clean and the Planck-mock runs of one seed share their initial weights and
+    their train / validation split."""
+    return derive_seed(base_seed, "run", int(zbin), int(seed))
+
+
+def bin_test_seed(base_seed: int, zbin: int) -> int:
+    """The test-set seed of redshift bin ``zbin`` from the config seed ``base_seed``: the same for every
+    data set (the same test clusters in clean maps and Planck mocks) and every run of the bin."""
+    return derive_seed(base_seed, "test", int(zbin))
 
 
 def cluster_identity(ds: xr.Dataset, key: IdentityKey = "halo") -> NDArray[np.str_]:
@@ -134,3 +153,36 @@ def training_maps(
     if "M500" not in maps.variables:
         raise ValueError("map store: coordinate 'M500' missing; it is needed for the mass cut")
     return maps.isel(map=np.flatnonzero(np.asarray(maps["M500"].values) >= m500_cut))
+
+
+def read_mass_cuts(path: str | os.PathLike[str]) -> dict[int, float]:
+    """Redshift bin (1-based) -> M500 cut [Msun] of a mass-cut table (columns bin, M500_cut; written by
+    :func:`szmass.mocks.mass_cuts`)."""
+    table = pd.read_csv(path)
+    missing = [c for c in MASS_CUT_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} missing; expected {list(MASS_CUT_COLUMNS)}")
+    return {int(b): float(m) for b, m in zip(table["bin"], table["M500_cut"], strict=True)}
+
+
+def check_trainable(
+    maps: xr.Dataset,
+    number: int,
+    edges: Sequence[float],
+    identity: IdentityKey,
+    *,
+    store: str,
+    m500_cut: float | None = None,
+    cuts: str = "the mass-cut table",
+) -> None:
+    """ValueError unless the training maps ``maps`` of redshift bin ``number`` (:func:`training_maps`) hold
+    a map and, after a mass cut ``m500_cut`` [Msun], at least :data:`MIN_TRAINING_CLUSTERS` cluster
+    identities. ``store`` (the map store) and ``cuts`` (the mass-cut table) name the sources in the messages."""
+    if maps.sizes["map"] == 0 and m500_cut is None:
+        e = list(edges)
+        raise ValueError(f"{store}: no maps in redshift bin {number} ({e[number - 1]}, {e[number]}] (of edges {e}); "
+                         "choose bin edges around the snapshots' redshifts")  # fmt: skip
+    if m500_cut is not None and np.unique(cluster_identity(maps, identity)).size < MIN_TRAINING_CLUSTERS:
+        raise ValueError(f"{cuts}: the mass cut of redshift bin {number} (M500 >= {m500_cut:.3g} Msun) keeps "
+                         f"{maps.sizes['map']} maps of fewer than {MIN_TRAINING_CLUSTERS} clusters; simulate more "
+                         "massive halos or set training.apply_mass_cut: false")  # fmt: skip

@@ -28,8 +28,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from szmass.architecture import OUTPUT_LAYER, Architecture
 from szmass.evaluate import relative_bias
+from szmass.rundir import read_predictions
 from szmass.sbi import KDEPosterior
-from szmass.select import read_predictions
 
 LAYER_COLUMNS = ("layer", "kind", "output_shape", "parameters")
 RUN_ERROR_COLUMNS = ("run", "run_dir", "zbin", "b_t", "selected", "worst")

@@ -7,10 +7,11 @@ validation loss kept. The split is by cluster identity (:mod:`szmass.splits`). T
 paper's unless an :class:`szmass.model.Architecture` of the hyperparameter scan is given.
 
 Test set: by default drawn per bin (:func:`szmass.splits.split_maps` with ``test_seed``). A study
-that compares redshift binnings passes ``test_identities`` instead (:func:`draw_test_identities` over
-all redshifts), so that every binning is tested on the same clusters.
+that compares redshift binnings passes ``test_identities`` instead (:func:`szmass.splits.test_identities`
+over all redshifts), so that every binning is tested on the same clusters.
 
-Outputs in ``out_dir`` (each written atomically, so a failed run leaves none half-written):
+Outputs in ``out_dir`` (each written atomically, so a failed run leaves none half-written; names and
+columns in :mod:`szmass.rundir`):
 
 * ``model.keras``: the network wrapped with its standardisation (``szmass.model.with_standardisation``):
   RAW y-maps in, log10 M500 [Msun] out;
@@ -67,6 +68,7 @@ from szmass.model import (
     build_cnn,
     with_standardisation,
 )
+from szmass.rundir import HISTORY_COLUMNS, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
 from szmass.splits import (
     DEFAULT_FRACTIONS,
     SPLITS,
@@ -74,16 +76,12 @@ from szmass.splits import (
     cluster_identity,
     split_maps,
 )
+from szmass.tables import write_table
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.csv"
-PREDICTIONS_FILE = "predictions.csv"
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_FILE = "state.npz"
-PREDICTION_COLUMNS = ("map", "split", "redshift", "log10_M_true", "log10_M_cnn")
-HISTORY_COLUMNS = ("epoch", "loss", "val_loss")
 
 DEFAULT_MAX_MEMORY_BYTES = 8 * 2**30
 """Bins whose maps take more than this many bytes are streamed from the store batch by batch."""
@@ -266,16 +264,6 @@ def split_given_test(
     return label[inverse]
 
 
-def draw_test_identities(
-    ds: xr.Dataset, *, test_seed: int, identity: IdentityKey = "halo", fractions: Sequence[float] = DEFAULT_FRACTIONS
-) -> NDArray[np.str_]:
-    """The sorted cluster identities that :func:`szmass.splits.split_maps` puts in the test set of ``ds``
-    (e.g. a whole map store, all redshifts) with ``test_seed``."""
-    ids = cluster_identity(ds, identity)
-    labels = split_maps(ids, test_seed=test_seed, seed=0, fractions=fractions)  # the test draw ignores seed
-    return np.unique(ids[labels == "test"])
-
-
 def check_settings(epochs: int, batch_size: int, learning_rate: float, *, deterministic: bool, jit_compile: bool) -> None:
     """ValueError unless epochs >= 1, batch_size >= 1, learning_rate > 0 and jit_compile goes without determinism."""
     if epochs < 1 or batch_size < 1 or not learning_rate > 0:
@@ -365,11 +353,9 @@ def write_run_outputs(
             "log10_M_cnn": predict_maps(inference, source, every),
         }
     )
-    with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
-        predictions.to_csv(tmp, index=False)
+    write_table(predictions, out_dir / PREDICTIONS_FILE)
     hist = pd.DataFrame(history, columns=list(HISTORY_COLUMNS)).astype({"epoch": np.int64})
-    with atomic_path(out_dir / HISTORY_FILE) as tmp:
-        hist.to_csv(tmp, index=False)
+    write_table(hist, out_dir / HISTORY_FILE)
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         inference.save(tmp)
 
@@ -421,7 +407,7 @@ def train_run(
     Resumes from ``out_dir/checkpoint`` if a killed run left one. ``callbacks`` are passed to each
     epoch's ``keras.Model.fit`` (e.g. progress or early-abort hooks). See the module docs for outputs.
     ``architecture``: the network (default: the paper's). ``test_identities``: a given test set
-    (:func:`draw_test_identities`) instead of the draw with ``test_seed``.
+    (:func:`szmass.splits.test_identities`) instead of the draw with ``test_seed``.
 
     ``init_output_bias``: start the output layer's bias at the mean log10 M500 of the training maps
     (~14.5) instead of 0. The loss and the network are the paper's; only the starting point differs,

@@ -4,7 +4,7 @@ import os
 
 from snakemake.utils import min_version, validate
 
-from szmass import layout
+from szmass import layout, splits
 from szmass.config_checks import check_schema, check_values
 from szmass.layout import derive_seed
 from szmass.settings import use_private_numba_cache
@@ -29,7 +29,7 @@ SIMS = config["sims"]
 SYNTH_FORMAT = next((c.get("format", "gadget2") for c in SIMS.values() if c["source"] == "synthetic"), "gadget2")
 
 
-SAVE_HIRES = bool(config["ymaps"].get("save_hires", False))
+SAVE_HIRES = config["ymaps"]["save_hires"]
 
 
 def snapshot_file(sim, region, snapshot):
@@ -131,21 +131,18 @@ def training_inputs(w):
 
 
 def run_seed(w, seed):
-    """The seed of run ``seed`` of bin ``w.zbin``: the same for every data set, so the clean and Planck-mock
-    runs of one seed share their initial weights and their train/validation split."""
-    return derive_seed(config["seed"], "run", w.zbin, seed)
+    """The seed of run ``seed`` of bin ``w.zbin`` (szmass.splits.run_seed)."""
+    return splits.run_seed(config["seed"], int(w.zbin), seed)
 
 
 def test_seed(w):
-    """The bin's test-set seed, the same for every data set (the same test clusters in clean and Planck mocks)."""
-    return derive_seed(config["seed"], "test", w.zbin)
+    """The bin's test-set seed (szmass.splits.bin_test_seed)."""
+    return splits.bin_test_seed(config["seed"], int(w.zbin))
 
 
 def bin_test_seeds(w):
     """The test-set seeds of all redshift bins, in bin order (the synthetic sky injects only their test clusters)."""
-    from types import SimpleNamespace
-
-    return [test_seed(SimpleNamespace(zbin=b)) for b in ZBINS]
+    return [splits.bin_test_seed(config["seed"], b) for b in ZBINS]
 
 
 # stage 8, products (products.smk)

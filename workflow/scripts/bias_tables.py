@@ -1,11 +1,11 @@
 """Supplementary Table 2 (bias statistics), the log-residual moments, and ensemble versus selected model."""
 import pandas as pd
 
-from szmass.atomic import atomic_path
 from szmass.evaluate import bias_table, moments_table
 from szmass.logs import configure
 from szmass.provenance import stamp_job
 from szmass.runs import compare_estimates
+from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -33,7 +33,6 @@ compare = pd.concat([compare_estimates({"selected": selected[ds], "ensemble": en
                      for ds in sm.params.datasets], ignore_index=True)
 for table, out in ((bias, sm.output.bias), (moments, sm.output.moments), (compare, sm.output.ensemble)):
     first = [c for c in ("sample", "statistic", "reference", "dataset") if c in table]
-    with atomic_path(out) as tmp:
-        table[first + [c for c in table if c not in first]].to_csv(tmp, index=False, float_format="%.6g")
+    write_table(table[first + [c for c in table if c not in first]], out)
     log.info("%d rows -> %s", len(table), out)
 stamp_job(sm)

@@ -3,16 +3,15 @@ import json
 
 import pandas as pd
 
-from szmass.atomic import atomic_path
 from szmass.config_checks import check_halos_selected
 from szmass.logs import configure
 from szmass.provenance import stamp_job
+from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 table = pd.concat([pd.read_csv(p) for p in sm.input], ignore_index=True)
 check_halos_selected(len(table), json.loads(sm.params.selection), sm.wildcards.sim)
-with atomic_path(sm.output[0]) as tmp:
-    table.to_csv(tmp, index=False, float_format="%.9g")
+write_table(table, sm.output[0])
 log.info("%d rows from %d tables -> %s", len(table), len(sm.input), sm.output[0])
 stamp_job(sm)

@@ -1,7 +1,6 @@
 """The S/N-based mass cut per redshift bin of the Planck mocks (results/tables/mass_cuts.csv)."""
 import json
 
-from szmass.atomic import atomic_path
 from szmass.cosmology import make_cosmology
 from szmass.healpix import read_healpix_map
 from szmass.logs import configure
@@ -9,6 +8,7 @@ from szmass.mapstore import open_maps
 from szmass.mocks import mass_cuts
 from szmass.planck import read_psz2
 from szmass.provenance import stamp_job
+from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -17,7 +17,6 @@ cuts = mass_cuts(open_maps(sm.input.planck), read_healpix_map(sm.input.noise), z
                  noise_positions=(psz2["GLON"].to_numpy(), psz2["GLAT"].to_numpy()),
                  threshold=sm.params.threshold, cosmo=make_cosmology(json.loads(sm.params.cosmology)),
                  reso_arcmin=sm.params.reso_arcmin, fwhm_arcmin=sm.params.fwhm_arcmin)
-with atomic_path(sm.output[0]) as tmp:
-    cuts.to_csv(tmp, index=False, float_format="%.6g")
+write_table(cuts, sm.output[0])
 log.info("mass cuts:\n%s", cuts.to_string())
 stamp_job(sm)

@@ -1,19 +1,21 @@
 """Saliency |dM_CNN/d pixel| of the sky models on their test maps: examples and the radial profile.
 
-Examples: the best- and the worst-predicted test map, and the most disturbed one (largest offset between
-the map's y-weighted centroid within R500 and its centre: a merger or a bright neighbour).
+Examples (szmass.supplementary.pick_saliency_examples): the best-predicted test map, the most disturbed of the
+others (largest offset between the map's y-weighted centroid within R500 and its centre, a merger or a bright
+neighbour: szmass.supplementary.centroid_offset) and the worst-predicted of the rest.
 """
 import keras
 import numpy as np
 import pandas as pd
 
-from szmass.atomic import atomic_path
 from szmass.cosmology import make_cosmology
 from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.plots import saliency_figure, saliency_profile, save_figure
 from szmass.provenance import stamp_job
 from szmass.saliency import r500_pixels, radial_profile, saliency_maps
+from szmass.supplementary import centroid_offset, pick_saliency_examples
+from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -31,17 +33,13 @@ for zbin, path in enumerate(sm.input.models, start=1):
         saliency[rows] = saliency_maps(keras.saving.load_model(path, compile=False), maps[rows])
 r500 = r500_pixels(ds["R500"].values, ds["redshift"].values, make_cosmology(p.cosmology), p.pixel_arcmin)
 profile = radial_profile(saliency, r500)
-with atomic_path(sm.output.table) as tmp:
-    profile.to_csv(tmp, index=False, float_format="%.6g")
+write_table(profile, sm.output.table)
 save_figure(saliency_profile(profile), sm.output.profile)
 
-resid = np.abs(tests["log10_M_cnn"] - tests["log10_M_true"]).to_numpy()
-jj, ii = np.indices(maps.shape[1:]) - (maps.shape[1] / 2 - 0.5)
-inside = np.hypot(jj, ii)[None] <= r500[:, None, None]
-w = np.where(inside, maps, 0.0)
-offset = np.hypot((w * ii).sum((1, 2)), (w * jj).sum((1, 2))) / w.sum((1, 2)) / r500
-picks = {"best predicted": int(np.argmin(resid)), "worst predicted": int(np.argmax(resid)),
-         "most disturbed": int(np.argmax(offset))}
+examples = pick_saliency_examples(tests["log10_M_cnn"], tests["log10_M_true"], centroid_offset(maps, r500),
+                                  n_good=1, n_bad=2)
+picks = {"best predicted": examples["good"][0], "worst predicted": examples["bad"][0],
+         "most disturbed": examples["merger"][0]}
 titles = [f"{label}: log M_CNN/M_true = {tests['log10_M_cnn'][k] - tests['log10_M_true'][k]:+.3f}"
           for label, k in picks.items()]
 index = list(picks.values())

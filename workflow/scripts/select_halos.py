@@ -1,11 +1,11 @@
 """Select the halos of one region's chunk of snapshots from their AHF catalogues (results/halos/parts/...)."""
 import json
 
-from szmass.atomic import atomic_path
 from szmass.cosmology import make_cosmology
 from szmass.halos import HaloSelection, concat_halo_tables, select_snapshot_halos
 from szmass.logs import configure
 from szmass.provenance import stamp_job
+from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -20,6 +20,5 @@ for snap in json.loads(sm.params.snapshots):  # in snapshot order
     ))
     log.info("region %s snapshot %s (z = %.4f): %d halos selected", sm.wildcards.region, snap["snapshot"],
              snap["redshift"], len(tables[-1]))
-with atomic_path(sm.output[0]) as tmp:
-    concat_halo_tables(tables).to_csv(tmp, index=False, float_format="%.9g")
+write_table(concat_halo_tables(tables), sm.output[0])
 stamp_job(sm)

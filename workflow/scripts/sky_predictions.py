@@ -1,17 +1,16 @@
 """CNN masses of the sky cutouts (results/sky/predictions.csv) with the selected models of each bin."""
 import xarray as xr
 
-from szmass.atomic import atomic_path
 from szmass.catalogue import sky_predictions
 from szmass.logs import configure
 from szmass.predict import load_models
 from szmass.provenance import stamp_job
+from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 table = sky_predictions(xr.open_zarr(sm.input.sky), load_models(sm.params.models_dir), source=sm.input.sky)
-with atomic_path(sm.output[0]) as tmp:
-    table.to_csv(tmp, index=False, float_format="%.9g")
+write_table(table, sm.output[0])
 log.info("%d clusters (%d Golden) -> %s", len(table), int(table["golden"].sum()), sm.output[0])
 flagged = table[table["warning"] != ""]
 for name, warning in zip(flagged["name"], flagged["warning"]):  # kept, flagged in the catalogue's WARNING

@@ -6,7 +6,6 @@ import pandas as pd
 import xarray as xr
 
 import szmass.model  # noqa: F401  (registers the Standardise layer)
-from szmass.atomic import atomic_path
 from szmass.cosmology import make_cosmology, r500_from_m500
 from szmass.logs import configure
 from szmass.mapstore import open_maps
@@ -23,6 +22,7 @@ from szmass.supplementary import (
     radial_distribution,
     unit_sum,
 )
+from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -79,8 +79,7 @@ samples = {f"{p.dataset} test maps": (saliency, r500), "sky": (sky_saliency, sky
 summaries = {label: distribution_summary(radial_distribution(s, r)) for label, (s, r) in samples.items() if len(s)}
 save_figure(radial_distribution_figure(summaries), sm.output.fig10)
 table = pd.concat([s.assign(sample=label, peak=s["r_lo"] == peak_radius(s)[0]) for label, s in summaries.items()])
-with atomic_path(sm.output.table) as tmp:
-    table[["sample", *summaries["sky"].columns, "peak"]].to_csv(tmp, index=False, float_format="%.6g")
+write_table(table[["sample", *summaries["sky"].columns, "peak"]], sm.output.table)
 for label, s in summaries.items():
     log.info("Supp. Fig. 10: %s peaks at %.1f-%.1f R500 (the paper: 0.4-1.2)", label, *peak_radius(s))
 stamp_job(sm)

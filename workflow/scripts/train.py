@@ -11,17 +11,14 @@ clusters outside the test set, szmass.studies.training_subset).
 """
 import os
 
-import numpy as np
-import pandas as pd
-
 from szmass.architecture import Architecture
 from szmass.ensemble import train_ensemble
 from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.provenance import stamp_job
-from szmass.splits import cluster_identity, select_redshift_bin
+from szmass.splits import check_trainable, cluster_identity, read_mass_cuts, test_identities, training_maps
 from szmass.studies import select_gas_models, training_subset
-from szmass.train import draw_test_identities, train_run
+from szmass.train import train_run
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -30,24 +27,17 @@ zbin = int(p.get("zbin") or sm.wildcards.zbin)
 maps = select_gas_models(open_maps(sm.input.maps), p.get("models") or ())
 test_ids = None
 if p.get("test_scope", "bin") == "all":
-    test_ids = draw_test_identities(maps, test_seed=p.test_seed, identity=p.identity)
+    test_ids = test_identities(cluster_identity(maps, p.identity), test_seed=p.test_seed)
     log.info("test set over all redshifts: %d cluster identities", len(test_ids))
-ds = select_redshift_bin(maps, zbin, p.edges)
-if ds.sizes["map"] == 0:
-    raise ValueError(f"{sm.input.maps}: no maps in redshift bin {zbin} ({p.edges[zbin - 1]}, {p.edges[zbin]}] "
-                     f"(of edges {list(p.edges)}); choose bin edges around the snapshots' redshifts")
 cuts = sm.input.get("cuts")  # by name (the Planck mocks' S/N mass cuts)
-if cuts:
-    cut = float(pd.read_csv(cuts).set_index("bin").loc[zbin, "M500_cut"])
-    ds = ds.isel(map=ds["M500"].values >= cut)
+cut = read_mass_cuts(cuts)[zbin] if cuts else None
+ds = training_maps(maps, zbin, p.edges, cut)
+check_trainable(ds, zbin, p.edges, p.identity, store=sm.input.maps, m500_cut=cut, cuts=cuts)
+if cut is not None:
     log.info("mass cut M500 >= %.3g Msun: %d maps kept", cut, ds.sizes["map"])
-    if len(np.unique(cluster_identity(ds, p.identity))) < 10:
-        raise ValueError(f"{cuts}: the mass cut of redshift bin {zbin} (M500 >= {cut:.3g} Msun) keeps "
-                         f"{ds.sizes['map']} maps of fewer than 10 clusters; simulate more massive halos or set "
-                         "training.apply_mass_cut: false")
 if p.get("train_fraction") is not None:  # the training-set-size study: the bin's whole test set, fewer clusters
     if test_ids is None:
-        test_ids = draw_test_identities(ds, test_seed=p.test_seed, identity=p.identity)
+        test_ids = test_identities(cluster_identity(ds, p.identity), test_seed=p.test_seed)
     ds = training_subset(ds, test_ids, p.train_fraction, seed=p.seed, identity=p.identity)
     log.info("training on %.3g of the training clusters: %d maps kept", p.train_fraction, ds.sizes["map"])
 arch = Architecture.from_mapping(p.get("architecture"))

@@ -6,8 +6,7 @@ import pandas as pd
 from szmass.logs import configure
 from szmass.plots import learning_curves, predicted_vs_true, save_figure
 from szmass.provenance import stamp_job
-from szmass.runs import read_selection
-from szmass.train import HISTORY_FILE
+from szmass.rundir import read_history, read_selection, selected_run
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -16,8 +15,8 @@ histories, selected = {}, {}
 for zbin, path in p.selections.items():
     table = read_selection(path)
     label = f"z{zbin}"
-    histories[label] = {os.path.basename(run): pd.read_csv(os.path.join(run, HISTORY_FILE)) for run in table["run_dir"]}
-    selected[label] = os.path.basename(table.loc[table["selected"].astype(bool), "run_dir"].iloc[0])
+    histories[label] = {os.path.basename(run): read_history(run) for run in table["run_dir"]}
+    selected[label] = os.path.basename(selected_run(table))
 save_figure(learning_curves(histories, selected), sm.output.learning_curves)
 save_figure(predicted_vs_true(pd.read_csv(sm.input.tests), edges=p.edges), sm.output.predicted_vs_true)
 log.info("-> %s, %s", sm.output.learning_curves, sm.output.predicted_vs_true)

@@ -1,0 +1,71 @@
+"""The run-directory contract: the files a training run and a redshift bin's model selection write, their
+columns, and their checked readers. Light (no TensorFlow), so that the CPU rules that read runs
+(selection, ensembles, figures, catalogue) never load it.
+
+A run directory (``results/models/{dataset}/z{bin}/seed{seed}/``, written by :func:`szmass.train.train_run`
+or :func:`szmass.ensemble.train_ensemble`):
+
+* ``model.keras`` (:data:`MODEL_FILE`): the network with its standardisation; RAW y-maps in, log10 M500 [Msun] out;
+* ``history.csv`` (:data:`HISTORY_FILE`): columns :data:`HISTORY_COLUMNS` = epoch (1-based), loss, val_loss
+  (MSE of log10 M500 [dex^2]);
+* ``predictions.csv`` (:data:`PREDICTIONS_FILE`): columns :data:`PREDICTION_COLUMNS` = map (index in the map
+  store), split ("train", "val" or "test"), redshift, log10_M_true, log10_M_cnn [log10 Msun], one row per map
+  of the bin.
+
+A bin directory (``results/models/{dataset}/z{bin}/``, written by :func:`szmass.select.select_model`):
+
+* ``selection.csv`` (:data:`SELECTION_FILE`): one row per run: run_dir, mean_1..mean_n and std_1..std_n
+  (relative error per M_CNN bin), max_abs_mean, sum_std, passed, selected, rule; readers need
+  :data:`SELECTION_COLUMNS`, and exactly one run is selected;
+* ``best.keras`` (:data:`BEST_MODEL_FILE`): a copy of the selected run's ``model.keras``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+PREDICTIONS_FILE = "predictions.csv"
+SELECTION_FILE = "selection.csv"
+BEST_MODEL_FILE = "best.keras"
+HISTORY_COLUMNS = ("epoch", "loss", "val_loss")
+PREDICTION_COLUMNS = ("map", "split", "redshift", "log10_M_true", "log10_M_cnn")
+SELECTION_COLUMNS = ("run_dir", "passed", "selected")
+
+
+def _read_checked(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    table = pd.read_csv(path)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} missing; expected {list(columns)}")
+    return table
+
+
+def read_predictions(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """A run's ``predictions.csv``, checking that it has :data:`PREDICTION_COLUMNS`."""
+    return _read_checked(Path(run_dir) / PREDICTIONS_FILE, PREDICTION_COLUMNS)
+
+
+def read_history(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """A run's ``history.csv``, checking that it has :data:`HISTORY_COLUMNS`."""
+    return _read_checked(Path(run_dir) / HISTORY_FILE, HISTORY_COLUMNS)
+
+
+def read_selection(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A bin's ``selection.csv`` (the file itself, ``path``), checking :data:`SELECTION_COLUMNS` and that
+    exactly one run is selected."""
+    table = _read_checked(Path(path), SELECTION_COLUMNS)
+    n_selected = int(table["selected"].astype(bool).sum())
+    if n_selected != 1:
+        raise ValueError(f"{path}: column 'selected': expected exactly one selected run, got {n_selected}")
+    return table
+
+
+def selected_run(selection: pd.DataFrame) -> str:
+    """The ``run_dir`` of the selected run of a selection table (:func:`read_selection`)."""
+    return str(selection.loc[selection["selected"].astype(bool), "run_dir"].iloc[0])
