@@ -2,13 +2,13 @@
 # tables, the sky's masses and the catalogue with posteriors, the paper's figures, saliency. Every table
 # lands in results/tables/, every figure in results/figures/, all of them in `snakemake --report`.
 
-PRODUCTS = {"kde_bandwidth": 0.2, "coverage_folds": 5, "min_test_maps": 20, "figure_points": 200,
-            "figure_bins": 10, "saliency_maps": 200} | config.get("products", {})
+PRODUCTS = config["products"]
 # the sky is measured with the Planck-mock models (the paper's choice), or the only data set trained
 SKY_DATASET = "planck" if "planck" in DATASETS else DATASETS[0]
 SKY_MODELS = [f"results/models/{SKY_DATASET}/z{b}/best.keras" for b in ZBINS]
 PRODUCT_FIGURES = ["figure1", "figure2", "figure3", "supp_fig1_mass_redshift", "supp_fig2_example_maps",
-                   "posterior_examples", "posterior_pit", "saliency_examples", "saliency_profile",
+                   "posterior_examples", "posterior_pit", "posterior_pit_recalibrated", "saliency_examples",
+                   "saliency_profile",
                    *(f"{kind}_{dataset}" for kind in ("learning_curves", "predicted_vs_true") for dataset in DATASETS)]
 PRODUCT_TABLES = ["supp_table2_bias", "log_residual_moments", "ensemble_vs_selected", "posterior_coverage",
                   "saliency_profile", "figure3_ym_experiment"]
@@ -101,10 +101,12 @@ rule bias_tables:
 
 
 rule catalogue:
-    """The PSZ2 mass catalogue: CNN masses with KDE posteriors of the sky data set's test maps."""
+    """The PSZ2 mass catalogue: CNN masses with KDE posteriors of the sky data set's test maps, recalibrated
+    by their held-out PITs, and the ensemble's epistemic spread."""
     input:
         sky="results/sky/predictions.csv",
         tests=f"results/tables/test_predictions_{SKY_DATASET}.csv",
+        pit="results/tables/posterior_pit.csv",
     output:
         csv=report("results/catalogue/psz2_cnn_masses.csv", category="Catalogue", caption="../report/catalogue.rst"),
         fits="results/catalogue/psz2_cnn_masses.fits",
@@ -126,7 +128,8 @@ rule catalogue:
 
 
 rule posterior_calibration:
-    """Calibration of the posteriors on held-out test maps: interval coverage and the PIT histogram."""
+    """Calibration of the posteriors on held-out test maps, before and after the cross-fitted PIT
+    recalibration: interval coverage, the PITs and their histograms."""
     input:
         tests=f"results/tables/test_predictions_{SKY_DATASET}.csv",
         maps=f"results/maps/{SKY_DATASET}.zarr",
@@ -134,8 +137,12 @@ rule posterior_calibration:
         table=report("results/tables/posterior_coverage.csv", category="Posteriors",
                      caption="../report/posterior_coverage.rst"),
         figure=report("results/figures/posterior_pit.png", category="Posteriors", caption="../report/posterior_pit.rst"),
+        recalibrated=report("results/figures/posterior_pit_recalibrated.png", category="Posteriors",
+                            caption="../report/posterior_pit_recalibrated.rst"),
+        pit="results/tables/posterior_pit.csv",
     params:
         bw_factor=PRODUCTS["kde_bandwidth"],
+        min_test_maps=PRODUCTS["min_test_maps"],
         folds=PRODUCTS["coverage_folds"],
         identity=TRAIN["split_identity"],
         seed=derive_seed(config["seed"], "posterior_calibration"),
