@@ -108,7 +108,7 @@ def test_memory_and_time_grow_with_the_attempt(tmp_path):
     [
         (lambda c: c.__setitem__("halo_selecton", c.pop("halo_selection")), "halo_selecton"),
         (lambda c: c["sims"]["synth"]["synthetic"].__setitem__("gas_partcle_mass", 1e10), "gas_partcle_mass"),
-        (lambda c: c["ymaps"].__setitem__("npix", "big"), "npix"),
+        (lambda c: c["ymaps"].__setitem__("hires_npix", "big"), "hires_npix"),
         (lambda c: c["sims"]["synth"]["snapshots"].__setitem__(99, 1.5), "snapshots"),
     ],
 )

@@ -68,11 +68,24 @@ def test_partial_config_names_what_is_missing(tmp_path):
     assert len(msg.splitlines()) == 3  # a header and one line per problem, not the schema
 
 
+def test_a_renamed_key_names_its_new_name(tmp_path):
+    """The two meanings of the old `npix` now have their own names; the old key says where it went."""
+    cfg = copy.deepcopy(CI)
+    cfg["ymaps"]["npix"] = cfg["ymaps"].pop("hires_npix")
+    cfg["instrument"]["npix"] = cfg["instrument"].pop("map_npix")
+    msg = problems(cfg, tmp_path)
+    assert "ymaps: Additional properties are not allowed ('npix' was unexpected) (renamed: 'npix' is now " \
+           "'hires_npix')" in msg
+    assert "instrument: Additional properties are not allowed ('npix' was unexpected) (renamed: 'npix' is now " \
+           "'map_npix')" in msg
+    assert len(msg.splitlines()) == 3
+
+
 def test_schema_errors_are_one_line_each(tmp_path):
-    cfg = ci(ymaps={"npix": "big"})
+    cfg = ci(ymaps={"hires_npix": "big"})
     cfg["halo_selecton"] = cfg.pop("halo_selection")
     msg = problems(cfg, tmp_path)
-    assert "ymaps.npix: 'big' is not of type 'integer'" in msg
+    assert "ymaps.hires_npix: 'big' is not of type 'integer'" in msg
     assert "(top level): Additional properties are not allowed ('halo_selecton' was unexpected)" in msg
     assert "(top level): missing required key(s) halo_selection" in msg
     assert len(msg.splitlines()) == 4 and len(msg) < 600

@@ -22,8 +22,14 @@ from szmass.mapstore import (
     write_part,
 )
 from szmass.projection import HALO_COLUMNS, clean_part, write_clean_parts
+from szmass.settings import MissingKeyError
+from workflow_utils import validated_config
 
-CFG = MapConfig.from_mapping({"projections": 3, "npix_out": 8})
+DEFAULTS = validated_config(ymaps={}, instrument={})
+"""A config whose ymaps and instrument sections are the schema's defaults."""
+SETTINGS = MapConfig.from_sections(DEFAULTS["ymaps"], DEFAULTS["instrument"]).attrs()
+"""Every map setting, the schema's defaults (a mapping for MapConfig.from_mapping)."""
+CFG = MapConfig.from_mapping(SETTINGS | {"projections": 3, "npix_out": 8})
 
 
 def make_part(sim: str, region: int, snapshot: int, halo_ids: list[int], seed: int, config: MapConfig = CFG) -> xr.Dataset:
@@ -59,16 +65,17 @@ def write_parts(tmp_path: Path, parts: list[xr.Dataset]) -> list[Path]:
 
 
 def test_map_config_from_mapping() -> None:
-    assert MapConfig.from_mapping(None) == MapConfig()
-    assert MapConfig().projections == tuple(range(27))
-    assert MapConfig.from_mapping({"projections": 4}).projections == (0, 1, 2, 3)
-    assert MapConfig.from_mapping({"projections": [5, 2]}).projections == (5, 2)
+    assert MapConfig.from_mapping(SETTINGS).projections == tuple(range(27))
+    assert MapConfig.from_mapping(SETTINGS | {"projections": 4}).projections == (0, 1, 2, 3)
+    assert MapConfig.from_mapping(SETTINGS | {"projections": [5, 2]}).projections == (5, 2)
     with pytest.raises(ValueError, match="unknown key.*'beam'"):
-        MapConfig.from_mapping({"beam": 10})
+        MapConfig.from_mapping(SETTINGS | {"beam": 10})
     with pytest.raises(ValueError, match="projections"):
-        MapConfig.from_mapping({"projections": [0, 27]})
+        MapConfig.from_mapping(SETTINGS | {"projections": [0, 27]})
     with pytest.raises(ValueError, match="repeated"):
-        MapConfig.from_mapping({"projections": [1, 1]})
+        MapConfig.from_mapping(SETTINGS | {"projections": [1, 1]})
+    with pytest.raises(MissingKeyError, match=r"^maps: missing key\(s\) maps.kernel, maps.route;"):
+        MapConfig.from_mapping({k: v for k, v in SETTINGS.items() if k not in ("kernel", "route")})
 
 
 def test_round_trip_sorted_and_chunked_by_halo(tmp_path: Path) -> None:
@@ -162,7 +169,7 @@ def test_gather_only_empty_parts(tmp_path: Path) -> None:
 
 def test_gather_rejects_inconsistent_parts_and_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "clean.zarr"
-    other = MapConfig.from_mapping({"projections": 3, "npix_out": 8, "fwhm_arcmin": 5.0})
+    other = MapConfig.from_mapping(SETTINGS | {"projections": 3, "npix_out": 8, "fwhm_arcmin": 5.0})
     paths = write_parts(tmp_path, [make_part("s", 1, 1, [1], seed=0), make_part("s", 2, 1, [2], seed=0, config=other)])
     with pytest.raises(ValueError, match=r"part1.zarr: map settings"):
         gather(paths, out)
@@ -232,7 +239,8 @@ def test_clean_part_of_a_synthetic_snapshot(tmp_path: Path) -> None:
     halos = select_halos(ahf, ahf_path=ahf_path, sim="synth", region=1, snapshot=100, redshift=0.2, h=float(cosmo.h),
                          model="gadget_x", selection=HaloSelection(m500_min=1e13), cosmo=cosmo)
     assert len(halos) >= 1
-    config = MapConfig.from_mapping({"npix": 128, "pixel_arcsec": 30.0, "projections": [0, 9, 18], "npix_out": 40})
+    config = MapConfig.from_mapping(SETTINGS | {"hires_npix": 128, "pixel_arcsec": 30.0, "projections": [0, 9, 18],
+                                                 "npix_out": 40})
     hires_path = tmp_path / "hires.zarr"
     ds = clean_part(snap_path, halos, sim="synth", region=1, snapshot=100, cosmo=cosmo, config=config,
                     hires_path=hires_path)
@@ -271,16 +279,37 @@ def test_clean_part_of_a_synthetic_snapshot(tmp_path: Path) -> None:
     xr.testing.assert_identical(open_maps(tmp_path / "clean.zarr").load().drop_attrs(), ds.drop_attrs())
 
 
-def test_map_config_from_the_workflow_sections():
-    cfg = MapConfig.from_sections({"npix": 384, "projections": 3, "save_hires": True},
-                                  {"npix": 64, "pixel_arcmin": 2.0, "fwhm_arcmin": 5.0})
-    assert (cfg.npix, cfg.projections, cfg.npix_out, cfg.pixel_arcmin_out, cfg.fwhm_arcmin) == (384, (0, 1, 2), 64, 2.0, 5.0)
-    with pytest.raises(ValueError, match="instrument: unknown key 'beam'"):
-        MapConfig.from_sections({}, {"beam": 10.0})
+def test_map_config_from_the_sections_of_a_validated_config() -> None:
+    """Every shipped config, validated by the schema, gives its map settings; the instrument's map_npix is the
+    observed maps' side, the ymaps' hires_npix the projection grid's."""
+    for name in ("config.yaml", "ci.yaml", "study.yaml", "scale.yaml"):
+        cfg = validated_config(name)
+        maps = MapConfig.from_sections(cfg["ymaps"], cfg["instrument"])
+        assert maps.hires_npix == cfg["ymaps"]["hires_npix"] and maps.npix_out == cfg["instrument"]["map_npix"]
+    cfg = validated_config("ci.yaml")
+    assert (cfg["ymaps"]["route"], cfg["instrument"]["map_npix"]) == ("fast", 96)  # filled in from the schema
+    cfg = validated_config(ymaps={"hires_npix": 384, "projections": 3, "save_hires": True},
+                           instrument={"map_npix": 64, "pixel_arcmin": 2.0, "fwhm_arcmin": 5.0})
+    maps = MapConfig.from_sections(cfg["ymaps"], cfg["instrument"])
+    assert (maps.hires_npix, maps.projections, maps.npix_out, maps.pixel_arcmin_out, maps.fwhm_arcmin) == \
+        (384, (0, 1, 2), 64, 2.0, 5.0)
+    assert maps.kernel == "wendland_c4" and maps.depth_r500 == 5.0 and maps.route == "fast"
+
+
+def test_map_config_names_a_missing_or_unknown_key() -> None:
+    ymaps, instrument = DEFAULTS["ymaps"], DEFAULTS["instrument"]
+    with pytest.raises(MissingKeyError, match=r"^ymaps: missing key\(s\) ymaps.depth_r500; pass the section of a "
+                                              r"config validated by workflow/schemas/config.schema.yaml"):
+        MapConfig.from_sections({k: v for k, v in ymaps.items() if k != "depth_r500"}, instrument)
+    with pytest.raises(MissingKeyError, match=r"^instrument: missing key\(s\) instrument.map_npix;"):
+        MapConfig.from_sections(ymaps, {k: v for k, v in instrument.items() if k != "map_npix"})
+    with pytest.raises(ValueError, match=r"instrument: unknown key\(s\) \['beam'\]"):
+        MapConfig.from_sections(ymaps, instrument | {"beam": 10.0})
 
 
 def test_map_config_route() -> None:
-    assert MapConfig.from_sections({}, {}).route == "fast"
-    assert MapConfig.from_sections({"route": "hires", "save_hires": False}, {}).route == "hires"
+    assert MapConfig.from_sections(DEFAULTS["ymaps"], DEFAULTS["instrument"]).route == "fast"
+    hires = DEFAULTS["ymaps"] | {"route": "hires", "save_hires": False}
+    assert MapConfig.from_sections(hires, DEFAULTS["instrument"]).route == "hires"
     with pytest.raises(ValueError, match=r"maps: route must be one of \('fast', 'hires'\), got 'medium'"):
-        MapConfig.from_sections({"route": "medium"}, {})
+        MapConfig.from_sections(DEFAULTS["ymaps"] | {"route": "medium"}, DEFAULTS["instrument"])

@@ -1,5 +1,7 @@
 """Planck mocks (clean maps + noise cutouts) and the S/N mass cut per redshift bin (szmass.mocks)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,8 +22,12 @@ from szmass.mocks import (
     write_planck_mocks,
 )
 from szmass.planck import centre_distance_arcmin
+from workflow_utils import validated_config
 
 COSMO = make_cosmology()
+_DEFAULT = validated_config(ymaps={}, instrument={})
+DEFAULT_MAPS = MapConfig.from_sections(_DEFAULT["ymaps"], _DEFAULT["instrument"])
+"""The map settings of the schema's defaults."""
 RESO = 1.7
 
 
@@ -47,7 +53,7 @@ def toy_clean_store(m500, redshift, *, projections=3, seed=0, npix=96):
         "projection": np.tile(np.arange(projections), n_halo), "redshift": z, "M500": m, "R500": r500,
         "Y500_cyl": y500, "Y500_sph": y500 / 1.2, "model": np.full(m.size, "toy"),
     }
-    return maps_dataset(y, coords, sim="toy", region=0, snapshot=0, config=MapConfig(npix_out=npix))
+    return maps_dataset(y, coords, sim="toy", region=0, snapshot=0, config=replace(DEFAULT_MAPS, npix_out=npix))
 
 
 def toy_catalogue(n=60, seed=0):

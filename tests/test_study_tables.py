@@ -13,8 +13,8 @@ from scipy import stats
 
 from szmass.model import PAPER_ARCHITECTURE, Architecture
 from szmass.splits import cluster_identity
+from szmass.settings import MissingKeyError
 from szmass.studies import (
-    DEFAULT_ZBIN_SCHEMES,
     architecture_grid,
     best_epoch,
     check_schemes,
@@ -28,6 +28,10 @@ from szmass.studies import (
     validation_losses,
     zbin_moments,
 )
+from workflow_utils import validated_config
+
+STUDIES = validated_config(studies={})["studies"]
+"""The ``studies`` section of the schema's defaults."""
 
 
 def test_paper_grid_has_72_distinct_networks_with_the_published_one() -> None:
@@ -47,7 +51,7 @@ def test_paper_grid_has_72_distinct_networks_with_the_published_one() -> None:
 
 
 def test_default_zbin_schemes_are_nested_refinements() -> None:
-    schemes = check_schemes(DEFAULT_ZBIN_SCHEMES)
+    schemes = check_schemes(STUDIES["zbins"]["schemes"])
     assert [len(e) - 1 for e in schemes] == [1, 2, 4, 8]
     for coarse, fine in itertools.pairwise(schemes):
         assert set(coarse) <= set(fine) and len(fine) - 1 == 2 * (len(coarse) - 1)
@@ -111,14 +115,18 @@ def test_best_epoch_and_validation_losses(tmp_path: Path) -> None:
 
 def test_study_settings_defaults_and_overrides() -> None:
     training = {"seeds": 4, "epochs": 30, "selection_bins": 10}
-    zb = study_settings("zbins", None, training)
+    zb = study_settings("zbins", STUDIES, training)
     assert zb["enabled"] is False and zb["seeds"] == 4 and len(zb["schemes"]) == 4
-    hp = study_settings("hyperparameters", {"hyperparameters": {"seeds": 2, "enabled": True}}, training)
-    assert (hp["seeds"], hp["epochs"], hp["enabled"]) == (2, 30, True)
+    studies = validated_config(studies={"hyperparameters": {"seeds": 2, "enabled": True}})["studies"]
+    hp = study_settings("hyperparameters", studies, training)
+    assert (hp["seeds"], hp["epochs"], hp["enabled"], hp["redshift_range"]) == (2, 30, True, [0.0, 1.0])
     with pytest.raises(ValueError, match=r"studies.cross_model: unknown key\(s\) \['edges'\]"):
-        study_settings("cross_model", {"cross_model": {"edges": [0, 1]}}, training)
+        study_settings("cross_model", {"cross_model": STUDIES["cross_model"] | {"edges": [0, 1]}}, training)
     with pytest.raises(ValueError, match="unknown study"):
-        study_settings("zbin", None, training)
+        study_settings("zbin", STUDIES, training)
+    without_rates = {k: v for k, v in STUDIES["learning_rates"].items() if k != "rates"}
+    with pytest.raises(MissingKeyError, match=r"^studies.learning_rates: missing key\(s\) studies.learning_rates.rates;"):
+        study_settings("learning_rates", {"learning_rates": without_rates}, training)
 
 
 def test_learning_rate_table_orders_rates_and_reads_the_least_loss(tmp_path: Path) -> None:
@@ -133,7 +141,7 @@ def test_learning_rate_table_orders_rates_and_reads_the_least_loss(tmp_path: Pat
     assert list(table["best_val_loss"]) == [0.8, 0.1, 0.3] and list(table["best_epoch"]) == [2, 3, 2]
     with pytest.raises(ValueError, match="learning rates must be finite and > 0, got 0.0"):
         learning_rate_table([(0.0, 0, runs[0][2])])
-    settings = study_settings("learning_rates", None, {"seeds": 2, "epochs": 3, "selection_bins": 2})
+    settings = study_settings("learning_rates", STUDIES, {"seeds": 2, "epochs": 3, "selection_bins": 2})
     assert settings["rates"] == [1e-2, 1e-3, 1e-4, 1e-5] and settings["seeds"] == 2
 
 

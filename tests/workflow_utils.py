@@ -22,6 +22,16 @@ def ci_config(tmp_path: Path, **training: object) -> Path:
     return path
 
 
+def validated_config(name: str = "ci.yaml", **sections: dict) -> dict:
+    """``config/<name>`` with some sections replaced, validated by the workflow's schema (defaults filled in)."""
+    import yaml
+    from snakemake.utils import validate
+
+    cfg = yaml.safe_load((REPO / "config" / name).read_text()) | sections
+    validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return cfg
+
+
 def pristine_results(ci_run: Path) -> Path:
     """The copy of the ``ci_run`` fixture's ``results/`` made right after the run, which no test changes
     (comparisons against it do not depend on the order of the tests)."""

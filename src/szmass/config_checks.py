@@ -47,6 +47,15 @@ def _key(path: Iterable[Any]) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
+def _renamed_hint(err: jsonschema.ValidationError) -> str:
+    """For an unknown key that a section's ``x-renamed`` (old name -> new name) lists: where it went."""
+    if err.validator != "additionalProperties" or not isinstance(err.schema, Mapping):
+        return ""
+    renamed = err.schema.get("x-renamed") or {}
+    moved = [f"{old!r} is now {renamed[old]!r}" for old in err.instance if old in renamed]
+    return f" (renamed: {'; '.join(moved)})" if moved else ""
+
+
 def schema_problems(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
     """One line ``<key>: <reason>`` per JSON-schema violation of ``config``; missing keys merged per section."""
     validator = jsonschema.Draft202012Validator(schema)
@@ -59,7 +68,7 @@ def schema_problems(config: Mapping[str, Any], schema: Mapping[str, Any]) -> lis
             keys += [k for k in err.validator_value if k not in err.instance and k not in keys]
             continue
         reason = err.message if len(err.message) <= _MAX_REASON else err.message[: _MAX_REASON - 3] + "..."
-        problems.append(f"{where}: {reason}")
+        problems.append(f"{where}: {reason}{_renamed_hint(err)}")
     return [f"{where}: missing required key(s) {', '.join(keys)}" for where, keys in missing.items()] + problems
 
 
@@ -75,14 +84,16 @@ def check_schema(config: Mapping[str, Any], schema_path: str | os.PathLike[str])
     _fail(problems, f"checked against {Path(schema_path).name}")
 
 
-def _edge_problems(key: str, edges: Sequence[float], redshifts: Sequence[float]) -> list[str]:
-    """Bin edges out of order or duplicated, and bins (lo, hi] holding none of ``redshifts``."""
+def _edge_problems(key: str, edges: Sequence[float], redshifts: Sequence[float] | None) -> list[str]:
+    """Bin edges out of order or duplicated, and bins (lo, hi] holding none of ``redshifts`` (None: not checked)."""
     for i in range(1, len(edges)):
         if edges[i] == edges[i - 1]:
             return [f"{key}: edge {edges[i]!r} is duplicated ({list(edges)}); edges must strictly increase"]
         if edges[i] < edges[i - 1]:
             return [f"{key}: edges out of order ({edges[i - 1]!r} before {edges[i]!r} in {list(edges)}); "
                     "edges must strictly increase"]
+    if redshifts is None:
+        return []
     problems = []
     for i in range(1, len(edges)):
         lo, hi = edges[i - 1], edges[i]
@@ -116,12 +127,18 @@ def _selection_problems(config: Mapping[str, Any]) -> tuple[list[str], list[floa
 
 def _study_problems(config: Mapping[str, Any], redshifts: Sequence[float]) -> list[str]:
     studies = config.get("studies", {})
+
+    def enabled(study: str) -> Sequence[float] | None:
+        # every bin of an enabled study needs a snapshot; a study left off runs only on request, with the
+        # schema's default bins unless the config gives its own
+        return redshifts if studies.get(study, {}).get("enabled") else None
+
     problems = []
     for i, scheme in enumerate(studies.get("zbins", {}).get("schemes", [])):
-        problems += _edge_problems(f"studies.zbins.schemes[{i}]", scheme, redshifts)
+        problems += _edge_problems(f"studies.zbins.schemes[{i}]", scheme, enabled("zbins"))
     if "redshift_edges" in studies.get("cross_model", {}):
         problems += _edge_problems("studies.cross_model.redshift_edges", studies["cross_model"]["redshift_edges"],
-                                   redshifts)
+                                   enabled("cross_model"))
     for study in ("hyperparameters", "learning_rates"):
         z_range = studies.get(study, {}).get("redshift_range")
         if z_range is not None and not z_range[0] < z_range[1]:

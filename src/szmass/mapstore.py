@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ import zarr
 from szmass.atomic import atomic_path
 from szmass.logs import progress
 from szmass.rotations import N_PROJECTIONS
-from szmass.settings import known_keys
+from szmass.settings import known_keys, require_keys
 
 log = logging.getLogger(__name__)
 
@@ -71,54 +71,64 @@ ROUTES = ("fast", "hires")
 
 @dataclass(frozen=True)
 class MapConfig:
-    """Settings of the clean maps.
+    """Settings of the clean maps (every field required: the defaults live in the workflow's config schema).
 
-    High-resolution maps: ``npix`` pixels of ``pixel_arcsec`` [arcsec], SPH ``kernel``, line-of-sight depth
+    Projection grid: ``hires_npix`` pixels of ``pixel_arcsec`` [arcsec], SPH ``kernel``, line-of-sight depth
     +- ``depth_r500`` R500 (None: all particles read), ``projections`` (line-of-sight indices, 0..26).
     ``route``: ``"fast"`` projects the same field onto the coarse grid of
-    :func:`szmass.instrument.intermediate_grid`, ``"hires"`` onto the ``npix`` grid (also whenever the
+    :func:`szmass.instrument.intermediate_grid`, ``"hires"`` onto the ``hires_npix`` grid (also whenever the
     high-resolution maps are written); both observe with the pixel window compensated.
-    Instrument: beam ``fwhm_arcmin`` [arcmin], ``npix_out`` pixels of ``pixel_arcmin_out`` [arcmin].
+    Observed maps (the instrument): beam ``fwhm_arcmin`` [arcmin], ``npix_out`` pixels of ``pixel_arcmin_out``
+    [arcmin].
     """
 
-    npix: int = 1920
-    pixel_arcsec: float = 5.0
-    kernel: str = "wendland_c4"
-    depth_r500: float | None = 5.0
-    projections: tuple[int, ...] = tuple(range(N_PROJECTIONS))
-    fwhm_arcmin: float = 10.0
-    npix_out: int = 96
-    pixel_arcmin_out: float = 1.7
-    route: str = "fast"
+    hires_npix: int
+    pixel_arcsec: float
+    kernel: str
+    depth_r500: float | None
+    projections: tuple[int, ...]
+    fwhm_arcmin: float
+    npix_out: int
+    pixel_arcmin_out: float
+    route: str
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any] | None) -> MapConfig:
-        """From a config mapping; ``projections`` is a count N (lines of sight 0..N-1) or a list of indices."""
+    def from_mapping(cls, d: Mapping[str, Any]) -> MapConfig:
+        """From a mapping of every field; ``projections`` is a count N (lines of sight 0..N-1) or a list of indices.
+
+        Raises :class:`szmass.settings.MissingKeyError` naming missing fields, ValueError naming unknown ones
+        or bad values.
+        """
         d = known_keys(d, cls, "maps")
-        if "projections" in d:
-            p = d["projections"]
-            d["projections"] = tuple(range(int(p))) if isinstance(p, int) else tuple(int(k) for k in p)
-            if not d["projections"] or any(not 0 <= k < N_PROJECTIONS for k in d["projections"]):
-                raise ValueError(
-                    f"maps: projections must be a count 1..{N_PROJECTIONS} or indices in "
-                    f"0..{N_PROJECTIONS - 1}, got {p!r}"
-                )
-            if len(set(d["projections"])) != len(d["projections"]):
-                raise ValueError(f"maps: projections has repeated indices: {p!r}")
-        if d.get("route", "fast") not in ROUTES:
+        require_keys(d, [f.name for f in fields(cls)], "maps")
+        p = d["projections"]
+        d["projections"] = tuple(range(int(p))) if isinstance(p, int) else tuple(int(k) for k in p)
+        if not d["projections"] or any(not 0 <= k < N_PROJECTIONS for k in d["projections"]):
+            raise ValueError(
+                f"maps: projections must be a count 1..{N_PROJECTIONS} or indices in "
+                f"0..{N_PROJECTIONS - 1}, got {p!r}"
+            )
+        if len(set(d["projections"])) != len(d["projections"]):
+            raise ValueError(f"maps: projections has repeated indices: {p!r}")
+        if d["route"] not in ROUTES:
             raise ValueError(f"maps: route must be one of {ROUTES}, got {d['route']!r}")
         return cls(**d)
 
     @classmethod
-    def from_sections(cls, ymaps: Mapping[str, Any] | None, instrument: Mapping[str, Any] | None) -> MapConfig:
-        """From the workflow config's ``ymaps`` and ``instrument`` sections (``save_hires`` is the rule's concern)."""
-        d = {k: v for k, v in (ymaps or {}).items() if k != "save_hires"}
-        renamed = {"fwhm_arcmin": "fwhm_arcmin", "npix": "npix_out", "pixel_arcmin": "pixel_arcmin_out"}
-        for key, value in (instrument or {}).items():
-            if key not in renamed:
-                raise ValueError(f"instrument: unknown key {key!r}; expected some of {sorted(renamed)}")
-            d[renamed[key]] = value
-        return cls.from_mapping(d)
+    def from_sections(cls, ymaps: Mapping[str, Any], instrument: Mapping[str, Any]) -> MapConfig:
+        """From the ``ymaps`` and ``instrument`` sections of a validated workflow config (``save_hires`` is
+        the rule's concern). Raises :class:`szmass.settings.MissingKeyError` naming a missing key."""
+        ymap_keys = ["hires_npix", "pixel_arcsec", "kernel", "depth_r500", "projections", "route"]
+        renamed = {"fwhm_arcmin": "fwhm_arcmin", "map_npix": "npix_out", "pixel_arcmin": "pixel_arcmin_out"}
+        require_keys(ymaps, ymap_keys, "ymaps")
+        require_keys(instrument, renamed, "instrument")
+        unknown = sorted(set(instrument) - set(renamed))
+        if unknown:
+            raise ValueError(f"instrument: unknown key(s) {unknown}; expected {sorted(renamed)}")
+        unknown = sorted(set(ymaps) - {*ymap_keys, "save_hires"})
+        if unknown:
+            raise ValueError(f"ymaps: unknown key(s) {unknown}; expected {sorted([*ymap_keys, 'save_hires'])}")
+        return cls.from_mapping({k: ymaps[k] for k in ymap_keys} | {renamed[k]: v for k, v in instrument.items()})
 
     def attrs(self) -> dict[str, Any]:
         """The settings as zarr/netCDF attributes (JSON-serialisable)."""

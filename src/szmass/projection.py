@@ -74,12 +74,12 @@ def clean_part(
         hires = None
         if hires_path is not None:
             attrs = {"sim": str(sim), "region": int(region), "snapshot": int(snapshot), **config.attrs()}
-            hires = HiresWriter(stack.enter_context(atomic_path(hires_path, directory=True)), config.npix, attrs)
+            hires = HiresWriter(stack.enter_context(atomic_path(hires_path, directory=True)), config.hires_npix, attrs)
         if len(halos):
             snap = _read_gas(snapshot_path, halos, cosmo, config)
             coords["redshift"][:] = snap.redshift
             # the grid projected on: the high-resolution one when it is kept, else the route's
-            npix, pixel_arcsec = (config.npix, config.pixel_arcsec) if hires is not None else _grid(config)
+            npix, pixel_arcsec = (config.hires_npix, config.pixel_arcsec) if hires is not None else _grid(config)
             label = f"{sim} region {region} snapshot {snapshot}"
             each_halo = progress(enumerate(halos.itertuples(index=False)), total=len(halos),
                                  desc=f"{label}: halos projected")
@@ -117,7 +117,7 @@ def _read_gas(
     else:
         radii = selection_radius_kpc(
             halos["R500"].to_numpy(float), float(halos["redshift"].iloc[0]), cosmo,
-            npix=config.npix, pixel_arcsec=config.pixel_arcsec, depth_r500=config.depth_r500,
+            npix=config.hires_npix, pixel_arcsec=config.pixel_arcsec, depth_r500=config.depth_r500,
         )
         snap = read_snapshot(snapshot_path, centre=halos[["centre_x", "centre_y", "centre_z"]].to_numpy(float),
                              radius=radii)
@@ -129,8 +129,8 @@ def _grid(config: MapConfig) -> tuple[int, float]:
     """(pixels, pixel [arcsec]) of the grid of ``config.route``: the high-resolution grid, or for the fast route
     the coarse grid of the same field matched to the beam (:func:`szmass.instrument.intermediate_grid`)."""
     if config.route == "fast":
-        return intermediate_grid(config.npix, config.pixel_arcsec, config.fwhm_arcmin)
-    return config.npix, config.pixel_arcsec
+        return intermediate_grid(config.hires_npix, config.pixel_arcsec, config.fwhm_arcmin)
+    return config.hires_npix, config.pixel_arcsec
 
 
 def write_clean_parts(

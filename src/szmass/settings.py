@@ -1,11 +1,16 @@
-"""Config sections as dataclasses: the common check that a mapping names only known fields; the numba cache
-of a cluster job."""
+"""Config sections as dataclasses: the common checks that a mapping names only known fields and every
+required key; the numba cache of a cluster job.
+
+The defaults of the workflow's keys live in one place, ``workflow/schemas/config.schema.yaml``, which
+Snakemake's ``validate`` fills into the config; the library's ``from_sections`` constructors take a
+validated config's sections and require every key (:func:`require_keys`).
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import fields
 from typing import Any
 
@@ -21,6 +26,24 @@ def known_keys(d: Mapping[str, Any] | None, cls: type, section: str) -> dict[str
     if unknown:
         raise ValueError(f"{section}: unknown key(s) {unknown}; expected some of {names}")
     return d
+
+
+class MissingKeyError(KeyError):
+    """A config section lacks keys that a config validated by the workflow's schema always has."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def require_keys(d: Mapping[str, Any], keys: Iterable[str], section: str) -> None:
+    """Raise :class:`MissingKeyError` naming the config ``section`` and each of ``keys`` that ``d`` lacks."""
+    missing = [k for k in keys if k not in d]
+    if missing:
+        names = ", ".join(f"{section}.{k}" for k in missing)
+        raise MissingKeyError(
+            f"{section}: missing key(s) {names}; pass the section of a config validated by "
+            "workflow/schemas/config.schema.yaml (its validation fills in every default)"
+        )
 
 
 def use_private_numba_cache(environ: MutableMapping[str, str]) -> str:

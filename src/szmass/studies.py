@@ -5,8 +5,8 @@ Each study trains networks with :func:`szmass.train.train_run` (the workflow's `
 summarises them here; ``workflow/rules/studies.smk`` wires them up.
 
 * **Redshift binnings** (Supplementary Table 1): the same maps trained in 1, 2, 4 and 8 redshift bins
-  (:data:`DEFAULT_ZBIN_SCHEMES`). Every scheme is tested on the SAME clusters: the test identities are
-  drawn once over all redshifts (:func:`szmass.splits.test_identities`) and every run of every bin
+  (the config's ``studies.zbins.schemes``, by default the supplement's). Every scheme is tested on the
+  SAME clusters: the test identities are drawn once over all redshifts (:func:`szmass.splits.test_identities`) and every run of every bin
   keeps their maps out of training and validation. For each scheme, the test maps of all its bins, each
   predicted by its bin's SELECTED run (:mod:`szmass.select`), give the moments of r = log10 M_CNN / M_true
   (:func:`zbin_moments`): one row per bin and one, ``all``, for the bins combined.
@@ -36,6 +36,7 @@ import itertools
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -50,22 +51,9 @@ from szmass.evaluate import (
     moments_table,
     relative_bias,
 )
-from szmass.settings import known_keys
+from szmass.settings import known_keys, require_keys
 from szmass.splits import IdentityKey, cluster_identity
-from szmass.zbins import REDSHIFT_EDGES, check_edges, redshift_bins
-
-DEFAULT_ZBIN_SCHEMES: tuple[tuple[float, ...], ...] = (
-    (0.0, 1.0),
-    (0.0, 0.2, 1.0),
-    REDSHIFT_EDGES,
-    (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0),
-)
-"""1, 2, 4 and 8 bins, nested so that each scheme refines the one before and only the binning changes:
-1 bin, all of (0, 1]; 2 bins split at z = 0.2, merging the paper's four pairwise; 4 bins are the paper's
-(0, 0.1], (0.1, 0.2], (0.2, 0.4], (0.4, 1]; 8 bins are those of the paper's Supplementary Table 1, (0, 0.1],
-(0.1, 0.2], ..., (0.6, 0.7], (0.7, 1]. The bins are not equal-count (the paper's are not either); a study
-config may give other edges. The paper analysed the binnings on the Planck mocks (``dataset: planck``
-in config/study.yaml)."""
+from szmass.zbins import check_edges, redshift_bins
 
 SCAN_GRID: dict[str, tuple[int | float, ...]] = {
     "conv_layers": (3, 4, 5),
@@ -334,33 +322,35 @@ def cross_model_table(
 
 # -- settings ----------------------------------------------------------------------------------------
 
-STUDY_DEFAULTS: dict[str, dict[str, object]] = {
-    "zbins": {"enabled": False, "dataset": "clean", "models": [], "schemes": [list(e) for e in DEFAULT_ZBIN_SCHEMES]},
-    "hyperparameters": {
-        "enabled": False, "dataset": "clean", "models": [], "redshift_range": [0.0, 1.0], "grid": {}, "architectures": []
-    },
-    "learning_rates": {"enabled": False, "dataset": "clean", "models": [], "redshift_range": [0.0, 1.0],
-                       "rates": [1e-2, 1e-3, 1e-4, 1e-5]},
-    "train_size": {"enabled": False, "dataset": "clean", "models": [], "redshift_range": [0.0, 1.0],
-                   "fractions": [0.25, 0.5, 1.0]},
-    "cross_model": {"enabled": False, "dataset": "clean", "models": [], "redshift_edges": [0.0, 1.0],
-                    "min_log10_m500": None},
+STUDY_KEYS: dict[str, tuple[str, ...]] = {
+    "zbins": ("enabled", "dataset", "models", "schemes"),
+    "hyperparameters": ("enabled", "dataset", "models", "redshift_range", "grid", "architectures"),
+    "learning_rates": ("enabled", "dataset", "models", "redshift_range", "rates"),
+    "train_size": ("enabled", "dataset", "models", "redshift_range", "fractions"),
+    "cross_model": ("enabled", "dataset", "models", "redshift_edges", "min_log10_m500"),
 }
-"""Each study's settings when the config's ``studies`` section leaves them out (all studies off).
+"""Each study's own settings (their defaults: the workflow's config schema, ``studies.<name>``).
 ``models: []`` means every map (the cross-model test: every gas model of the configured sims)."""
 RUN_KEYS = ("seeds", "epochs", "selection_bins")
 """Settings a study takes from the ``training`` section unless it gives its own."""
 
 
-def study_settings(name: str, studies: Mapping[str, object] | None, training: Mapping[str, object]) -> dict[str, object]:
-    """The settings of study ``name`` ("zbins", "hyperparameters", "learning_rates", "train_size", "cross_model"):
-    :data:`STUDY_DEFAULTS`, then the :data:`RUN_KEYS` of ``training``, then the config's ``studies.<name>``.
-    ValueError naming an unknown study or key."""
-    if name not in STUDY_DEFAULTS:
-        raise ValueError(f"studies: unknown study {name!r}; expected one of {sorted(STUDY_DEFAULTS)}")
-    section = dict((studies or {}).get(name) or {})  # type: ignore[call-overload]
-    known = set(STUDY_DEFAULTS[name]) | set(RUN_KEYS)
+def study_settings(name: str, studies: Mapping[str, Any], training: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of study ``name`` ("zbins", "hyperparameters", "learning_rates", "train_size", "cross_model")
+    from the ``studies`` and ``training`` sections of a validated config: the :data:`RUN_KEYS` of ``training``,
+    then ``studies.<name>`` (every key of :data:`STUDY_KEYS`, and the run keys it overrides).
+
+    Raises ValueError naming an unknown study or key, :class:`szmass.settings.MissingKeyError` naming a
+    missing one.
+    """
+    if name not in STUDY_KEYS:
+        raise ValueError(f"studies: unknown study {name!r}; expected one of {sorted(STUDY_KEYS)}")
+    require_keys(studies, [name], "studies")
+    section = dict(studies[name])
+    known = set(STUDY_KEYS[name]) | set(RUN_KEYS)
     unknown = sorted(set(section) - known)
     if unknown:
         raise ValueError(f"studies.{name}: unknown key(s) {unknown}; expected some of {sorted(known)}")
-    return STUDY_DEFAULTS[name] | {k: training[k] for k in RUN_KEYS} | section
+    require_keys(section, STUDY_KEYS[name], f"studies.{name}")
+    require_keys(training, RUN_KEYS, "training")
+    return {k: training[k] for k in RUN_KEYS} | section

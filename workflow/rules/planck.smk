@@ -4,7 +4,7 @@
 from szmass.data import PSZ2_CATALOGUE
 
 PLANCK = config["planck"]
-REAL_SKY = bool(PLANCK.get("ymap"))
+REAL_SKY = bool(PLANCK["ymap"])
 # The PSZ2 catalogue: the configured file (only ever read), else a download when psz2_url is set, else the
 # copy shipped with szmass. The download rule exists only when nothing else is configured, so no rule can
 # ever overwrite a user's catalogue.
@@ -39,8 +39,8 @@ rule noise_map:
         "resources/planck/noise_nside{nside}.fits",
     params:
         seed=derive_seed(config["seed"], "noise", "mocks"),
-        std_map=PLANCK.get("noise_std_map") or "",
-        noise_cl=PLANCK.get("noise_cl") or "",
+        std_map=PLANCK["noise_std_map"] or "",
+        noise_cl=PLANCK["noise_cl"] or "",
     resources:
         mem_mb=per_attempt(6000),
     log:
@@ -139,7 +139,7 @@ rule sky_cutouts:
     """Cutouts of the sky at every PSZ2 cluster with a redshift, the Golden flag, masked pixels filled."""
     input:
         sky=PLANCK["ymap"] if REAL_SKY else "resources/sky/synthetic_sky.fits",
-        masks=PLANCK.get("masks", []) if REAL_SKY else ["resources/sky/synthetic_mask.fits"],
+        masks=PLANCK["masks"] if REAL_SKY else ["resources/sky/synthetic_mask.fits"],
         psz2=PSZ2,
         truth=[] if REAL_SKY else ["results/sky/truth.csv"],
     output:
@@ -147,7 +147,7 @@ rule sky_cutouts:
     params:
         seed=derive_seed(config["seed"], "sky_cutouts"),
         nside=PLANCK["nside"],
-        npix=config["instrument"]["npix"],
+        map_npix=config["instrument"]["map_npix"],
         reso_arcmin=config["instrument"]["pixel_arcmin"],
         golden_radius_arcmin=PLANCK["golden_radius_arcmin"],
         mask_column=PLANCK["mask_column"] if REAL_SKY else 0,

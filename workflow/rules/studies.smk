@@ -8,11 +8,11 @@
 from szmass.studies import check_schemes, study_architectures, study_settings
 from szmass.zbins import check_edges
 
-ZB = study_settings("zbins", config.get("studies"), TRAIN)
-HP = study_settings("hyperparameters", config.get("studies"), TRAIN)
-XM = study_settings("cross_model", config.get("studies"), TRAIN)
-LR = study_settings("learning_rates", config.get("studies"), TRAIN)
-TS = study_settings("train_size", config.get("studies"), TRAIN)
+ZB = study_settings("zbins", config["studies"], TRAIN)
+HP = study_settings("hyperparameters", config["studies"], TRAIN)
+XM = study_settings("cross_model", config["studies"], TRAIN)
+LR = study_settings("learning_rates", config["studies"], TRAIN)
+TS = study_settings("train_size", config["studies"], TRAIN)
 
 ZB_SCHEMES = {len(e) - 1: list(e) for e in check_schemes(ZB["schemes"])}
 ZB_ROOT = "results/studies/zbins"

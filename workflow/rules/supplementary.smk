@@ -14,7 +14,7 @@ rule supp_architecture:
                caption="../report/supp_fig3.rst"),
     params:
         architecture=TRAIN.get("architecture", {}),
-        npix=config["instrument"]["npix"],
+        map_npix=config["instrument"]["map_npix"],
     log:
         "logs/supp_architecture.log",
     conda:

@@ -9,10 +9,9 @@ SEEDS = list(range(TRAIN["seeds"]))
 DATASETS = TRAIN["datasets"]
 
 
-SEEDS_PER_JOB = TRAIN.get("seeds_per_job", 1)
+SEEDS_PER_JOB = TRAIN["seeds_per_job"]
 # the options of szmass.train.train_run / szmass.ensemble.train_ensemble that the config sets
-TRAIN_OPTIONS = {key: TRAIN.get(key, default) for key, default in
-                 (("init_output_bias", True), ("deterministic", True), ("jit_compile", False), ("mixed_precision", False))}
+TRAIN_OPTIONS = {key: TRAIN[key] for key in ("init_output_bias", "deterministic", "jit_compile", "mixed_precision")}
 
 
 rule train:

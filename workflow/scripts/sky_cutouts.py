@@ -14,7 +14,7 @@ p = sm.params
 sky = read_healpix_map(sm.input.sky, nside=p.nside)
 mask = read_mask(list(sm.input.masks), nside=p.nside, field=p.mask_column) if sm.input.masks else np.ones_like(sky, dtype=np.float32)
 truth = pd.read_csv(sm.input.truth[0]) if sm.input.truth else None
-ds = sky_cutouts(sky, mask, read_psz2(sm.input.psz2), seed=p.seed, truth=truth, npix=p.npix,
+ds = sky_cutouts(sky, mask, read_psz2(sm.input.psz2), seed=p.seed, truth=truth, npix=p.map_npix,
                  reso_arcmin=p.reso_arcmin, golden_radius_arcmin=p.golden_radius_arcmin)
 with atomic_path(sm.output[0], directory=True) as tmp:
     ds.to_zarr(tmp, mode="w", consolidated=True)

@@ -9,7 +9,7 @@ from szmass.supplementary import layer_table
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 arch = Architecture.from_mapping(sm.params.architecture)
-layers = layer_table(arch, side=sm.params.npix)
+layers = layer_table(arch, side=sm.params.map_npix)
 save_figure(architecture_diagram(layers, title=arch.name), sm.output[0])
 log.info("%s: %d layers, %d parameters -> %s", arch.name, len(layers), int(layers["parameters"].sum()), sm.output[0])
 stamp_job(sm)
