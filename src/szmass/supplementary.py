@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
 from szmass.architecture import OUTPUT_LAYER, Architecture
@@ -104,6 +105,50 @@ def nearest_clusters(
                          f"{cz.shape} and {cm.shape}")  # fmt: skip
     d = np.hypot((m[:, None] - cm[None, :]) / scale_log10_m, (z[:, None] - cz[None, :]) / scale_z)
     return np.argmin(d, axis=1).astype(np.int64)
+
+
+MAP_FIELDS = ("sim", "region", "snapshot", "halo_id", "redshift", "M500")
+
+
+def map_catalogue(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per map of a map store: its coordinates sim, region, snapshot, halo_id, redshift, M500 [Msun],
+    then log10_M (of M500) and halo, the identity "sim/region/snapshot/halo_id" of one halo at one snapshot."""
+    missing = [f for f in MAP_FIELDS if f not in ds.variables]
+    if missing:
+        raise ValueError(f"map store: coordinate(s) {missing} missing; expected {list(MAP_FIELDS)}")
+    table = ds[list(MAP_FIELDS)].reset_coords().to_dataframe().reset_index(drop=True)[list(MAP_FIELDS)]
+    table["log10_M"] = np.log10(table["M500"].to_numpy(float))
+    table["halo"] = table[["sim", "region", "snapshot", "halo_id"]].astype(str).agg("/".join, axis=1)
+    return table
+
+
+def psz2_sample(sky: xr.Dataset, hydrostatic_bias: float) -> pd.DataFrame:
+    """The sky's PSZ2 clusters with a mass: columns cluster (index along the cutout store's ``cluster``
+    dimension), redshift and log10_M = log10 M_SZ / (1 - b) [Msun] (:func:`psz2_log10_m500`); clusters without
+    M_SZ (``MSZ`` <= 0) are left out."""
+    missing = [f for f in ("MSZ", "redshift") if f not in sky.variables]
+    if missing:
+        raise ValueError(f"sky cutouts: coordinate(s) {missing} missing; expected MSZ [Msun] and redshift")
+    msz = np.asarray(sky["MSZ"].values, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_m = psz2_log10_m500(np.log10(np.where(msz > 0, msz, np.nan)), hydrostatic_bias)
+    table = pd.DataFrame({"cluster": np.arange(msz.size), "redshift": np.asarray(sky["redshift"].values, float),
+                          "log10_M": log_m})  # fmt: skip
+    return table.dropna().reset_index(drop=True)
+
+
+def example_pairs(
+    maps: pd.DataFrame, psz2: pd.DataFrame, *, target_log10_m: float = 15.0, target_z: float = 0.5
+) -> list[tuple[int, int]]:
+    """The examples of Supplementary Figure 2 as (map position in ``maps``, :func:`map_catalogue`; sky cluster,
+    column cluster of ``psz2``, :func:`psz2_sample`): the maps of :func:`pick_example_maps` (two massive halos
+    at z < 0.1, one of about ``target_log10_m`` at about ``target_z``), each with the PSZ2 cluster nearest
+    (:func:`nearest_clusters`) in redshift and log10 M to the low-redshift maps and to the target."""
+    picks = pick_example_maps(maps, target_log10_m=target_log10_m, target_z=target_z)
+    targets_z = [*maps["redshift"].to_numpy()[picks[:-1]], target_z]
+    targets_m = [*maps["log10_M"].to_numpy()[picks[:-1]], target_log10_m]
+    nearest = psz2["cluster"].to_numpy()[nearest_clusters(targets_z, targets_m, psz2["redshift"], psz2["log10_M"])]
+    return [(int(k), int(i)) for k, i in zip(picks, nearest, strict=True)]
 
 
 # -- Supplementary Figure 3 -------------------------------------------------------------------------
