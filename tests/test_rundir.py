@@ -10,14 +10,18 @@ import pytest
 from szmass.rundir import (
     HISTORY_COLUMNS,
     PREDICTION_COLUMNS,
+    read_bin_edges,
     read_history,
     read_predictions,
     read_selection,
     selected_run,
+    write_bin_edges,
 )
+from szmass.zbins import REDSHIFT_EDGES
 
 CPU_MODULES = ("szmass.rundir", "szmass.runs", "szmass.select", "szmass.splits", "szmass.tables",
-               "szmass.supplementary", "szmass.studies", "szmass.evaluate", "szmass.plots")  # fmt: skip
+               "szmass.supplementary", "szmass.studies", "szmass.evaluate", "szmass.plots", "szmass.sbi",
+               "szmass.paper_tables")  # fmt: skip
 
 
 def test_cpu_modules_do_not_load_tensorflow() -> None:
@@ -45,3 +49,15 @@ def test_readers_check_the_columns_and_name_the_file(tmp_path: Path) -> None:
                                                                                                    index=False)
     with pytest.raises(ValueError, match=r"selection.csv: column 'selected': expected exactly one selected run, got 2"):
         read_selection(selection)
+
+
+def test_bin_edges_round_trip_default_and_bad_file(tmp_path: Path) -> None:
+    assert read_bin_edges(tmp_path) == REDSHIFT_EDGES  # no redshift_bins.json: the paper's four bins
+    write_bin_edges(tmp_path, (0.0, 0.25, 1.0))
+    assert read_bin_edges(tmp_path) == (0.0, 0.25, 1.0)
+    with pytest.raises(ValueError):
+        write_bin_edges(tmp_path, (0.0, 0.5, 0.4))
+    assert read_bin_edges(tmp_path) == (0.0, 0.25, 1.0)  # the failed write left the file alone
+    (tmp_path / "redshift_bins.json").write_text('{"bins": [0, 1]}')
+    with pytest.raises(ValueError, match=r"redshift_bins.json: field 'edges': expected increasing redshift bin edges"):
+        read_bin_edges(tmp_path)

@@ -114,7 +114,7 @@ def input_moments(model: keras.Model) -> tuple[float, float]:
     return -float(layer.offset) * std, std
 
 
-def _load_run_model(path: Path) -> keras.Model:
+def load_run_model(path: Path) -> keras.Model:
     """A saved full model (raw y-map -> log10 M500 [Msun]), checked for the (96, 96, 1) -> (1,) signature
     and for its input standardisation."""
     try:
@@ -147,7 +147,7 @@ def load_models(weights_dir: str | os.PathLike[str]) -> MassModels:
         posterior_file = weights_dir / POSTERIOR_FILE
         posterior = read_posterior_pairs(posterior_file) if posterior_file.is_file() else None
         files = (*paths.values(), *(f for f in (edges_file, posterior_file) if f.is_file()))
-        return MassModels({b: _load_run_model(p) for b, p in paths.items()}, edges, files, posterior)
+        return MassModels({b: load_run_model(p) for b, p in paths.items()}, edges, files, posterior)
     raise FileNotFoundError(
         f"{weights_dir}: no models found; expected {WEIGHT_FILE.format(bin='{1..4}')} (published DeepPlanck) "
         f"or {RUN_MODEL_FILE.format(bin='{bin}')} (a run of this pipeline)"

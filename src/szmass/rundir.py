@@ -18,15 +18,23 @@ A bin directory (``results/models/{dataset}/z{bin}/``, written by :func:`szmass.
   (relative error per M_CNN bin), max_abs_mean, sum_std, passed, selected, rule; readers need
   :data:`SELECTION_COLUMNS`, and exactly one run is selected;
 * ``best.keras`` (:data:`BEST_MODEL_FILE`): a copy of the selected run's ``model.keras``.
+
+A data set's model directory (``results/models/{dataset}/``, read by :func:`szmass.predict.load_models`):
+``z1/best.keras ... zN/best.keras`` and ``redshift_bins.json`` (:data:`BIN_EDGES_FILE`,
+``{"edges": [z0, ..., zN]}``; :func:`write_bin_edges`, :func:`read_bin_edges`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+
+from szmass.atomic import atomic_path
+from szmass.zbins import REDSHIFT_EDGES, check_edges
 
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
@@ -36,6 +44,7 @@ BEST_MODEL_FILE = "best.keras"
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss")
 PREDICTION_COLUMNS = ("map", "split", "redshift", "log10_M_true", "log10_M_cnn")
 SELECTION_COLUMNS = ("run_dir", "passed", "selected")
+BIN_EDGES_FILE = "redshift_bins.json"
 
 
 def _read_checked(path: Path, columns: Sequence[str]) -> pd.DataFrame:
@@ -69,3 +78,22 @@ def read_selection(path: str | os.PathLike[str]) -> pd.DataFrame:
 def selected_run(selection: pd.DataFrame) -> str:
     """The ``run_dir`` of the selected run of a selection table (:func:`read_selection`)."""
     return str(selection.loc[selection["selected"].astype(bool), "run_dir"].iloc[0])
+
+
+def write_bin_edges(models_dir: str | os.PathLike[str], edges: Sequence[float]) -> None:
+    """Write ``redshift_bins.json`` (the bin edges of a model directory's ``z{bin}/best.keras``) atomically."""
+    valid = check_edges(edges)
+    with atomic_path(Path(models_dir) / BIN_EDGES_FILE) as tmp:
+        tmp.write_text(json.dumps({"edges": list(valid)}) + "\n")
+
+
+def read_bin_edges(models_dir: str | os.PathLike[str]) -> tuple[float, ...]:
+    """The bin edges of a model directory's ``redshift_bins.json``; the paper's four bins
+    (:data:`szmass.zbins.REDSHIFT_EDGES`) where there is none."""
+    path = Path(models_dir) / BIN_EDGES_FILE
+    if not path.is_file():
+        return REDSHIFT_EDGES
+    try:
+        return check_edges(json.loads(path.read_text())["edges"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: field 'edges': expected increasing redshift bin edges [z0, z1, ...]: {exc}") from exc

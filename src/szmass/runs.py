@@ -41,27 +41,35 @@ def selected_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd
     return pd.concat(parts, ignore_index=True)
 
 
+def ensemble_members(selection: pd.DataFrame) -> tuple[list[str], str]:
+    """The run_dirs of a bin's ensemble (module docs) from its selection table
+    (:func:`szmass.rundir.read_selection`): the runs that pass the selection, or every run when none passes,
+    and which of the two it is (:data:`ALL_PASSING` or :data:`ALL_RUNS`)."""
+    passing = selection["passed"].astype(bool)
+    if passing.any():
+        return [str(run) for run in selection.loc[passing, "run_dir"]], ALL_PASSING
+    return [str(run) for run in selection["run_dir"]], ALL_RUNS
+
+
 def ensemble_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd.DataFrame:
     """Ensemble estimate of each test map of each bin (module docs): columns map, redshift, log10_M_true,
     log10_M_cnn (mean over the members), log10_M_cnn_std (spread across members, ddof = 1; 0 for a single
     member) [dex], n_runs, members, zbin."""
     parts = []
     for zbin, path in sorted(selections.items()):
-        table = read_selection(path)
-        passing = table["passed"].astype(bool)
-        runs = table.loc[passing, "run_dir"] if passing.any() else table["run_dir"]
+        runs, members = ensemble_members(read_selection(path))
         tests = [_test_maps(run) for run in runs]
         first = tests[0]
         for run, other in zip(runs, tests):
             if not np.array_equal(other["map"].to_numpy(), first["map"].to_numpy()):
                 raise ValueError(f"{Path(run) / 'predictions.csv'}: its test maps differ from those of "
-                                 f"{runs.iloc[0]}; the runs of one bin must share the test set")
+                                 f"{runs[0]}; the runs of one bin must share the test set")
         stack = np.stack([t["log10_M_cnn"].to_numpy(float) for t in tests])
         part = first[["map", "redshift", "log10_M_true"]].copy()
         part["log10_M_cnn"] = stack.mean(axis=0)
         part["log10_M_cnn_std"] = stack.std(axis=0, ddof=1) if len(tests) > 1 else 0.0
         part["n_runs"] = len(tests)
-        part["members"] = ALL_PASSING if passing.any() else ALL_RUNS
+        part["members"] = members
         parts.append(part.assign(zbin=int(zbin)))
     return pd.concat(parts, ignore_index=True)
 

@@ -56,15 +56,19 @@ rule training_figures:
 
 
 rule sky_predictions:
-    """CNN masses of every sky cutout with the selected model of its redshift bin."""
+    """CNN masses of every sky cutout with the selected model of its redshift bin, and their spread across
+    the bin's ensemble of passing runs."""
     input:
         sky="results/sky/cutouts.zarr",
         models=SKY_MODELS,
         edges=f"results/models/{SKY_DATASET}/redshift_bins.json",
+        selections=list(selections(SKY_DATASET).values()),
+        runs=[f"results/models/{SKY_DATASET}/z{b}/seed{s}/model.keras" for b in ZBINS for s in SEEDS],
     output:
         "results/sky/predictions.csv",
     params:
         models_dir=lambda w, input: os.path.dirname(input.edges),
+        selections=selections(SKY_DATASET),
     log:
         "logs/sky_predictions.log",
     benchmark:

@@ -5,7 +5,7 @@ import os
 import pandas as pd
 
 from szmass.logs import configure
-from szmass.predict import write_bin_edges
+from szmass.rundir import write_bin_edges
 from szmass.provenance import stamp_job
 from szmass.sbi import write_posterior_pairs
 
