@@ -28,7 +28,6 @@ magnitude beyond.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,13 +42,12 @@ import xarray as xr  # noqa: E402
 from numpy.typing import ArrayLike, NDArray  # noqa: E402
 
 import szmass.model  # noqa: E402
-from szmass.atomic import atomic_path  # noqa: E402
 from szmass.fitsio import open_fits  # noqa: E402
 from szmass.published import REDSHIFT_EDGES, WEIGHT_FILE, check_edges, load_published, redshift_bins  # noqa: E402
+from szmass.rundir import BIN_EDGES_FILE, read_bin_edges, write_bin_edges  # noqa: E402,F401  (re-exported)
 from szmass.sbi import POSTERIOR_FILE, PosteriorPairs, read_posterior_pairs  # noqa: E402
 
 RUN_MODEL_FILE = "z{bin}/best.keras"
-BIN_EDGES_FILE = "redshift_bins.json"
 REDSHIFT_KEYWORD = "Z"
 
 MAP_STD_RANGE = (1e-3, 1e2)
@@ -80,23 +78,6 @@ class Cutouts:
     images: NDArray[np.floating]
     redshifts: NDArray[np.float64]
     labels: list[str]
-
-
-def write_bin_edges(models_dir: str | os.PathLike[str], edges: Sequence[float]) -> None:
-    """Write ``redshift_bins.json`` (the bin edges of a run's ``z{bin}/best.keras`` models) atomically."""
-    valid = check_edges(edges)
-    with atomic_path(Path(models_dir) / BIN_EDGES_FILE) as tmp:
-        tmp.write_text(json.dumps({"edges": list(valid)}) + "\n")
-
-
-def _read_bin_edges(models_dir: Path) -> tuple[float, ...]:
-    path = models_dir / BIN_EDGES_FILE
-    if not path.is_file():
-        return REDSHIFT_EDGES
-    try:
-        return check_edges(json.loads(path.read_text())["edges"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: field 'edges': expected increasing redshift bin edges [z0, z1, ...]: {exc}") from exc
 
 
 STANDARDISE_LAYER = "standardise"
@@ -138,7 +119,7 @@ def load_models(weights_dir: str | os.PathLike[str]) -> MassModels:
         files = tuple(weights_dir / WEIGHT_FILE.format(bin=b) for b in range(1, len(REDSHIFT_EDGES)))
         return MassModels(load_published(weights_dir), REDSHIFT_EDGES, files)
     if (weights_dir / RUN_MODEL_FILE.format(bin=1)).is_file():
-        edges = _read_bin_edges(weights_dir)
+        edges = read_bin_edges(weights_dir)
         paths = {b: weights_dir / RUN_MODEL_FILE.format(bin=b) for b in range(1, len(edges))}
         missing = [str(p) for p in paths.values() if not p.is_file()]
         if missing:
