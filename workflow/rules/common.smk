@@ -1,5 +1,4 @@
 # Config validation and the path helpers every stage uses.
-import json
 import os
 
 from snakemake.utils import min_version, validate
@@ -46,15 +45,16 @@ def sim_model(sim):
     return c.get("model") or c.get("synthetic", {}).get("gas_model", "gadget_x")
 
 
+# Rules hand a script a config section as a param holding the section itself, e.g.
+# cosmology=config["cosmology"] (validated, with the schema's defaults filled in); the script passes it to
+# the library (make_cosmology, MapConfig.from_sections, HaloSelection.from_mapping, ...). Scripts do not read
+# snakemake.config.
+
+
 def per_attempt(base):
     """A resource (mem_mb, runtime) of ``base`` times the attempt: 1x, then 2x, 3x when a job killed for time or
     memory is resubmitted (profiles/slurm: retries). ``base``: a number or a function of the wildcards."""
     return lambda wildcards, attempt: (base(wildcards) if callable(base) else base) * attempt
-
-
-def as_json(obj):
-    """Canonical JSON of a config section, passed as a rule param so that changing it reruns the rule."""
-    return json.dumps(obj, sort_keys=True)
 
 
 wildcard_constraints:
@@ -99,11 +99,8 @@ def chunk_inputs(w):
 
 
 def chunk_snapshot_paths(w):
-    """JSON [[snapshot, path], ...] of a job's chunk, in snapshot order (the base name of a multi-file snapshot).
-
-    A list, not a mapping: as_json sorts mapping keys as strings, which puts snapshot 100 before 96.
-    """
-    return as_json([[s, snapshot_file(w.sim, w.region, s)] for s in chunk_snapshots(w)])
+    """[[snapshot, path], ...] of a job's chunk, in snapshot order (the base name of a multi-file snapshot)."""
+    return [[s, snapshot_file(w.sim, w.region, s)] for s in chunk_snapshots(w)]
 
 
 # stages 4-5, Planck mocks and the sky (planck.smk)

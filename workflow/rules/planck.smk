@@ -90,7 +90,7 @@ rule mass_cuts:
     params:
         threshold=PLANCK["snr_threshold"],
         z_edges=config["training"]["redshift_edges"],
-        cosmology=as_json(config["cosmology"]),
+        cosmology=config["cosmology"],
         reso_arcmin=config["instrument"]["pixel_arcmin"],
         fwhm_arcmin=config["instrument"]["fwhm_arcmin"],
     log:

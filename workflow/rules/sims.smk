@@ -33,10 +33,10 @@ for _i, (_snaps, _sims) in enumerate(_SYNTH_GROUPS.items()):
                              allow_missing=True),
             ahf=expand(layout.SYNTHETIC_AHF_PATTERN, snapshot=[f"{s:03d}" for s, _ in _snaps], allow_missing=True),
         params:
-            synthetic=lambda w: as_json(SIMS[w.sim].get("synthetic", {})),
-            redshifts=as_json([[s, z] for s, z in _snaps]),  # [[snapshot, redshift], ...] in the outputs' order
+            synthetic=lambda w: SIMS[w.sim].get("synthetic", {}),
+            redshifts=[[s, z] for s, z in _snaps],  # [[snapshot, redshift], ...] in the outputs' order
             seed=lambda w: layout.derive_seed(config["seed"], w.sim, int(w.region)),
-            cosmology=as_json(config["cosmology"]),
+            cosmology=config["cosmology"],
             fmt=SYNTH_FORMAT,
         resources:
             mem_mb=per_attempt(8000),
@@ -58,14 +58,14 @@ rule select_halos:
     output:
         "results/halos/parts/{sim}/{region}_c{chunk}.csv",
     params:
-        snapshots=lambda w: as_json([
+        snapshots=lambda w: [
             {"snapshot": s, "path": snapshot_file(w.sim, w.region, s), "ahf": ahf_file(w.sim, w.region, s),
              "redshift": REDSHIFTS[w.sim][s]}
             for s in chunk_snapshots(w)
-        ]),
+        ],
         model=lambda w: sim_model(w.sim),
-        selection=as_json(config["halo_selection"]),
-        cosmology=as_json(config["cosmology"]),
+        selection=config["halo_selection"],
+        cosmology=config["cosmology"],
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(lambda w: 10 + 2 * len(chunk_snapshots(w))),
@@ -87,7 +87,7 @@ rule halo_table:
     output:
         "results/halos/{sim}.csv",
     params:
-        selection=as_json(config["halo_selection"]),
+        selection=config["halo_selection"],
     log:
         "logs/halo_table/{sim}.log",
     conda:

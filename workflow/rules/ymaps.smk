@@ -15,9 +15,9 @@ rule project_maps:
         **({"hires": directory("results/maps/hires/{sim}/{region}_c{chunk}")} if SAVE_HIRES else {}),
     params:
         snapshots=chunk_snapshot_paths,
-        ymaps=as_json(config["ymaps"]),
-        instrument=as_json(config["instrument"]),
-        cosmology=as_json(config["cosmology"]),
+        ymaps=config["ymaps"],
+        instrument=config["instrument"],
+        cosmology=config["cosmology"],
     threads: 2
     resources:
         mem_mb=per_attempt(4000),

@@ -1,6 +1,4 @@
 """Project every selected halo of one region's chunk of snapshots along its lines of sight and observe the maps."""
-import json
-
 import numba
 import pandas as pd
 
@@ -14,14 +12,14 @@ sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 numba.set_num_threads(max(1, min(sm.threads, numba.config.NUMBA_NUM_THREADS)))
 halos = pd.read_csv(sm.input.halos)
-snapshots = json.loads(sm.params.snapshots)  # [[snapshot, path], ...] in snapshot order
+snapshots = sm.params.snapshots  # [[snapshot, path], ...] in snapshot order
 n_maps = write_clean_parts(
     ((s, path, halos[halos["snapshot"] == s]) for s, path in snapshots),
     sm.output.maps,
     sim=sm.wildcards.sim,
     region=int(sm.wildcards.region),
-    cosmo=make_cosmology(json.loads(sm.params.cosmology)),
-    config=MapConfig.from_sections(json.loads(sm.params.ymaps), json.loads(sm.params.instrument)),
+    cosmo=make_cosmology(sm.params.cosmology),
+    config=MapConfig.from_sections(sm.params.ymaps, sm.params.instrument),
     hires_path=sm.output.get("hires"),
 )
 log.info("%d maps of %d snapshot(s) -> %s", n_maps, len(snapshots), sm.output.maps)

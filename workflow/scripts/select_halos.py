@@ -1,6 +1,4 @@
 """Select the halos of one region's chunk of snapshots from their AHF catalogues (results/halos/parts/...)."""
-import json
-
 from szmass.cosmology import make_cosmology
 from szmass.halos import HaloSelection, concat_halo_tables, select_snapshot_halos
 from szmass.logs import configure
@@ -9,10 +7,10 @@ from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
-selection = HaloSelection.from_mapping(json.loads(sm.params.selection))
-cosmo = make_cosmology(json.loads(sm.params.cosmology))
+selection = HaloSelection.from_mapping(sm.params.selection)
+cosmo = make_cosmology(sm.params.cosmology)
 tables = []
-for snap in json.loads(sm.params.snapshots):  # in snapshot order
+for snap in sm.params.snapshots:  # in snapshot order
     tables.append(select_snapshot_halos(
         snap["path"], snap["ahf"], sim=sm.wildcards.sim, region=int(sm.wildcards.region),
         snapshot=snap["snapshot"], redshift=snap["redshift"], model=sm.params.model, selection=selection,

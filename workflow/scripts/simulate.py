@@ -1,15 +1,13 @@
 """Write one synthetic region at each of its snapshots (GADGET snapshots + AHF catalogues), one job per region."""
-import json
-
 from szmass.cosmology import make_cosmology
 from szmass.logs import configure
 from szmass.synth import SynthConfig, generate_region_snapshot
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
-cfg = SynthConfig.from_mapping(json.loads(sm.params.synthetic))
-cosmo = make_cosmology(json.loads(sm.params.cosmology))
-redshifts = json.loads(sm.params.redshifts)  # [[snapshot, redshift], ...] in the order of the outputs
+cfg = SynthConfig.from_mapping(sm.params.synthetic)
+cosmo = make_cosmology(sm.params.cosmology)
+redshifts = sm.params.redshifts  # [[snapshot, redshift], ...] in the order of the outputs
 for (snapshot, redshift), snapshot_path, ahf_path in zip(redshifts, sm.output.snapshots, sm.output.ahf, strict=True):
     if f"snap_{snapshot:03d}" not in snapshot_path or f"snap_{snapshot:03d}." not in ahf_path:
         raise ValueError(f"simulate: outputs {snapshot_path}, {ahf_path} are not those of snapshot {snapshot}")
