@@ -6,8 +6,13 @@ import pytest
 
 from szmass.cosmology import make_cosmology, rho_crit_msun_kpc3
 from szmass.halos import HALO_COLUMNS, HaloSelection, m500_from_particles, select_halos
+from szmass.settings import MissingKeyError
+from workflow_utils import validated_config
 
 COSMO = make_cosmology()
+DEFAULTS = validated_config(halo_selection={})["halo_selection"]
+"""The schema's default halo selection."""
+SELECTION = HaloSelection.from_mapping(DEFAULTS)
 
 
 def isothermal_sphere(n: int, amplitude: float, r_max: float, rng: np.random.Generator):
@@ -58,7 +63,7 @@ def ahf_table(**overrides):
 def run_selection(df, redshift=0.2, h=0.6777):
     return select_halos(
         df, ahf_path="x.AHF_halos", sim="s", region=3, snapshot=120, redshift=redshift, h=h,
-        model="gadget_x", selection=HaloSelection(), cosmo=COSMO,
+        model="gadget_x", selection=SELECTION, cosmo=COSMO,
     )
 
 
@@ -105,11 +110,17 @@ def test_selection_computes_m500_from_particles_when_absent():
 
     out = select_halos(
         df, ahf_path="x", sim="s", region=1, snapshot=1, redshift=z, h=h, model="m",
-        selection=HaloSelection(), cosmo=COSMO, particles=particles,
+        selection=SELECTION, cosmo=COSMO, particles=particles,
     )
     assert out["R500"].iloc[0] == pytest.approx(r500_true, rel=2e-3)
 
 
 def test_selection_config_rejects_unknown_key():
     with pytest.raises(ValueError, match="m500min"):
-        HaloSelection.from_mapping({"m500min": 1e14})
+        HaloSelection.from_mapping(DEFAULTS | {"m500min": 1e14})
+
+
+def test_selection_from_a_validated_config_and_a_missing_key():
+    assert HaloSelection.from_mapping(DEFAULTS) == HaloSelection(m500_min=1e14, fmhires_min=0.98, z_min=0.0, z_max=1.0)
+    with pytest.raises(MissingKeyError, match=r"^halo_selection: missing key\(s\) halo_selection.z_max;"):
+        HaloSelection.from_mapping({k: v for k, v in DEFAULTS.items() if k != "z_max"})

@@ -25,8 +25,8 @@ from szmass.projection import HALO_COLUMNS, clean_part, write_clean_parts
 from szmass.settings import MissingKeyError
 from workflow_utils import validated_config
 
-DEFAULTS = validated_config(ymaps={}, instrument={})
-"""A config whose ymaps and instrument sections are the schema's defaults."""
+DEFAULTS = validated_config(ymaps={}, instrument={}, halo_selection={})
+"""A config whose ymaps, instrument and halo_selection sections are the schema's defaults."""
 SETTINGS = MapConfig.from_sections(DEFAULTS["ymaps"], DEFAULTS["instrument"]).attrs()
 """Every map setting, the schema's defaults (a mapping for MapConfig.from_mapping)."""
 CFG = MapConfig.from_mapping(SETTINGS | {"projections": 3, "npix_out": 8})
@@ -237,7 +237,8 @@ def test_clean_part_of_a_synthetic_snapshot(tmp_path: Path) -> None:
     ahf = generate_region_snapshot(synth, cosmo, region=1, snapshot=100, redshift=0.2, seed=5,
                                    snapshot_path=snap_path, ahf_path=ahf_path)
     halos = select_halos(ahf, ahf_path=ahf_path, sim="synth", region=1, snapshot=100, redshift=0.2, h=float(cosmo.h),
-                         model="gadget_x", selection=HaloSelection(m500_min=1e13), cosmo=cosmo)
+                         model="gadget_x", selection=HaloSelection.from_mapping(DEFAULTS["halo_selection"] | {"m500_min": 1e13}),
+                         cosmo=cosmo)
     assert len(halos) >= 1
     config = MapConfig.from_mapping(SETTINGS | {"hires_npix": 128, "pixel_arcsec": 30.0, "projections": [0, 9, 18],
                                                  "npix_out": 40})

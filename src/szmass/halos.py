@@ -9,7 +9,7 @@ overdensity (500 times the critical density) from the snapshot's particles aroun
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from os import PathLike
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 from astropy.cosmology import FlatLambdaCDM
 
 from szmass.cosmology import rho_crit_msun_kpc3
-from szmass.settings import known_keys
+from szmass.settings import known_keys, require_keys
 
 HALO_COLUMNS = [
     "sim", "region", "snapshot", "redshift", "halo_id", "M500", "R500",
@@ -30,16 +30,23 @@ AHF_NEEDED = ["ID", "hostHalo", "Mvir", "Xc", "Yc", "Zc", "Rvir", "fMhires"]
 
 @dataclass(frozen=True)
 class HaloSelection:
-    """Selection thresholds: ``m500_min`` [h^-1 Msun], ``fmhires_min`` (fraction), redshift range (z_min, z_max]."""
+    """Selection thresholds: ``m500_min`` [h^-1 Msun], ``fmhires_min`` (fraction), redshift range (z_min, z_max].
 
-    m500_min: float = 1.0e14
-    fmhires_min: float = 0.98
-    z_min: float = 0.0
-    z_max: float = 1.0
+    Every field required (the defaults live in the workflow's config schema, ``halo_selection``).
+    """
+
+    m500_min: float
+    fmhires_min: float
+    z_min: float
+    z_max: float
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, float] | None) -> "HaloSelection":
-        return cls(**{k: float(v) for k, v in known_keys(d, cls, "halo_selection").items()})
+    def from_mapping(cls, d: Mapping[str, float]) -> "HaloSelection":
+        """From the ``halo_selection`` section of a validated config; ValueError naming an unknown key,
+        :class:`szmass.settings.MissingKeyError` naming a missing one."""
+        d = known_keys(d, cls, "halo_selection")
+        require_keys(d, [f.name for f in fields(cls)], "halo_selection")
+        return cls(**{k: float(v) for k, v in d.items()})
 
 
 def overdensity_radius(r: np.ndarray, m_enc: np.ndarray, threshold: float) -> float | None:
