@@ -104,8 +104,9 @@ def test_select_gas_models_keeps_store_indices() -> None:
 
 
 def test_best_epoch_and_validation_losses(tmp_path: Path) -> None:
-    pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": 1.0, "val_loss": [0.5, 0.2, 0.2, 0.3]}).to_csv(tmp_path / "h.csv")
-    assert best_epoch(tmp_path / "h.csv") == (2, 0.2, 4)  # the first epoch of least loss, as train_run keeps it
+    history = pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": 1.0, "val_loss": [0.5, 0.2, 0.2, 0.3]})
+    history.to_csv(tmp_path / "history.csv", index=False)
+    assert best_epoch(tmp_path) == (2, 0.2, 4)  # the first epoch of least loss, as train_run keeps it
     table = pd.DataFrame({"architecture": [PAPER_ARCHITECTURE.name] * 2 + [Architecture(kernel_size=1).name],
                           "best_val_loss": [0.1, 0.3, 0.2]})  # fmt: skip
     losses = validation_losses(table)
@@ -161,8 +162,9 @@ def test_training_subset_keeps_the_test_set_and_a_fraction_of_the_rest(tmp_path:
         d = tmp_path / f"f{fraction:g}"
         d.mkdir()
         r = np.array([-std, 0.0, std])
-        pd.DataFrame({"split": ["train"] * 4 + ["test"] * 3, "log10_M_true": 14.5,
-                      "log10_M_cnn": np.r_[np.full(4, 14.5), 14.5 + r]}).to_csv(d / "predictions.csv", index=False)
+        pd.DataFrame({"map": np.arange(7), "split": ["train"] * 4 + ["test"] * 3, "redshift": 0.1,
+                      "log10_M_true": 14.5, "log10_M_cnn": np.r_[np.full(4, 14.5), 14.5 + r]}).to_csv(
+            d / "predictions.csv", index=False)
     table = train_size_table([(1.0, 0, tmp_path / "f1"), (0.5, 0, tmp_path / "f0.5")])
     assert list(table["fraction"]) == [0.5, 1.0] and list(table["n_train"]) == [4, 4]
     np.testing.assert_allclose(table["std"], [0.2, 0.1], rtol=1e-12)

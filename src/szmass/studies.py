@@ -52,6 +52,7 @@ from szmass.evaluate import (
     relative_bias,
 )
 from szmass.settings import known_keys, require_keys
+from szmass.rundir import HISTORY_FILE, PREDICTIONS_FILE, read_history, read_predictions
 from szmass.splits import IdentityKey, cluster_identity
 from szmass.zbins import check_edges, redshift_bins
 
@@ -93,16 +94,17 @@ def select_gas_models(ds: xr.Dataset, models: Collection[str]) -> xr.Dataset:
     return ds.isel(map=np.flatnonzero(np.isin(have, list(models))))
 
 
-def best_epoch(history_csv: str | os.PathLike[str]) -> tuple[int, float, int]:
-    """(best epoch (1-based), its validation loss [dex^2], epochs trained) of a run's ``history.csv``;
-    the first epoch of least ``val_loss``, as :func:`szmass.train.train_run` keeps it."""
-    hist = pd.read_csv(history_csv)
-    missing = [c for c in ("epoch", "val_loss") if c not in hist.columns]
-    if missing or hist.empty:
-        raise ValueError(f"{history_csv}: expected columns epoch, loss, val_loss and at least one row")
+def best_epoch(run_dir: str | os.PathLike[str]) -> tuple[int, float, int]:
+    """(best epoch (1-based), its validation loss [dex^2], epochs trained) of a run's ``history.csv``
+    (:func:`szmass.rundir.read_history`); the first epoch of least ``val_loss``, as
+    :func:`szmass.train.train_run` keeps it."""
+    hist = read_history(run_dir)
+    path = Path(run_dir) / HISTORY_FILE
+    if hist.empty:
+        raise ValueError(f"{path}: no epochs")
     val = hist["val_loss"].to_numpy(float)
     if not np.isfinite(val).any():
-        raise ValueError(f"{history_csv}: column 'val_loss' is never finite")
+        raise ValueError(f"{path}: column 'val_loss' is never finite")
     i = int(np.nanargmin(np.where(np.isfinite(val), val, np.nan)))
     return int(hist["epoch"].iloc[i]), float(val[i]), len(hist)
 
@@ -203,7 +205,7 @@ def hyperparameter_table(runs: Sequence[tuple[Architecture, int, str | os.PathLi
     and the epochs trained. Columns :data:`SCAN_COLUMNS`."""
     rows = []
     for arch, seed, run_dir in runs:
-        epoch, loss, epochs = best_epoch(Path(run_dir) / "history.csv")
+        epoch, loss, epochs = best_epoch(run_dir)
         rows.append({"architecture": arch.name, **arch.as_dict(), "n_parameters": arch.n_parameters(),
                      "seed": int(seed), "best_epoch": epoch, "best_val_loss": loss, "epochs": epochs})  # fmt: skip
     return pd.DataFrame(rows, columns=list(SCAN_COLUMNS))
@@ -217,7 +219,7 @@ def learning_rate_table(runs: Sequence[tuple[float, int, str | os.PathLike[str]]
     for rate, seed, run_dir in runs:
         if not (np.isfinite(rate) and rate > 0):
             raise ValueError(f"learning-rate scan: learning rates must be finite and > 0, got {rate!r}")
-        epoch, loss, epochs = best_epoch(Path(run_dir) / "history.csv")
+        epoch, loss, epochs = best_epoch(run_dir)
         rows.append({"learning_rate": float(rate), "seed": int(seed), "best_epoch": epoch, "best_val_loss": loss,
                      "epochs": epochs})  # fmt: skip
     table = pd.DataFrame(rows, columns=list(RATE_COLUMNS))
@@ -248,11 +250,11 @@ def train_size_table(runs: Sequence[tuple[float, int, str | os.PathLike[str]]]) 
     :data:`SIZE_COLUMNS`."""
     rows = []
     for fraction, seed, run_dir in runs:
-        table = pd.read_csv(Path(run_dir) / "predictions.csv")
+        table = read_predictions(run_dir)
         test = table[table["split"] == "test"]
         r = (test["log10_M_cnn"] - test["log10_M_true"]).to_numpy(float)
         if r.size < 2:
-            raise ValueError(f"{Path(run_dir) / 'predictions.csv'}: {r.size} test map(s); the scatter needs >= 2")
+            raise ValueError(f"{Path(run_dir) / PREDICTIONS_FILE}: {r.size} test map(s); the scatter needs >= 2")
         rows.append({"fraction": float(fraction), "seed": int(seed), "n_train": int((table["split"] == "train").sum()),
                      "n_test": int(r.size), "mean": float(r.mean()), "std": float(r.std(ddof=1))})  # fmt: skip
     table = pd.DataFrame(rows, columns=list(SIZE_COLUMNS))
