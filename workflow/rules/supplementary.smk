@@ -13,7 +13,6 @@ rule supp_architecture:
         report("results/figures/supp_fig3_architecture.png", category="Supplementary figures",
                caption="../report/supp_fig3.rst"),
     params:
-        architecture=TRAIN.get("architecture", {}),
         map_npix=config["instrument"]["map_npix"],
     log:
         "logs/supp_architecture.log",
