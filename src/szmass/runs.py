@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from szmass.rundir import read_predictions, read_selection, selected_run
+from szmass.rundir import PREDICTIONS_FILE, read_predictions, read_selection, selected_run
 
 TEST_COLUMNS = ["map", "redshift", "log10_M_true", "log10_M_cnn"]
 ALL_PASSING = "passing runs"
@@ -62,7 +62,7 @@ def ensemble_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd
         first = tests[0]
         for run, other in zip(runs, tests):
             if not np.array_equal(other["map"].to_numpy(), first["map"].to_numpy()):
-                raise ValueError(f"{Path(run) / 'predictions.csv'}: its test maps differ from those of "
+                raise ValueError(f"{Path(run) / PREDICTIONS_FILE}: its test maps differ from those of "
                                  f"{runs[0]}; the runs of one bin must share the test set")
         stack = np.stack([t["log10_M_cnn"].to_numpy(float) for t in tests])
         part = first[["map", "redshift", "log10_M_true"]].copy()
