@@ -21,7 +21,7 @@ from szmass.zbins import REDSHIFT_EDGES
 
 CPU_MODULES = ("szmass.rundir", "szmass.runs", "szmass.select", "szmass.splits", "szmass.tables",
                "szmass.supplementary", "szmass.studies", "szmass.evaluate", "szmass.plots", "szmass.sbi",
-               "szmass.paper_tables")  # fmt: skip
+               "szmass.paper_tables", "szmass.catalogue")  # fmt: skip
 
 
 def test_cpu_modules_do_not_load_tensorflow() -> None:

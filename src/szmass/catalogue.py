@@ -25,8 +25,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -35,11 +35,15 @@ from astropy.cosmology import FLRW
 from astropy.table import Table
 
 from szmass.atomic import atomic_path
-from szmass.predict import MassModels, predict_checked, predict_masses
 from szmass.sbi import KDEPosterior, PITRecalibration, crossfit_recalibrated_pit, group_folds, interval_coverage
 from szmass.scaling import ALPHA_PLANCK, y500_from_m500
 from szmass.tables import write_table
 from szmass.zbins import redshift_bins
+
+if TYPE_CHECKING:  # TensorFlow is loaded only by sky_predictions, so the CPU rules import this module without it
+    import keras
+
+    from szmass.predict import MassModels
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,8 @@ def sky_predictions(
     z = np.asarray(ds["redshift"].values, dtype=float)
     msz = np.asarray(ds["MSZ"].values, dtype=float)
     names = np.asarray(ds["name"].values).astype(object).astype(str)
+    from szmass.predict import predict_checked, predict_masses
+
     log_m, warnings = predict_checked(ds["y"].values, z, models, labels=list(names))
     table = pd.DataFrame({
         "name": names,
