@@ -263,7 +263,7 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
     selection, redshifts = _selection_problems(config)
     problems += selection
     synthetic = {name: sim for name, sim in config["sims"].items() if sim["source"] == "synthetic"}
-    formats = {name: sim.get("format", "gadget2") for name, sim in synthetic.items()}
+    formats = {name: sim["format"] for name, sim in synthetic.items()}
     if len(set(formats.values())) > 1:
         problems.append(f"sims.<name>.format: all synthetic sims must share one format, got {formats}")
     if redshifts:

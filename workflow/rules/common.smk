@@ -25,7 +25,7 @@ if workflow.remote_exec:
     use_private_numba_cache(os.environ)
 
 SIMS = config["sims"]
-SYNTH_FORMAT = next((c.get("format", "gadget2") for c in SIMS.values() if c["source"] == "synthetic"), "gadget2")
+SYNTH_FORMAT = next((c["format"] for c in SIMS.values() if c["source"] == "synthetic"), None)  # one for all (checked)
 
 
 SAVE_HIRES = config["ymaps"]["save_hires"]
