@@ -304,3 +304,18 @@ def test_train_size_figure_draws_runs_and_medians():
     render(fig)
     median = next(line for line in fig.axes[0].lines if line.get_gid() == "median")
     np.testing.assert_allclose(median.get_ydata(), [0.25, 0.15])
+
+
+def test_centroid_offset_is_nan_without_positive_y_inside_r500_and_never_the_merger():
+    """A noise-only map, or an R500 smaller than the distance of the nearest pixel centre (0.71 px), has no
+    y-weighted centroid: NaN, and the merger pick goes to the disturbed map with a defined offset."""
+    rng = np.random.default_rng(3)
+    maps = np.zeros((3, 16, 16))
+    maps[0] = -np.abs(rng.normal(size=(16, 16)))  # no positive y anywhere
+    maps[1, 8, 11] = 1.0  # a blob 3.5 px right of the centre (7.5, 7.5), inside R500 = 5 px
+    maps[2, 7:9, 7:9] = 1.0  # centred
+    off = centroid_offset(maps, [5.0, 5.0, 0.5])
+    assert np.isnan(off[0]) and np.isnan(off[2])
+    assert off[1] == pytest.approx(np.hypot(3.5, 0.5) / 5.0, rel=1e-12)
+    picks = pick_saliency_examples([14.0, 14.5, 15.0], [14.3, 14.0, 15.01], off, n_good=1, n_bad=2)
+    assert picks["good"] == [2] and picks["merger"] == [1] and picks["bad"] == [0]

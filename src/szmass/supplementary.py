@@ -261,7 +261,9 @@ def kde_density(posterior: KDEPosterior, log10_m_cnn: ArrayLike, log10_m_true: A
 def centroid_offset(maps: ArrayLike, r500_pixels: ArrayLike) -> NDArray[np.float64]:
     """Distance between each map's y-weighted centroid within R500 of the map centre and that centre, in
     units of R500: large for a merger or a bright neighbour. The weights are the positive part of y, so that
-    the noise of a Planck mock cannot make them sum to zero. ``maps``: (n, py, px) Compton y;
+    the noise of a Planck mock cannot make them sum to zero. NaN for a map without positive y within R500
+    (e.g. R500 below 0.71 pixel, where no pixel centre lies inside): its offset is undefined, and
+    :func:`pick_saliency_examples` ranks it least disturbed. ``maps``: (n, py, px) Compton y;
     ``r500_pixels``: (n,) or a scalar. The centre is at npix / 2 - 0.5 (0-based pixel indices)."""
     y = np.asarray(maps, dtype=float)
     if y.ndim != 3:
@@ -272,9 +274,9 @@ def centroid_offset(maps: ArrayLike, r500_pixels: ArrayLike) -> NDArray[np.float
     ii -= y.shape[2] / 2 - 0.5
     w = np.where(np.hypot(jj, ii)[None] <= r500[:, None, None], np.clip(y, 0.0, None), 0.0)
     total = w.sum(axis=(1, 2))
-    if np.any(total <= 0):
-        raise ValueError(f"centroid_offset: map {int(np.flatnonzero(total <= 0)[0])} has no positive y within R500")
-    return np.hypot((w * ii).sum(axis=(1, 2)), (w * jj).sum(axis=(1, 2))) / total / r500
+    with np.errstate(invalid="ignore", divide="ignore"):
+        offset = np.hypot((w * ii).sum(axis=(1, 2)), (w * jj).sum(axis=(1, 2))) / total / r500
+    return np.where(total > 0, offset, np.nan)
 
 
 def _distinct(order: NDArray[np.int64], groups: NDArray, taken: list[int], n: int) -> list[int]:
@@ -315,7 +317,7 @@ def pick_saliency_examples(
         raise ValueError(f"pick_saliency_examples: {np.unique(g).size} distinct maps or groups cannot give {n_good} "
                          f"good and {n_bad} bad examples")  # fmt: skip
     good = _distinct(np.argsort(r, kind="stable"), g, [], n_good)
-    merger = _distinct(np.argsort(-off, kind="stable"), g, good, 1)
+    merger = _distinct(np.argsort(-np.nan_to_num(off, nan=-np.inf), kind="stable"), g, good, 1)  # NaN: undefined
     bad = _distinct(np.argsort(-r, kind="stable"), g, good + merger, n_bad - 1)
     return {"good": good, "bad": bad, "merger": merger}
 
