@@ -155,16 +155,30 @@ def selections(dataset):
 def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, architecture=None, learning_rate=None):
     """Params of rule `train` for one study run (see workflow/scripts/train.py); the training section's
     learning rate unless ``learning_rate`` is given."""
-    return dict(edges=edges, zbin=zbin, models=models, test_scope=scope, test_seed=test_seed,
-                seed=lambda w: derive_seed(config["seed"], study, *seed_keys(w), w.seed),
-                epochs=study_cfg(study)["epochs"], batch_size=TRAIN["batch_size"],
-                learning_rate=learning_rate or TRAIN["learning_rate"], identity=TRAIN["split_identity"],
-                architecture=architecture or {}, **TRAIN_OPTIONS)
+    return dict(
+        edges=edges,
+        zbin=zbin,
+        models=models,
+        test_scope=scope,
+        test_seed=test_seed,
+        seed=lambda w: derive_seed(config["seed"], study, *seed_keys(w), w.seed),
+        epochs=study_cfg(study)["epochs"],
+        batch_size=TRAIN["batch_size"],
+        learning_rate=learning_rate or TRAIN["learning_rate"],
+        identity=TRAIN["split_identity"],
+        architecture=architecture or {},
+        **TRAIN_OPTIONS,
+    )
 
 
 def study_cfg(study):
-    return {"study_zbins": ZB, "study_hyperparameters": HP, "study_cross_model": XM, "study_learning_rates": LR,
-            "study_train_size": TS}[study]
+    return {
+        "study_zbins": ZB,
+        "study_hyperparameters": HP,
+        "study_cross_model": XM,
+        "study_learning_rates": LR,
+        "study_train_size": TS,
+    }[study]
 
 
 def run_files(root, seeds):
@@ -175,6 +189,8 @@ def run_files(root, seeds):
 def cross_model_tests():
     """The test tables of the cross-model test, one per training model; ValueError with fewer than two gas models."""
     if len(XM_MODELS) < 2:
-        raise ValueError(f"studies.cross_model: needs maps of >= 2 gas models, the config gives {XM_MODELS}; add sims "
-                         "with other sims.<name>.synthetic.gas_model (or model) values, or list studies.cross_model.models")
+        raise ValueError(
+            f"studies.cross_model: needs maps of >= 2 gas models, the config gives {XM_MODELS}; add sims "
+            "with other sims.<name>.synthetic.gas_model (or model) values, or list studies.cross_model.models"
+        )
     return [f"{XM_ROOT}/{m}/tests.csv" for m in XM_MODELS]

@@ -18,14 +18,14 @@ elif PLANCK["psz2_url"]:
         have no internet)."""
         output:
             PSZ2,
+        log:
+            "logs/download_psz2.log",
+        localrule: True
+        conda:
+            "../../envs/maps.yaml"
         params:
             url=PLANCK["psz2_url"],
             sha256=PLANCK["psz2_sha256"],
-        localrule: True
-        log:
-            "logs/download_psz2.log",
-        conda:
-            "../../envs/maps.yaml"
         script:
             "../scripts/download.py"
 
@@ -37,18 +37,18 @@ rule noise_map:
     """A full-sky Planck-like noise realisation (HEALPix) from the real noise products or the default model."""
     output:
         "resources/planck/noise_nside{nside}.fits",
-    params:
-        seed=derive_seed(config["seed"], "noise", "mocks"),
-        std_map=PLANCK["noise_std_map"] or "",
-        noise_cl=PLANCK["noise_cl"] or "",
-    resources:
-        mem_mb=per_attempt(6000),
     log:
         "logs/noise_map/nside{nside}.log",
     benchmark:
         "benchmarks/out/noise_map/nside{nside}.tsv"
     conda:
         "../../envs/maps.yaml"
+    resources:
+        mem_mb=per_attempt(6000),
+    params:
+        seed=derive_seed(config["seed"], "noise", "mocks"),
+        std_map=PLANCK["noise_std_map"] or "",
+        noise_cl=PLANCK["noise_cl"] or "",
     script:
         "../scripts/noise_map.py"
 
@@ -64,17 +64,17 @@ rule planck_mocks:
         psz2=PSZ2,
     output:
         directory("results/maps/planck.zarr"),
-    params:
-        seed=derive_seed(config["seed"], "planck_mocks"),
-        reso_arcmin=config["instrument"]["pixel_arcmin"],
-    resources:
-        mem_mb=per_attempt(8000),
     log:
         "logs/planck_mocks.log",
     benchmark:
         "benchmarks/out/planck_mocks.tsv"
     conda:
         "../../envs/maps.yaml"
+    resources:
+        mem_mb=per_attempt(8000),
+    params:
+        seed=derive_seed(config["seed"], "planck_mocks"),
+        reso_arcmin=config["instrument"]["pixel_arcmin"],
     script:
         "../scripts/planck_mocks.py"
 
@@ -87,18 +87,18 @@ rule mass_cuts:
         psz2=PSZ2,
     output:
         report("results/tables/mass_cuts.csv", category="Tables", caption="../report/mass_cuts.rst"),
-    params:
-        threshold=PLANCK["snr_threshold"],
-        z_edges=config["training"]["redshift_edges"],
-        cosmology=config["cosmology"],
-        reso_arcmin=config["instrument"]["pixel_arcmin"],
-        fwhm_arcmin=config["instrument"]["fwhm_arcmin"],
     log:
         "logs/mass_cuts.log",
     benchmark:
         "benchmarks/out/mass_cuts.tsv"
     conda:
         "../../envs/maps.yaml"
+    params:
+        threshold=PLANCK["snr_threshold"],
+        z_edges=config["training"]["redshift_edges"],
+        cosmology=config["cosmology"],
+        reso_arcmin=config["instrument"]["pixel_arcmin"],
+        fwhm_arcmin=config["instrument"]["fwhm_arcmin"],
     script:
         "../scripts/mass_cuts.py"
 
@@ -112,6 +112,14 @@ rule synthetic_sky:
         sky="resources/sky/synthetic_sky.fits",
         mask="resources/sky/synthetic_mask.fits",
         truth="results/sky/truth.csv",
+    log:
+        "logs/synthetic_sky.log",
+    benchmark:
+        "benchmarks/out/synthetic_sky.tsv"
+    conda:
+        "../../envs/maps.yaml"
+    resources:
+        mem_mb=per_attempt(8000),
     params:
         seed=derive_seed(config["seed"], "synthetic_sky"),
         nside=PLANCK["nside"],
@@ -123,14 +131,6 @@ rule synthetic_sky:
         galactic_cut_deg=PLANCK["galactic_cut_deg"],
         point_source_density_deg2=PLANCK["point_source_density_deg2"],
         point_source_radius_arcmin=PLANCK["point_source_radius_arcmin"],
-    resources:
-        mem_mb=per_attempt(8000),
-    log:
-        "logs/synthetic_sky.log",
-    benchmark:
-        "benchmarks/out/synthetic_sky.tsv"
-    conda:
-        "../../envs/maps.yaml"
     script:
         "../scripts/synthetic_sky.py"
 
@@ -144,6 +144,14 @@ rule sky_cutouts:
         truth=[] if REAL_SKY else ["results/sky/truth.csv"],
     output:
         directory("results/sky/cutouts.zarr"),
+    log:
+        "logs/sky_cutouts.log",
+    benchmark:
+        "benchmarks/out/sky_cutouts.tsv"
+    conda:
+        "../../envs/maps.yaml"
+    resources:
+        mem_mb=per_attempt(8000),
     params:
         seed=derive_seed(config["seed"], "sky_cutouts"),
         nside=PLANCK["nside"],
@@ -151,13 +159,5 @@ rule sky_cutouts:
         reso_arcmin=config["instrument"]["pixel_arcmin"],
         golden_radius_arcmin=PLANCK["golden_radius_arcmin"],
         mask_column=PLANCK["mask_column"] if REAL_SKY else 0,
-    resources:
-        mem_mb=per_attempt(8000),
-    log:
-        "logs/sky_cutouts.log",
-    benchmark:
-        "benchmarks/out/sky_cutouts.tsv"
-    conda:
-        "../../envs/maps.yaml"
     script:
         "../scripts/sky_cutouts.py"

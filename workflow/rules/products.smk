@@ -6,12 +6,27 @@ PRODUCTS = config["products"]
 # the sky is measured with the Planck-mock models (the paper's choice), or the only data set trained
 SKY_DATASET = "planck" if "planck" in DATASETS else DATASETS[0]
 SKY_MODELS = [f"results/models/{SKY_DATASET}/z{b}/best.keras" for b in ZBINS]
-PRODUCT_FIGURES = ["figure1", "figure2", "figure3", "supp_fig1_mass_redshift", "supp_fig2_example_maps",
-                   "posterior_examples", "posterior_pit", "posterior_pit_recalibrated", "saliency_examples",
-                   "saliency_profile",
-                   *(f"{kind}_{dataset}" for kind in ("learning_curves", "predicted_vs_true") for dataset in DATASETS)]
-PRODUCT_TABLES = ["supp_table2_bias", "log_residual_moments", "ensemble_vs_selected", "posterior_coverage",
-                  "saliency_profile", "figure3_ym_experiment"]
+PRODUCT_FIGURES = [
+    "figure1",
+    "figure2",
+    "figure3",
+    "supp_fig1_mass_redshift",
+    "supp_fig2_example_maps",
+    "posterior_examples",
+    "posterior_pit",
+    "posterior_pit_recalibrated",
+    "saliency_examples",
+    "saliency_profile",
+    *(f"{kind}_{dataset}" for kind in ("learning_curves", "predicted_vs_true") for dataset in DATASETS),
+]
+PRODUCT_TABLES = [
+    "supp_table2_bias",
+    "log_residual_moments",
+    "ensemble_vs_selected",
+    "posterior_coverage",
+    "saliency_profile",
+    "figure3_ym_experiment",
+]
 
 
 rule test_predictions:
@@ -22,12 +37,12 @@ rule test_predictions:
     output:
         selected="results/tables/test_predictions_{dataset}.csv",
         ensemble="results/tables/ensemble_predictions_{dataset}.csv",
-    params:
-        selections=lambda w: selections(w.dataset),
     log:
         "logs/test_predictions/{dataset}.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        selections=lambda w: selections(w.dataset),
     script:
         "../scripts/test_predictions.py"
 
@@ -40,17 +55,23 @@ rule training_figures:
         histories=lambda w: [f"results/models/{w.dataset}/z{b}/seed{s}/history.csv" for b in ZBINS for s in SEEDS],
         tests="results/tables/test_predictions_{dataset}.csv",
     output:
-        learning_curves=report("results/figures/learning_curves_{dataset}.png", category="Training",
-                               caption="../report/learning_curves.rst"),
-        predicted_vs_true=report("results/figures/predicted_vs_true_{dataset}.png", category="Training",
-                                 caption="../report/predicted_vs_true.rst"),
-    params:
-        selections=lambda w: selections(w.dataset),
-        edges=TRAIN["redshift_edges"],
+        learning_curves=report(
+            "results/figures/learning_curves_{dataset}.png",
+            category="Training",
+            caption="../report/learning_curves.rst",
+        ),
+        predicted_vs_true=report(
+            "results/figures/predicted_vs_true_{dataset}.png",
+            category="Training",
+            caption="../report/predicted_vs_true.rst",
+        ),
     log:
         "logs/training_figures/{dataset}.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        selections=lambda w: selections(w.dataset),
+        edges=TRAIN["redshift_edges"],
     script:
         "../scripts/training_figures.py"
 
@@ -66,15 +87,15 @@ rule sky_predictions:
         runs=[f"results/models/{SKY_DATASET}/z{b}/seed{s}/model.keras" for b in ZBINS for s in SEEDS],
     output:
         "results/sky/predictions.csv",
-    params:
-        models_dir=lambda w, input: os.path.dirname(input.edges),
-        selections=selections(SKY_DATASET),
     log:
         "logs/sky_predictions.log",
     benchmark:
         "benchmarks/out/sky_predictions.tsv"
     conda:
         "../../envs/training.yaml"
+    params:
+        models_dir=lambda w, input: os.path.dirname(input.edges),
+        selections=selections(SKY_DATASET),
     script:
         "../scripts/sky_predictions.py"
 
@@ -89,17 +110,19 @@ rule bias_tables:
         truth=[] if REAL_SKY else ["results/sky/truth.csv"],
     output:
         bias=report("results/tables/supp_table2_bias.csv", category="Tables", caption="../report/supp_table2.rst"),
-        moments=report("results/tables/log_residual_moments.csv", category="Tables",
-                       caption="../report/log_residual_moments.rst"),
-        ensemble=report("results/tables/ensemble_vs_selected.csv", category="Tables",
-                        caption="../report/ensemble_vs_selected.rst"),
-    params:
-        datasets=DATASETS,
-        sky_dataset=SKY_DATASET,
+        moments=report(
+            "results/tables/log_residual_moments.csv", category="Tables", caption="../report/log_residual_moments.rst"
+        ),
+        ensemble=report(
+            "results/tables/ensemble_vs_selected.csv", category="Tables", caption="../report/ensemble_vs_selected.rst"
+        ),
     log:
         "logs/bias_tables.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        datasets=DATASETS,
+        sky_dataset=SKY_DATASET,
     script:
         "../scripts/bias_tables.py"
 
@@ -114,19 +137,20 @@ rule catalogue:
     output:
         csv=report("results/catalogue/psz2_cnn_masses.csv", category="Catalogue", caption="../report/catalogue.rst"),
         fits="results/catalogue/psz2_cnn_masses.fits",
-        examples=report("results/figures/posterior_examples.png", category="Catalogue",
-                        caption="../report/posterior_examples.rst"),
-    params:
-        seed=derive_seed(config["seed"], "posterior_examples"),
-        cosmology=config["cosmology"],
-        bw_factor=PRODUCTS["kde_bandwidth"],
-        min_test_maps=PRODUCTS["min_test_maps"],
+        examples=report(
+            "results/figures/posterior_examples.png", category="Catalogue", caption="../report/posterior_examples.rst"
+        ),
     log:
         "logs/catalogue.log",
     benchmark:
         "benchmarks/out/catalogue.tsv"
     conda:
         "../../envs/products.yaml"
+    params:
+        seed=derive_seed(config["seed"], "posterior_examples"),
+        cosmology=config["cosmology"],
+        bw_factor=PRODUCTS["kde_bandwidth"],
+        min_test_maps=PRODUCTS["min_test_maps"],
     script:
         "../scripts/catalogue.py"
 
@@ -138,24 +162,28 @@ rule posterior_calibration:
         tests=f"results/tables/test_predictions_{SKY_DATASET}.csv",
         maps=f"results/maps/{SKY_DATASET}.zarr",
     output:
-        table=report("results/tables/posterior_coverage.csv", category="Posteriors",
-                     caption="../report/posterior_coverage.rst"),
+        table=report(
+            "results/tables/posterior_coverage.csv", category="Posteriors", caption="../report/posterior_coverage.rst"
+        ),
         figure=report("results/figures/posterior_pit.png", category="Posteriors", caption="../report/posterior_pit.rst"),
-        recalibrated=report("results/figures/posterior_pit_recalibrated.png", category="Posteriors",
-                            caption="../report/posterior_pit_recalibrated.rst"),
+        recalibrated=report(
+            "results/figures/posterior_pit_recalibrated.png",
+            category="Posteriors",
+            caption="../report/posterior_pit_recalibrated.rst",
+        ),
         pit="results/tables/posterior_pit.csv",
-    params:
-        bw_factor=PRODUCTS["kde_bandwidth"],
-        min_test_maps=PRODUCTS["min_test_maps"],
-        folds=PRODUCTS["coverage_folds"],
-        identity=TRAIN["split_identity"],
-        seed=derive_seed(config["seed"], "posterior_calibration"),
     log:
         "logs/posterior_calibration.log",
     benchmark:
         "benchmarks/out/posterior_calibration.tsv"
     conda:
         "../../envs/products.yaml"
+    params:
+        bw_factor=PRODUCTS["kde_bandwidth"],
+        min_test_maps=PRODUCTS["min_test_maps"],
+        folds=PRODUCTS["coverage_folds"],
+        identity=TRAIN["split_identity"],
+        seed=derive_seed(config["seed"], "posterior_calibration"),
     script:
         "../scripts/posterior_calibration.py"
 
@@ -172,8 +200,13 @@ rule paper_figures:
         figure1=report("results/figures/figure1.png", category="Figures", caption="../report/figure1.rst"),
         figure2=report("results/figures/figure2.png", category="Figures", caption="../report/figure2.rst"),
         figure3=report("results/figures/figure3.png", category="Figures", caption="../report/figure3.rst"),
-        figure3_table=report("results/tables/figure3_ym_experiment.csv", category="Figures",
-                             caption="../report/figure3_table.rst"),
+        figure3_table=report(
+            "results/tables/figure3_ym_experiment.csv", category="Figures", caption="../report/figure3_table.rst"
+        ),
+    log:
+        "logs/paper_figures.log",
+    conda:
+        "../../envs/products.yaml"
     params:
         datasets=DATASETS,
         edges=TRAIN["redshift_edges"],
@@ -182,10 +215,6 @@ rule paper_figures:
         n_bins=PRODUCTS["figure_bins"],
         pixel_arcmin=config["instrument"]["pixel_arcmin"],
         seed=derive_seed(config["seed"], "figures"),
-    log:
-        "logs/paper_figures.log",
-    conda:
-        "../../envs/products.yaml"
     script:
         "../scripts/paper_figures.py"
 
@@ -198,18 +227,20 @@ rule sample_figures:
         planck="results/maps/planck.zarr",
         sky="results/sky/cutouts.zarr",
     output:
-        supp_fig1=report("results/figures/supp_fig1_mass_redshift.png", category="Figures",
-                         caption="../report/supp_fig1.rst"),
-        supp_fig2=report("results/figures/supp_fig2_example_maps.png", category="Figures",
-                         caption="../report/supp_fig2.rst"),
-    params:
-        edges=TRAIN["redshift_edges"],
-        pixel_arcmin=config["instrument"]["pixel_arcmin"],
-        hydrostatic_bias=PLANCK["hydrostatic_bias"],
+        supp_fig1=report(
+            "results/figures/supp_fig1_mass_redshift.png", category="Figures", caption="../report/supp_fig1.rst"
+        ),
+        supp_fig2=report(
+            "results/figures/supp_fig2_example_maps.png", category="Figures", caption="../report/supp_fig2.rst"
+        ),
     log:
         "logs/sample_figures.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        edges=TRAIN["redshift_edges"],
+        pixel_arcmin=config["instrument"]["pixel_arcmin"],
+        hydrostatic_bias=PLANCK["hydrostatic_bias"],
     script:
         "../scripts/sample_figures.py"
 
@@ -221,21 +252,23 @@ rule saliency:
         maps=f"results/maps/{SKY_DATASET}.zarr",
         models=SKY_MODELS,
     output:
-        examples=report("results/figures/saliency_examples.png", category="Saliency",
-                        caption="../report/saliency_examples.rst"),
-        profile=report("results/figures/saliency_profile.png", category="Saliency",
-                       caption="../report/saliency_profile.rst"),
+        examples=report(
+            "results/figures/saliency_examples.png", category="Saliency", caption="../report/saliency_examples.rst"
+        ),
+        profile=report(
+            "results/figures/saliency_profile.png", category="Saliency", caption="../report/saliency_profile.rst"
+        ),
         table="results/tables/saliency_profile.csv",
-    params:
-        cosmology=config["cosmology"],
-        pixel_arcmin=config["instrument"]["pixel_arcmin"],
-        max_maps=PRODUCTS["saliency_maps"],
-        seed=derive_seed(config["seed"], "saliency"),
     log:
         "logs/saliency.log",
     benchmark:
         "benchmarks/out/saliency.tsv"
     conda:
         "../../envs/training.yaml"
+    params:
+        cosmology=config["cosmology"],
+        pixel_arcmin=config["instrument"]["pixel_arcmin"],
+        max_maps=PRODUCTS["saliency_maps"],
+        seed=derive_seed(config["seed"], "saliency"),
     script:
         "../scripts/saliency.py"

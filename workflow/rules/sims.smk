@@ -26,27 +26,30 @@ for _i, (_snaps, _sims) in enumerate(_SYNTH_GROUPS.items()):
         """One synthetic region at every snapshot: GADGET snapshots and their AHF halo catalogues."""
         name:
             "simulate" if _i == 0 else f"simulate_{_i + 1}"
+        output:
+            snapshots=expand(
+                layout.synthetic_snapshot_pattern(SYNTH_FORMAT),
+                snapshot=[f"{s:03d}" for s, _ in _snaps],
+                allow_missing=True,
+            ),
+            ahf=expand(layout.SYNTHETIC_AHF_PATTERN, snapshot=[f"{s:03d}" for s, _ in _snaps], allow_missing=True),
+        log:
+            "logs/simulate/{sim}/{region}.log",
+        benchmark:
+            "benchmarks/out/simulate/{sim}/{region}.tsv"
         wildcard_constraints:
             sim="|".join(_sims),
-        output:
-            snapshots=expand(layout.synthetic_snapshot_pattern(SYNTH_FORMAT), snapshot=[f"{s:03d}" for s, _ in _snaps],
-                             allow_missing=True),
-            ahf=expand(layout.SYNTHETIC_AHF_PATTERN, snapshot=[f"{s:03d}" for s, _ in _snaps], allow_missing=True),
+        conda:
+            "../../envs/maps.yaml"
+        resources:
+            mem_mb=per_attempt(8000),
+            runtime=per_attempt(30 + 3 * len(_snaps)),
         params:
             synthetic=lambda w: SIMS[w.sim].get("synthetic", {}),
             redshifts=[[s, z] for s, z in _snaps],  # [[snapshot, redshift], ...] in the outputs' order
             seed=lambda w: layout.derive_seed(config["seed"], w.sim, int(w.region)),
             cosmology=config["cosmology"],
             fmt=SYNTH_FORMAT,
-        resources:
-            mem_mb=per_attempt(8000),
-            runtime=per_attempt(30 + 3 * len(_snaps)),
-        log:
-            "logs/simulate/{sim}/{region}.log",
-        benchmark:
-            "benchmarks/out/simulate/{sim}/{region}.tsv"
-        conda:
-            "../../envs/maps.yaml"
         script:
             "../scripts/simulate.py"
 
@@ -57,24 +60,28 @@ rule select_halos:
         unpack(chunk_inputs),
     output:
         "results/halos/parts/{sim}/{region}_c{chunk}.csv",
-    params:
-        snapshots=lambda w: [
-            {"snapshot": s, "path": snapshot_file(w.sim, w.region, s), "ahf": ahf_file(w.sim, w.region, s),
-             "redshift": REDSHIFTS[w.sim][s]}
-            for s in chunk_snapshots(w)
-        ],
-        model=lambda w: sim_model(w.sim),
-        selection=config["halo_selection"],
-        cosmology=config["cosmology"],
-    resources:
-        mem_mb=per_attempt(4000),
-        runtime=per_attempt(lambda w: 10 + 2 * len(chunk_snapshots(w))),
     log:
         "logs/select_halos/{sim}/{region}_c{chunk}.log",
     benchmark:
         "benchmarks/out/select_halos/{sim}/{region}_c{chunk}.tsv"
     conda:
         "../../envs/maps.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(lambda w: 10 + 2 * len(chunk_snapshots(w))),
+    params:
+        snapshots=lambda w: [
+            {
+                "snapshot": s,
+                "path": snapshot_file(w.sim, w.region, s),
+                "ahf": ahf_file(w.sim, w.region, s),
+                "redshift": REDSHIFTS[w.sim][s],
+            }
+            for s in chunk_snapshots(w)
+        ],
+        model=lambda w: sim_model(w.sim),
+        selection=config["halo_selection"],
+        cosmology=config["cosmology"],
     script:
         "../scripts/select_halos.py"
 
@@ -86,11 +93,11 @@ rule halo_table:
         lambda w: [f"results/halos/parts/{w.sim}/{r:04d}_c{c}.csv" for r, c in region_chunks(w.sim)],
     output:
         "results/halos/{sim}.csv",
-    params:
-        selection=config["halo_selection"],
     log:
         "logs/halo_table/{sim}.log",
     conda:
         "../../envs/maps.yaml"
+    params:
+        selection=config["halo_selection"],
     script:
         "../scripts/concat_tables.py"

@@ -49,13 +49,20 @@ use rule train as study_zbins_train with:
         model="results/studies/zbins/bins{nbins}/z{zbin}/seed{seed}/model.keras",
         history="results/studies/zbins/bins{nbins}/z{zbin}/seed{seed}/history.csv",
         predictions="results/studies/zbins/bins{nbins}/z{zbin}/seed{seed}/predictions.csv",
-    params:
-        **study_params("study_zbins", lambda w: ZB_SCHEMES[int(w.nbins)], lambda w: int(w.zbin), ZB["models"],
-                       "all", lambda w: (w.nbins, w.zbin), ZB_TEST_SEED),
     log:
         "logs/studies/zbins/bins{nbins}/z{zbin}/seed{seed}.log",
     benchmark:
         "benchmarks/out/studies/zbins/bins{nbins}/z{zbin}/seed{seed}.tsv"
+    params:
+        **study_params(
+            "study_zbins",
+            lambda w: ZB_SCHEMES[int(w.nbins)],
+            lambda w: int(w.zbin),
+            ZB["models"],
+            "all",
+            lambda w: (w.nbins, w.zbin),
+            ZB_TEST_SEED,
+        ),
 
 
 use rule select_model as study_zbins_select with:
@@ -64,12 +71,12 @@ use rule select_model as study_zbins_select with:
     output:
         selection="results/studies/zbins/bins{nbins}/z{zbin}/selection.csv",
         best="results/studies/zbins/bins{nbins}/z{zbin}/best.keras",
+    log:
+        "logs/studies/zbins/bins{nbins}/z{zbin}/select.log",
     params:
         run_dirs=lambda w: [f"{ZB_ROOT}/bins{w.nbins}/z{w.zbin}/seed{s}" for s in range(ZB["seeds"])],
         threshold=TRAIN["selection_threshold"],
         n_bins=ZB["selection_bins"],
-    log:
-        "logs/studies/zbins/bins{nbins}/z{zbin}/select.log",
 
 
 rule study_zbins_table:
@@ -77,17 +84,19 @@ rule study_zbins_table:
     input:
         [f"{ZB_ROOT}/bins{n}/z{b}/selection.csv" for n in ZB_SCHEMES for b in range(1, n + 1)],
     output:
-        table=report("results/tables/supp_table1_zbins.csv", category="Studies",
-                     caption="../report/supp_table1_zbins.rst"),
-        figure=report("results/figures/supp_table1_zbins.png", category="Studies",
-                      caption="../report/supp_table1_zbins.rst"),
-    params:
-        schemes=ZB_SCHEMES,
-        selections={n: {b: f"{ZB_ROOT}/bins{n}/z{b}/selection.csv" for b in range(1, n + 1)} for n in ZB_SCHEMES},
+        table=report(
+            "results/tables/supp_table1_zbins.csv", category="Studies", caption="../report/supp_table1_zbins.rst"
+        ),
+        figure=report(
+            "results/figures/supp_table1_zbins.png", category="Studies", caption="../report/supp_table1_zbins.rst"
+        ),
     log:
         "logs/studies/zbins_table.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        schemes=ZB_SCHEMES,
+        selections={n: {b: f"{ZB_ROOT}/bins{n}/z{b}/selection.csv" for b in range(1, n + 1)} for n in ZB_SCHEMES},
     script:
         "../scripts/study_zbins.py"
 
@@ -102,15 +111,22 @@ use rule train as study_hyperparameters_train with:
         model="results/studies/hyperparameters/{arch}/seed{seed}/model.keras",
         history="results/studies/hyperparameters/{arch}/seed{seed}/history.csv",
         predictions="results/studies/hyperparameters/{arch}/seed{seed}/predictions.csv",
-    params:
-        # the same seeds for every architecture: the same splits and training orders, a paired comparison
-        **study_params("study_hyperparameters", list(HP["redshift_range"]), 1, HP["models"], "bin", lambda w: (),
-                       derive_seed(config["seed"], "study_hyperparameters", "test"),
-                       architecture=lambda w: HP_ARCHS[w.arch].as_dict()),
     log:
         "logs/studies/hyperparameters/{arch}/seed{seed}.log",
     benchmark:
         "benchmarks/out/studies/hyperparameters/{arch}/seed{seed}.tsv"
+    params:
+        # the same seeds for every architecture: the same splits and training orders, a paired comparison
+        **study_params(
+            "study_hyperparameters",
+            list(HP["redshift_range"]),
+            1,
+            HP["models"],
+            "bin",
+            lambda w: (),
+            derive_seed(config["seed"], "study_hyperparameters", "test"),
+            architecture=lambda w: HP_ARCHS[w.arch].as_dict(),
+        ),
 
 
 rule study_hyperparameters_table:
@@ -118,16 +134,18 @@ rule study_hyperparameters_table:
     input:
         [f"{HP_ROOT}/{a}/seed{s}/history.csv" for a in HP_ARCHS for s in range(HP["seeds"])],
     output:
-        table=report("results/tables/hyperparameter_scan.csv", category="Studies",
-                     caption="../report/hyperparameter_scan.rst"),
-        figure=report("results/figures/hyperparameter_scan.png", category="Studies",
-                      caption="../report/hyperparameter_scan.rst"),
-    params:
-        runs=[(a, s, f"{HP_ROOT}/{a}/seed{s}") for a in HP_ARCHS for s in range(HP["seeds"])],
+        table=report(
+            "results/tables/hyperparameter_scan.csv", category="Studies", caption="../report/hyperparameter_scan.rst"
+        ),
+        figure=report(
+            "results/figures/hyperparameter_scan.png", category="Studies", caption="../report/hyperparameter_scan.rst"
+        ),
     log:
         "logs/studies/hyperparameters_table.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        runs=[(a, s, f"{HP_ROOT}/{a}/seed{s}") for a in HP_ARCHS for s in range(HP["seeds"])],
     script:
         "../scripts/study_hyperparameters.py"
 
@@ -142,15 +160,22 @@ use rule train as study_learning_rates_train with:
         model="results/studies/learning_rates/lr{rate}/seed{seed}/model.keras",
         history="results/studies/learning_rates/lr{rate}/seed{seed}/history.csv",
         predictions="results/studies/learning_rates/lr{rate}/seed{seed}/predictions.csv",
-    params:
-        # the same seeds for every learning rate: the same splits and training orders, a paired comparison
-        **study_params("study_learning_rates", list(LR["redshift_range"]), 1, LR["models"], "bin", lambda w: (),
-                       derive_seed(config["seed"], "study_learning_rates", "test"),
-                       learning_rate=lambda w: LR_RATES[w.rate]),
     log:
         "logs/studies/learning_rates/lr{rate}/seed{seed}.log",
     benchmark:
         "benchmarks/out/studies/learning_rates/lr{rate}/seed{seed}.tsv"
+    params:
+        # the same seeds for every learning rate: the same splits and training orders, a paired comparison
+        **study_params(
+            "study_learning_rates",
+            list(LR["redshift_range"]),
+            1,
+            LR["models"],
+            "bin",
+            lambda w: (),
+            derive_seed(config["seed"], "study_learning_rates", "test"),
+            learning_rate=lambda w: LR_RATES[w.rate],
+        ),
 
 
 rule study_learning_rates_table:
@@ -158,16 +183,18 @@ rule study_learning_rates_table:
     input:
         [f"{LR_ROOT}/lr{r}/seed{s}/history.csv" for r in LR_RATES for s in range(LR["seeds"])],
     output:
-        table=report("results/tables/learning_rate_scan.csv", category="Studies",
-                     caption="../report/learning_rate_scan.rst"),
-        figure=report("results/figures/learning_rate_scan.png", category="Studies",
-                      caption="../report/learning_rate_scan.rst"),
-    params:
-        runs=[(rate, s, f"{LR_ROOT}/lr{r}/seed{s}") for r, rate in LR_RATES.items() for s in range(LR["seeds"])],
+        table=report(
+            "results/tables/learning_rate_scan.csv", category="Studies", caption="../report/learning_rate_scan.rst"
+        ),
+        figure=report(
+            "results/figures/learning_rate_scan.png", category="Studies", caption="../report/learning_rate_scan.rst"
+        ),
     log:
         "logs/studies/learning_rates_table.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        runs=[(rate, s, f"{LR_ROOT}/lr{r}/seed{s}") for r, rate in LR_RATES.items() for s in range(LR["seeds"])],
     script:
         "../scripts/study_learning_rates.py"
 
@@ -182,15 +209,22 @@ use rule train as study_train_size_train with:
         model="results/studies/train_size/f{fraction}/seed{seed}/model.keras",
         history="results/studies/train_size/f{fraction}/seed{seed}/history.csv",
         predictions="results/studies/train_size/f{fraction}/seed{seed}/predictions.csv",
-    params:
-        # the same seeds and test set for every fraction; the run's seed also draws its training clusters
-        **study_params("study_train_size", list(TS["redshift_range"]), 1, TS["models"], "bin", lambda w: (),
-                       derive_seed(config["seed"], "study_train_size", "test")),
-        train_fraction=lambda w: TS_FRACTIONS[w.fraction],
     log:
         "logs/studies/train_size/f{fraction}/seed{seed}.log",
     benchmark:
         "benchmarks/out/studies/train_size/f{fraction}/seed{seed}.tsv"
+    params:
+        # the same seeds and test set for every fraction; the run's seed also draws its training clusters
+        **study_params(
+            "study_train_size",
+            list(TS["redshift_range"]),
+            1,
+            TS["models"],
+            "bin",
+            lambda w: (),
+            derive_seed(config["seed"], "study_train_size", "test"),
+        ),
+        train_fraction=lambda w: TS_FRACTIONS[w.fraction],
 
 
 rule study_train_size_table:
@@ -198,17 +232,22 @@ rule study_train_size_table:
     input:
         [f"{TS_ROOT}/f{f}/seed{s}/predictions.csv" for f in TS_FRACTIONS for s in range(TS["seeds"])],
     output:
-        table=report("results/tables/train_size_curve.csv", category="Studies",
-                     caption="../report/train_size_curve.rst"),
-        figure=report("results/figures/train_size_curve.png", category="Studies",
-                      caption="../report/train_size_curve.rst"),
-    params:
-        runs=[(fraction, s, f"{TS_ROOT}/f{f}/seed{s}") for f, fraction in TS_FRACTIONS.items()
-              for s in range(TS["seeds"])],
+        table=report(
+            "results/tables/train_size_curve.csv", category="Studies", caption="../report/train_size_curve.rst"
+        ),
+        figure=report(
+            "results/figures/train_size_curve.png", category="Studies", caption="../report/train_size_curve.rst"
+        ),
     log:
         "logs/studies/train_size_table.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        runs=[
+            (fraction, s, f"{TS_ROOT}/f{f}/seed{s}")
+            for f, fraction in TS_FRACTIONS.items()
+            for s in range(TS["seeds"])
+        ],
     script:
         "../scripts/study_train_size.py"
 
@@ -223,13 +262,20 @@ use rule train as study_cross_model_train with:
         model="results/studies/cross_model/{gas_model}/z{zbin}/seed{seed}/model.keras",
         history="results/studies/cross_model/{gas_model}/z{zbin}/seed{seed}/history.csv",
         predictions="results/studies/cross_model/{gas_model}/z{zbin}/seed{seed}/predictions.csv",
-    params:
-        **study_params("study_cross_model", XM_EDGES, lambda w: int(w.zbin), lambda w: [w.gas_model], "all",
-                       lambda w: (w.gas_model, w.zbin), XM_TEST_SEED),
     log:
         "logs/studies/cross_model/{gas_model}/z{zbin}/seed{seed}.log",
     benchmark:
         "benchmarks/out/studies/cross_model/{gas_model}/z{zbin}/seed{seed}.tsv"
+    params:
+        **study_params(
+            "study_cross_model",
+            XM_EDGES,
+            lambda w: int(w.zbin),
+            lambda w: [w.gas_model],
+            "all",
+            lambda w: (w.gas_model, w.zbin),
+            XM_TEST_SEED,
+        ),
 
 
 use rule select_model as study_cross_model_select with:
@@ -238,12 +284,12 @@ use rule select_model as study_cross_model_select with:
     output:
         selection="results/studies/cross_model/{gas_model}/z{zbin}/selection.csv",
         best="results/studies/cross_model/{gas_model}/z{zbin}/best.keras",
+    log:
+        "logs/studies/cross_model/{gas_model}/z{zbin}/select.log",
     params:
         run_dirs=lambda w: [f"{XM_ROOT}/{w.gas_model}/z{w.zbin}/seed{s}" for s in range(XM["seeds"])],
         threshold=TRAIN["selection_threshold"],
         n_bins=XM["selection_bins"],
-    log:
-        "logs/studies/cross_model/{gas_model}/z{zbin}/select.log",
 
 
 rule study_cross_model_predict:
@@ -253,18 +299,18 @@ rule study_cross_model_predict:
         models=lambda w: [f"{XM_ROOT}/{w.train_model}/z{b}/best.keras" for b in XM_ZBINS],
     output:
         "results/studies/cross_model/{train_model}/tests.csv",
-    params:
-        test_models=XM_MODELS,
-        edges=XM_EDGES,
-        test_seed=XM_TEST_SEED,
-        identity=TRAIN["split_identity"],
-    threads: 2
     log:
         "logs/studies/cross_model/{train_model}/tests.log",
     benchmark:
         "benchmarks/out/studies/cross_model/{train_model}/tests.tsv"
     conda:
         "../../envs/training.yaml"
+    threads: 2
+    params:
+        test_models=XM_MODELS,
+        edges=XM_EDGES,
+        test_seed=XM_TEST_SEED,
+        identity=TRAIN["split_identity"],
     script:
         "../scripts/study_cross_model_predict.py"
 
@@ -275,16 +321,22 @@ rule study_cross_model_table:
     input:
         lambda w: cross_model_tests(),
     output:
-        table=report("results/tables/supp_table3_cross_model.csv", category="Studies",
-                     caption="../report/supp_table3_cross_model.rst"),
-        figure=report("results/figures/supp_fig11_cross_model.png", category="Studies",
-                      caption="../report/supp_fig11_cross_model.rst"),
-    params:
-        min_log10_m500=XM["min_log10_m500"],
+        table=report(
+            "results/tables/supp_table3_cross_model.csv",
+            category="Studies",
+            caption="../report/supp_table3_cross_model.rst",
+        ),
+        figure=report(
+            "results/figures/supp_fig11_cross_model.png",
+            category="Studies",
+            caption="../report/supp_fig11_cross_model.rst",
+        ),
     log:
         "logs/studies/cross_model_table.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        min_log10_m500=XM["min_log10_m500"],
     script:
         "../scripts/study_cross_model.py"
 
@@ -334,10 +386,13 @@ rule studies:
 
 STUDY_TARGETS = [
     path
-    for name, cfg, target in (("zbins", ZB, rules.study_zbins), ("hyperparameters", HP, rules.study_hyperparameters),
-                              ("learning_rates", LR, rules.study_learning_rates),
-                              ("train_size", TS, rules.study_train_size),
-                              ("cross_model", XM, rules.study_cross_model))
+    for name, cfg, target in (
+        ("zbins", ZB, rules.study_zbins),
+        ("hyperparameters", HP, rules.study_hyperparameters),
+        ("learning_rates", LR, rules.study_learning_rates),
+        ("train_size", TS, rules.study_train_size),
+        ("cross_model", XM, rules.study_cross_model),
+    )
     if cfg["enabled"]
     for path in target.input
 ]

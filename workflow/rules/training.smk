@@ -25,7 +25,21 @@ rule train:
         model="results/models/{dataset}/z{zbin}/seed{seed}/model.keras",
         history="results/models/{dataset}/z{zbin}/seed{seed}/history.csv",
         predictions="results/models/{dataset}/z{zbin}/seed{seed}/predictions.csv",
+    log:
+        "logs/train/{dataset}/z{zbin}/seed{seed}.log",
+    benchmark:
+        "benchmarks/out/train/{dataset}/z{zbin}/seed{seed}.tsv"
+    group:
+        "train"
+    conda:
+        "../../envs/training.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(240),
     params:
+        **TRAIN_OPTIONS,
         edges=TRAIN["redshift_edges"],
         seed=lambda w: run_seed(w, w.seed),
         test_seed=test_seed,
@@ -33,20 +47,6 @@ rule train:
         batch_size=TRAIN["batch_size"],
         learning_rate=TRAIN["learning_rate"],
         identity=TRAIN["split_identity"],
-        **TRAIN_OPTIONS,
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=per_attempt(8000),
-        runtime=per_attempt(240),
-    group:
-        "train"
-    log:
-        "logs/train/{dataset}/z{zbin}/seed{seed}.log",
-    benchmark:
-        "benchmarks/out/train/{dataset}/z{zbin}/seed{seed}.tsv"
-    conda:
-        "../../envs/training.yaml"
     script:
         "../scripts/train.py"
 
@@ -64,9 +64,30 @@ for _group in SEED_GROUPS:
         input:
             unpack(training_inputs),
         output:
-            **{f"{kind}{s}": f"results/models/{{dataset}}/z{{zbin}}/seed{s}/{file}" for s in _group
-               for kind, file in (("model", "model.keras"), ("history", "history.csv"), ("predictions", "predictions.csv"))},
+            **{
+                f"{kind}{s}": f"results/models/{{dataset}}/z{{zbin}}/seed{s}/{file}"
+                for s in _group
+                for kind, file in (
+                    ("model", "model.keras"),
+                    ("history", "history.csv"),
+                    ("predictions", "predictions.csv"),
+                )
+            },
+        log:
+            f"logs/train/{{dataset}}/z{{zbin}}/seeds{_group[0]}-{_group[-1]}.log",
+        benchmark:
+            f"benchmarks/out/train/{{dataset}}/z{{zbin}}/seeds{_group[0]}-{_group[-1]}.tsv"
+        group:
+            "train"
+        conda:
+            "../../envs/training.yaml"
+        threads: 2
+        resources:
+            gpu=1,
+            mem_mb=per_attempt(8000),
+            runtime=per_attempt(240 * len(_group)),
         params:
+            **TRAIN_OPTIONS,
             edges=TRAIN["redshift_edges"],
             seeds=lambda w, group=tuple(_group): [run_seed(w, s) for s in group],
             run_dirs=lambda w, group=tuple(_group): [f"results/models/{w.dataset}/z{w.zbin}/seed{s}" for s in group],
@@ -75,20 +96,6 @@ for _group in SEED_GROUPS:
             batch_size=TRAIN["batch_size"],
             learning_rate=TRAIN["learning_rate"],
             identity=TRAIN["split_identity"],
-            **TRAIN_OPTIONS,
-        threads: 2
-        resources:
-            gpu=1,
-            mem_mb=per_attempt(8000),
-            runtime=per_attempt(240 * len(_group)),
-        group:
-            "train"
-        log:
-            f"logs/train/{{dataset}}/z{{zbin}}/seeds{_group[0]}-{_group[-1]}.log",
-        benchmark:
-            f"benchmarks/out/train/{{dataset}}/z{{zbin}}/seeds{_group[0]}-{_group[-1]}.tsv"
-        conda:
-            "../../envs/training.yaml"
         script:
             "../scripts/train.py"
 
@@ -101,17 +108,20 @@ rule select_model:
         expand("results/models/{{dataset}}/z{{zbin}}/seed{seed}/predictions.csv", seed=SEEDS),
         expand("results/models/{{dataset}}/z{{zbin}}/seed{seed}/model.keras", seed=SEEDS),
     output:
-        selection=report("results/models/{dataset}/z{zbin}/selection.csv", category="Model selection",
-                         caption="../report/selection.rst"),
+        selection=report(
+            "results/models/{dataset}/z{zbin}/selection.csv",
+            category="Model selection",
+            caption="../report/selection.rst",
+        ),
         best="results/models/{dataset}/z{zbin}/best.keras",
-    params:
-        run_dirs=lambda w: [f"results/models/{w.dataset}/z{w.zbin}/seed{s}" for s in SEEDS],
-        threshold=TRAIN["selection_threshold"],
-        n_bins=TRAIN["selection_bins"],
     log:
         "logs/select_model/{dataset}/z{zbin}.log",
     conda:
         "../../envs/training.yaml"
+    params:
+        run_dirs=lambda w: [f"results/models/{w.dataset}/z{w.zbin}/seed{s}" for s in SEEDS],
+        threshold=TRAIN["selection_threshold"],
+        n_bins=TRAIN["selection_bins"],
     script:
         "../scripts/select_model.py"
 
@@ -124,14 +134,14 @@ rule model_bins:
     output:
         edges="results/models/{dataset}/redshift_bins.json",
         posterior="results/models/{dataset}/posterior.json",
-    params:
-        edges=TRAIN["redshift_edges"],
-        bw_factor=lambda w: PRODUCTS["kde_bandwidth"],
-        min_test_maps=lambda w: PRODUCTS["min_test_maps"],
     log:
         "logs/model_bins/{dataset}.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        edges=TRAIN["redshift_edges"],
+        bw_factor=lambda w: PRODUCTS["kde_bandwidth"],
+        min_test_maps=lambda w: PRODUCTS["min_test_maps"],
     script:
         "../scripts/model_bins.py"
 
@@ -141,14 +151,13 @@ rule pass_counts_figure:
     input:
         expand("results/models/{{dataset}}/z{zbin}/selection.csv", zbin=ZBINS),
     output:
-        report("results/figures/supp_fig4_{dataset}.png", category="Model selection",
-               caption="../report/supp_fig4.rst"),
-    params:
-        edges=TRAIN["redshift_edges"],
-        threshold=TRAIN["selection_threshold"],
+        report("results/figures/supp_fig4_{dataset}.png", category="Model selection", caption="../report/supp_fig4.rst"),
     log:
         "logs/pass_counts_figure/{dataset}.log",
     conda:
         "../../envs/products.yaml"
+    params:
+        edges=TRAIN["redshift_edges"],
+        threshold=TRAIN["selection_threshold"],
     script:
         "../scripts/pass_counts_figure.py"

@@ -10,25 +10,25 @@ rule project_maps:
         # both jobs. Listing them again here would add ~10,000 files to the full-scale DAG (and ~30% to its time).
         halos="results/halos/parts/{sim}/{region}_c{chunk}.csv",
     output:
+        **({"hires": directory("results/maps/hires/{sim}/{region}_c{chunk}")} if SAVE_HIRES else {}),
         maps=directory("results/maps/parts/{sim}/{region}_c{chunk}"),
         # the high-resolution maps only on request (ymaps.save_hires), for inspection
-        **({"hires": directory("results/maps/hires/{sim}/{region}_c{chunk}")} if SAVE_HIRES else {}),
-    params:
-        snapshots=chunk_snapshot_paths,
-        ymaps=config["ymaps"],
-        instrument=config["instrument"],
-        cosmology=config["cosmology"],
-    threads: 2
-    resources:
-        mem_mb=per_attempt(4000),
-        # ~8 s per line of sight and halo of 4M particles on 2 cores (docs/benchmarks.md), a few halos per snapshot
-        runtime=per_attempt(lambda w: 30 + 10 * len(chunk_snapshots(w))),
     log:
         "logs/project_maps/{sim}/{region}_c{chunk}.log",
     benchmark:
         "benchmarks/out/project_maps/{sim}/{region}_c{chunk}.tsv"
     conda:
         "../../envs/maps.yaml"
+    threads: 2
+    resources:
+        mem_mb=per_attempt(4000),
+        # ~8 s per line of sight and halo of 4M particles on 2 cores (docs/benchmarks.md), a few halos per snapshot
+        runtime=per_attempt(lambda w: 30 + 10 * len(chunk_snapshots(w))),
+    params:
+        snapshots=chunk_snapshot_paths,
+        ymaps=config["ymaps"],
+        instrument=config["instrument"],
+        cosmology=config["cosmology"],
     script:
         "../scripts/project_maps.py"
 
@@ -39,13 +39,13 @@ rule clean_maps:
         [f"results/maps/parts/{sim}/{r:04d}_c{c}" for sim in SIMS for r, c in region_chunks(sim)],
     output:
         directory("results/maps/clean.zarr"),
-    resources:
-        mem_mb=per_attempt(8000),
     log:
         "logs/clean_maps.log",
     benchmark:
         "benchmarks/out/clean_maps.tsv"
     conda:
         "../../envs/maps.yaml"
+    resources:
+        mem_mb=per_attempt(8000),
     script:
         "../scripts/gather_maps.py"
