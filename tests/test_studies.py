@@ -30,6 +30,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base.update(regions=2, snapshots={121: 0.168, 110: 0.499})
     cfg["sims"] = {name: base | {"synthetic": base["synthetic"] | {"gas_model": model}} for name, model in MODELS.items()}
     cfg["ymaps"].update(hires_npix=256, pixel_arcsec=37.5, projections=4)  # the same 160 arcmin field, fewer pixels
+    cfg["training"]["redshift_edges"] = [0.0, 0.2, 1.0]  # every training bin holds one of the two snapshots
     cfg["studies"] = {
         "zbins": {"enabled": True, "models": ["gadget_x"], "schemes": [[0.0, 1.0], [0.0, 0.2, 1.0]]},
         "hyperparameters": {"enabled": True, "models": ["gadget_x"], "redshift_range": [0.1, 0.2],
