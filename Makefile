@@ -30,4 +30,4 @@ report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml --report results/report.html
 
 clean:
-	rm -rf results resources .snakemake
+	rm -rf results resources logs benchmarks/out .snakemake

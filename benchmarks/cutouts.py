@@ -26,21 +26,19 @@ import time
 
 import healpy as hp
 import numpy as np
-from astropy.io import fits
 
 from szmass import noise
 from szmass.data import PSZ2_CATALOGUE
 from szmass.healpix import cutouts
+from szmass.planck import read_psz2
 
 NPIX, RESO_ARCMIN = 96, 1.7
 
 
 def positions() -> tuple[np.ndarray, np.ndarray, str]:
     """GLON, GLAT [deg] of the PSZ2 clusters with a redshift, and the catalogue's file name."""
-    with fits.open(PSZ2_CATALOGUE) as hdul:
-        table = hdul[1].data
-        keep = table["REDSHIFT"] > 0
-        return np.asarray(table["GLON"][keep], float), np.asarray(table["GLAT"][keep], float), PSZ2_CATALOGUE.name
+    table = read_psz2(PSZ2_CATALOGUE)
+    return table["GLON"].to_numpy(float), table["GLAT"].to_numpy(float), PSZ2_CATALOGUE.name
 
 
 def timed(func, *args, **kwargs):

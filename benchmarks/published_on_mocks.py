@@ -27,6 +27,7 @@ import pandas as pd
 from szmass.evaluate import bias_table, moments_table
 from szmass.mapstore import open_maps
 from szmass.predict import load_models, predict_masses
+from szmass.splits import read_mass_cuts
 from szmass.zbins import redshift_bins
 
 
@@ -48,11 +49,11 @@ def main() -> None:
         cut = np.full(z.size, args.m500_min)
     else:
         cuts_file = args.run / "results" / "tables" / "mass_cuts.csv"
-        by_bin = pd.read_csv(cuts_file).set_index("bin")["M500_cut"]
+        by_bin = read_mass_cuts(cuts_file)
         if len(by_bin) != len(models.edges) - 1:
             raise ValueError(f"{cuts_file}: {len(by_bin)} bins, the published networks have {len(models.edges) - 1}; "
                              "pass --m500-min")
-        cut = np.where(inside, by_bin.reindex(zbin).to_numpy(), np.inf)
+        cut = np.where(inside, [by_bin.get(int(b), np.nan) for b in zbin], np.inf)
     keep = np.flatnonzero(inside & (m500 >= cut))
     if keep.size == 0:
         raise ValueError(f"{args.run}: no Planck mock inside the bins {models.edges} above the mass cuts")

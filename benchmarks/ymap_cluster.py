@@ -23,8 +23,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 
 def generate(out: Path, gas_particle_mass: float, main_m500: float, redshift: float, seed: int) -> Path:
@@ -51,6 +53,18 @@ def generate(out: Path, gas_particle_mass: float, main_m500: float, redshift: fl
     return snap_path
 
 
+def main_halo(snap_path: Path) -> tuple[Any, pd.Series, np.ndarray, float]:
+    """The snapshot header, the AHF row of the most massive halo (M500c) of ``snap_path``, its centre and R500
+    in physical kpc."""
+    from szmass.sims import read_ahf_halos, read_snapshot_header
+
+    header = read_snapshot_header(snap_path)
+    ahf = read_ahf_halos(snap_path.with_name(snap_path.name + ".AHF_halos"))
+    main = ahf.loc[ahf["M500c"].idxmax()]
+    a, h = header.scale_factor, header.h
+    return header, main, main[["Xc", "Yc", "Zc"]].to_numpy(float) * a / h, float(main["R500c"]) * a / h
+
+
 def measure(snap_path: Path, n_projections: int, npix: int, route: str, maps_out: Path) -> dict[str, float]:
     """Read, project, observe the main halo of ``snap_path`` by ``route``; wall times [s] and peak memory [MiB].
 
@@ -58,7 +72,7 @@ def measure(snap_path: Path, n_projections: int, npix: int, route: str, maps_out
     """
     from szmass.cosmology import make_cosmology
     from szmass.instrument import intermediate_grid, observe
-    from szmass.sims import read_ahf_halos, read_snapshot, read_snapshot_header
+    from szmass.sims import read_snapshot
     from szmass.sph import project
     from szmass.ymap import HaloGas, pixel_kpc, project_halo, selection_radius_kpc
 
@@ -67,12 +81,8 @@ def measure(snap_path: Path, n_projections: int, npix: int, route: str, maps_out
     one = HaloGas(np.zeros((1, 3)), np.ones(1), np.ones(1), r500_kpc=1.0, d_a_kpc=1.0, label="warm-up")
     one.y500_cyl_arcmin2(*one.prism(0, half_width_kpc=1.0))
     cosmo = make_cosmology()
-    header = read_snapshot_header(snap_path)
-    ahf = read_ahf_halos(snap_path.with_name(snap_path.name + ".AHF_halos"))
-    main = ahf.loc[ahf["M500c"].idxmax()]
-    a, h = header.scale_factor, header.h
-    centre = main[["Xc", "Yc", "Zc"]].to_numpy(float) * a / h
-    r500 = float(main["R500c"]) * a / h
+    header, main, centre, r500 = main_halo(snap_path)
+    h = header.h
     radius = float(selection_radius_kpc(r500, header.redshift, cosmo, npix=npix))
     grid_npix, grid_arcsec = intermediate_grid(npix, 5.0, 10.0) if route == "fast" else (npix, 5.0)
     t_observe = 0.0

@@ -50,16 +50,13 @@ def compare(snap_path: Path, projections: range) -> dict[str, object]:
     """Both routes on the main halo of ``snap_path``: per-map relative differences and the Y500_cyl figures."""
     from szmass.cosmology import make_cosmology
     from szmass.instrument import intermediate_grid, observe
-    from szmass.sims import read_ahf_halos, read_snapshot, read_snapshot_header
+    from szmass.sims import read_snapshot
     from szmass.ymap import project_halo, selection_radius_kpc, y500_cyl_arcmin2
+    from ymap_cluster import main_halo  # the sibling harness (benchmarks/ is the script's folder)
 
     cosmo = make_cosmology()
-    header = read_snapshot_header(snap_path)
-    ahf = read_ahf_halos(snap_path.with_name(snap_path.name + ".AHF_halos"))
-    main = ahf.loc[ahf["M500c"].idxmax()]
-    a, h = header.scale_factor, header.h
-    centre = main[["Xc", "Yc", "Zc"]].to_numpy(float) * a / h
-    r500 = float(main["R500c"]) * a / h
+    header, main, centre, r500 = main_halo(snap_path)
+    h = header.h
     snap = read_snapshot(snap_path, centre=centre, radius=float(selection_radius_kpc(r500, header.redshift, cosmo)))
     common = dict(cosmo=cosmo, projections=projections, observe=lambda m, p: observe(m, p, pixel_window=True))
     npix_mid, pixel_mid = intermediate_grid(1920, 5.0, 10.0)

@@ -114,6 +114,8 @@ def test_schema_errors_are_one_line_each(tmp_path):
          "studies.zbins.schemes[1]: edges out of order"),
         ({"studies": {"hyperparameters": {"redshift_range": [0.4, 0.2]}}},
          "studies.hyperparameters.redshift_range: [0.4, 0.2] is not (z_min, z_max) with z_min < z_max"),
+        ({"studies": {"train_size": {"redshift_range": [0.4, 0.2]}}},
+         "studies.train_size.redshift_range: [0.4, 0.2] is not (z_min, z_max) with z_min < z_max"),
         ({"planck": {"noise_std_map": "std.fits", "noise_cl": "cl.txt"}},
          "planck.noise_std_map: std.fits does not exist"),
     ],

@@ -12,12 +12,10 @@ import pytest
 from matplotlib.figure import Figure
 
 from szmass.plots import (
-    example_maps,
     figure1,
     figure2,
     figure3,
     learning_curves,
-    mass_redshift,
     pit_histogram,
     predicted_vs_true,
     saliency_figure,
@@ -160,21 +158,8 @@ def test_figure3_lines_and_sky_medians() -> None:
         figure3(experiment.drop(columns="b"), sky)
 
 
-def test_example_maps_and_saliency_figure() -> None:
+def test_saliency_figure() -> None:
     rng = np.random.default_rng(9)
-    maps = {k: rng.normal(0, 1e-6, (96, 96)) for k in ("clean", "planck", "sky")}
-    fig = example_maps(maps, {"clean": "clean mock"}, pixel_arcmin=1.7)
-    assert len(fig.axes) == 6  # three maps and three colour bars
-    images = [ax for ax in fig.axes if ax.get_images()]
-    assert len(images) == 3 and images[0].get_title() == "clean mock" and images[1].get_title() == "planck"
-    for ax, m in zip(images, maps.values(), strict=True):
-        im = ax.get_images()[0]
-        assert np.array_equal(im.get_array(), m)
-        assert np.allclose(im.get_extent(), [-81.6, 81.6, -81.6, 81.6])  # 96 pixels of 1.7 arcmin
-        assert "arcmin" in ax.get_xlabel() and "arcmin" in ax.get_ylabel()
-    assert sum(ax.get_ylabel() == "Compton y" for ax in fig.axes) == 3  # colour bars
-    render(fig)
-
     y = rng.normal(0, 1e-6, (2, 32, 32))
     s = rng.uniform(0, 1, (2, 32, 32))
     fig = saliency_figure(y, s, ["a", "b"], r500_pixels=[5.0, 8.0])
@@ -187,21 +172,6 @@ def test_example_maps_and_saliency_figure() -> None:
     render(fig)
     with pytest.raises(ValueError, match="1 titles for 2 examples"):
         saliency_figure(y, s, ["a"])
-
-
-def test_mass_redshift_points_and_edges() -> None:
-    rng = np.random.default_rng(10)
-    samples = {"halos": pd.DataFrame({"redshift": rng.uniform(0, 1, 40), "log10_M": rng.uniform(14, 15, 40)}),
-               "PSZ2": pd.DataFrame({"redshift": rng.uniform(0, 0.6, 25), "log10_M": rng.uniform(14, 15, 25)})}  # fmt: skip
-    fig = mass_redshift(samples, edges=EDGES)
-    (ax,) = fig.axes
-    for label, t in samples.items():
-        pts = by_gid(ax, f"sample:{label}")[0].get_offsets()
-        assert np.allclose(pts, t[["redshift", "log10_M"]].to_numpy())
-    vlines = sorted(ln.get_xdata()[0] for ln in ax.get_lines())
-    assert np.allclose(vlines, EDGES)
-    assert "M_\\odot" in ax.get_ylabel() and ax.get_legend() is not None
-    render(fig)
 
 
 def test_pit_histogram_counts_band_and_coverage() -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.integrate import quad
 
-from szmass.cosmology import make_cosmology
+from szmass.cosmology import make_cosmology, r500_pixels
 from szmass.model import build_cnn, with_standardisation
-from szmass.saliency import r500_pixels, radial_profile, saliency_maps
+from szmass.saliency import radial_profile, saliency_by_bin, saliency_maps, sample_rows
 
 NPIX = 12  # tiny maps keep the Keras models fast; the code does not assume 96 x 96
 LOG10_M0 = 14.5  # [Msun]
@@ -164,3 +165,24 @@ def test_r500_pixels_hand_computation() -> None:
         r500_pixels(1000.0, 0.0, cosmo, 1.7)
     with pytest.raises(ValueError, match="pixel_arcmin"):
         r500_pixels(1000.0, 0.1, cosmo, 0.0)
+
+
+def test_saliency_by_bin_uses_each_maps_bin_model() -> None:
+    """Two linear models with different weights: each map gets the saliency of its own bin's model (|w| / max);
+    a map of a bin without a model stays zero."""
+    rng = np.random.default_rng(5)
+    w1, w2 = (rng.normal(0.0, 2e4, size=(NPIX, NPIX)).astype(np.float32) for _ in range(2))
+    maps = rng.normal(0.0, 5e-6, size=(4, NPIX, NPIX))
+    sal = saliency_by_bin([linear_model(w1, LOG10_M0), linear_model(w2, LOG10_M0)], maps, [2, 1, 3, 2])
+    for k, w in ((0, w2), (1, w1), (3, w2)):
+        assert np.allclose(sal[k], np.abs(w.astype(float)) / np.abs(w).max(), rtol=0, atol=1e-6)
+    assert not sal[2].any()
+
+
+def test_sample_rows_is_seeded_ordered_and_whole_when_short() -> None:
+    table = pd.DataFrame({"map": np.arange(50) * 3})
+    a, b = sample_rows(table, 10, seed=7), sample_rows(table, 10, seed=7)
+    assert a.equals(b) and len(a) == 10 and a["map"].is_monotonic_increasing and list(a.index) == list(range(10))
+    assert set(a["map"]) <= set(table["map"]) and a["map"].is_unique
+    assert not a.equals(sample_rows(table, 10, seed=8))
+    assert sample_rows(table, 50, seed=7) is table

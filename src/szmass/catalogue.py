@@ -35,7 +35,16 @@ from astropy.cosmology import FLRW
 from astropy.table import Table
 
 from szmass.atomic import atomic_path
-from szmass.sbi import KDEPosterior, PITRecalibration, crossfit_recalibrated_pit, group_folds, interval_coverage
+from szmass.sbi import (
+    DEFAULT_BW_FACTOR,
+    MIN_TEST_MAPS,
+    KDEPosterior,
+    PITRecalibration,
+    bin_posteriors,
+    crossfit_recalibrated_pit,
+    group_folds,
+    interval_coverage,
+)
 from szmass.scaling import ALPHA_PLANCK, y500_from_m500
 from szmass.tables import write_table
 from szmass.zbins import redshift_bins
@@ -46,9 +55,6 @@ if TYPE_CHECKING:  # TensorFlow is loaded only by sky_predictions, so the CPU ru
     from szmass.predict import MassModels
 
 log = logging.getLogger(__name__)
-
-MIN_TEST_MAPS = 20
-"""Fewest test maps of a bin for a posterior of its own; fewer and the bins' test maps are pooled."""
 
 SKY_COORDS = ("name", "glon", "glat", "redshift", "MSZ", "golden")
 UNITS = {"GLON": u.deg, "GLAT": u.deg, "MSZ": u.Msun, "M_CNN": u.Msun, "M_CNN_ERR_UP": u.Msun,
@@ -81,7 +87,8 @@ def sky_predictions(
     names = np.asarray(ds["name"].values).astype(object).astype(str)
     from szmass.predict import predict_checked, predict_masses
 
-    log_m, warnings = predict_checked(ds["y"].values, z, models, labels=list(names))
+    y = np.asarray(ds["y"].values)  # read once: a lazily opened store would decode the cube at each access
+    log_m, warnings = predict_checked(y, z, models, labels=list(names))
     table = pd.DataFrame({
         "name": names,
         "glon": np.asarray(ds["glon"].values, dtype=float),
@@ -101,39 +108,15 @@ def sky_predictions(
             rows = (table["zbin"] == zbin).to_numpy()
             if not rows.any() or not runs:
                 continue
-            stack = np.stack([predict_masses(ds["y"].values[rows], z[rows], {zbin: m}, edges=models.edges,
+            stack = np.stack([predict_masses(y[rows], z[rows], {zbin: m}, edges=models.edges,
                                              labels=list(names[rows])) for m in runs])  # fmt: skip
             table.loc[rows, "log10_M_cnn_std"] = stack.std(axis=0, ddof=1) if len(runs) > 1 else 0.0
             table.loc[rows, "n_runs"] = len(runs)
     return table
 
 
-def bin_posteriors(
-    tests: pd.DataFrame, zbins: np.ndarray, *, bw_factor: float = 0.2, min_test_maps: int = MIN_TEST_MAPS
-) -> dict[int, tuple[KDEPosterior, bool]]:
-    """The posterior of each bin in ``zbins`` from the test predictions ``tests`` (columns zbin,
-    log10_M_cnn, log10_M_true): (KDE of the bin's test maps, False), or (KDE of all test maps, True) for a
-    bin with fewer than ``min_test_maps``."""
-    pooled: KDEPosterior | None = None
-    out: dict[int, tuple[KDEPosterior, bool]] = {}
-    for zbin in sorted({int(b) for b in zbins}):
-        part = tests[tests["zbin"] == zbin]
-        if len(part) >= min_test_maps:
-            out[zbin] = (KDEPosterior(part["log10_M_cnn"], part["log10_M_true"], bw_factor=bw_factor), False)
-            continue
-        if pooled is None:
-            if len(tests) < min_test_maps:
-                raise ValueError(f"test predictions: {len(tests)} test maps in all bins, fewer than the "
-                                 f"{min_test_maps} needed for a posterior")
-            pooled = KDEPosterior(tests["log10_M_cnn"], tests["log10_M_true"], bw_factor=bw_factor)
-        log.warning("redshift bin %d has %d test maps (< %d): its posteriors use all bins' %d test maps",
-                    zbin, len(part), min_test_maps, len(tests))
-        out[zbin] = (pooled, True)
-    return out
-
-
 def build_catalogue(
-    sky: pd.DataFrame, tests: pd.DataFrame, cosmo: FLRW, *, bw_factor: float = 0.2,
+    sky: pd.DataFrame, tests: pd.DataFrame, cosmo: FLRW, *, bw_factor: float = DEFAULT_BW_FACTOR,
     min_test_maps: int = MIN_TEST_MAPS, alpha: float = ALPHA_PLANCK,
     posteriors: Mapping[int, tuple[KDEPosterior, bool]] | None = None,
     recalibration: PITRecalibration | None = None,
@@ -200,7 +183,7 @@ def posterior_example_panels(
 
 
 def crossfit_bin_pit(
-    tests: pd.DataFrame, groups: np.ndarray, *, n_folds: int, seed: int, bw_factor: float = 0.2,
+    tests: pd.DataFrame, groups: np.ndarray, *, n_folds: int, seed: int, bw_factor: float = DEFAULT_BW_FACTOR,
     min_test_maps: int = MIN_TEST_MAPS,
 ) -> np.ndarray:
     """PIT of each test map's truth (``tests``: zbin, log10_M_cnn, log10_M_true) under the posterior that the
@@ -222,7 +205,7 @@ def crossfit_bin_pit(
 
 
 def posterior_calibration(
-    tests: pd.DataFrame, groups: np.ndarray, *, n_folds: int, seed: int, bw_factor: float = 0.2,
+    tests: pd.DataFrame, groups: np.ndarray, *, n_folds: int, seed: int, bw_factor: float = DEFAULT_BW_FACTOR,
     min_test_maps: int = MIN_TEST_MAPS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Calibration of the catalogue's posteriors on held-out test maps, before and after recalibration:

@@ -25,6 +25,7 @@ import yaml
 from astropy.io import fits
 
 from szmass import layout
+from szmass.studies import STUDY_KEYS
 
 OUTPUT_DIRS: tuple[str, ...] = ("results", "resources", "logs", "benchmarks/out", ".snakemake")
 """Folders (relative to the working directory) that the workflow writes and ``make clean`` deletes."""
@@ -139,7 +140,7 @@ def _study_problems(config: Mapping[str, Any], redshifts: Sequence[float]) -> li
     if "redshift_edges" in studies.get("cross_model", {}):
         problems += _edge_problems("studies.cross_model.redshift_edges", studies["cross_model"]["redshift_edges"],
                                    enabled("cross_model"))
-    for study in ("hyperparameters", "learning_rates"):
+    for study in (name for name, keys in STUDY_KEYS.items() if "redshift_range" in keys):
         z_range = studies.get(study, {}).get("redshift_range")
         if z_range is not None and not z_range[0] < z_range[1]:
             problems.append(f"studies.{study}.redshift_range: {z_range} is not (z_min, z_max) with z_min < z_max")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from astropy import units as u
 from astropy.cosmology import FlatLambdaCDM
 
@@ -54,3 +55,16 @@ def angular_diameter_distance_kpc(cosmo: FlatLambdaCDM, z: float | np.ndarray):
     if np.any(~(zz > 0)):
         raise ValueError(f"redshift must be > 0 to place a cluster on the sky, got {z!r}")
     return cosmo.angular_diameter_distance(zz).to_value(u.kpc)
+
+
+def r500_pixels(r500_kpc: ArrayLike, z: ArrayLike, cosmo: FlatLambdaCDM, pixel_arcmin: float) -> NDArray[np.float64]:
+    """R500 in map pixels: R500 [physical kpc] / D_A(z) [physical kpc] is the angle [rad], divided by
+    the pixel size ``pixel_arcmin`` [arcmin]. ``cosmo``: an astropy cosmology (`szmass.cosmology.make_cosmology`).
+    Returns an array broadcast over ``r500_kpc`` and ``z``."""
+    r = np.asarray(r500_kpc, dtype=float)
+    if not np.all(np.isfinite(r) & (r > 0)):
+        raise ValueError(f"r500_pixels: R500 [kpc] must be finite and > 0, got {r500_kpc!r}")
+    if not (np.isfinite(pixel_arcmin) and pixel_arcmin > 0):
+        raise ValueError(f"r500_pixels: pixel_arcmin must be finite and > 0, got {pixel_arcmin!r}")
+    theta = (r / angular_diameter_distance_kpc(cosmo, np.asarray(z, dtype=float))) * u.rad
+    return np.asarray(theta.to_value(u.arcmin) / float(pixel_arcmin), dtype=float)

@@ -24,6 +24,7 @@ from astropy.cosmology import FLRW
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from szmass.cosmology import r500_pixels
 from szmass.scaling import ALPHA_THE300, FIGURE3_LINES, YMLine, ym_line_masses
 
 HIGH_MASS = 5e14
@@ -286,7 +287,6 @@ def ym_map_check(
     measured on the maps of ``ds`` themselves (:func:`aperture_y` inside R500; for the Planck mocks, beam-smoothed
     and noisy). Rows as :func:`ym_experiment`, the two labelled "<label>, R500 > N px: high-resolution Y500" and
     "<label>, R500 > N px: Y500 on the maps"; no rows when no test map is that large."""
-    from szmass.saliency import r500_pixels  # (that module loads Keras; only this check needs it)
 
     table = ym_map_table(ds).assign(R500=np.asarray(ds["R500"].values, dtype=float))
     rows = table.set_index("map").loc[tests["map"].to_numpy()]

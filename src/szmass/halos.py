@@ -9,7 +9,7 @@ overdensity (500 times the critical density) from the snapshot's particles aroun
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from os import PathLike
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 from astropy.cosmology import FlatLambdaCDM
 
 from szmass.cosmology import rho_crit_msun_kpc3
-from szmass.settings import known_keys, require_keys
+from szmass.settings import exact_keys
 
 HALO_COLUMNS = [
     "sim", "region", "snapshot", "redshift", "halo_id", "M500", "R500",
@@ -44,8 +44,7 @@ class HaloSelection:
     def from_mapping(cls, d: Mapping[str, float]) -> "HaloSelection":
         """From the ``halo_selection`` section of a validated config; ValueError naming an unknown key,
         :class:`szmass.settings.MissingKeyError` naming a missing one."""
-        d = known_keys(d, cls, "halo_selection")
-        require_keys(d, [f.name for f in fields(cls)], "halo_selection")
+        d = exact_keys(d, cls, "halo_selection")
         return cls(**{k: float(v) for k, v in d.items()})
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,12 @@ import zarr
 from szmass.atomic import atomic_path
 from szmass.logs import progress
 from szmass.rotations import N_PROJECTIONS
-from szmass.settings import known_keys, require_keys
+from szmass.settings import exact_keys, require_keys
 
 log = logging.getLogger(__name__)
 
 STRING = np.dtypes.StringDType()
+"""The string dtype of the map and cutout stores (names, sims, gas models)."""
 
 MAP_COORDS: dict[str, tuple[np.dtype, str]] = {
     "sim": (STRING, ""),
@@ -99,8 +100,7 @@ class MapConfig:
         Raises :class:`szmass.settings.MissingKeyError` naming missing fields, ValueError naming unknown ones
         or bad values.
         """
-        d = known_keys(d, cls, "maps")
-        require_keys(d, [f.name for f in fields(cls)], "maps")
+        d = exact_keys(d, cls, "maps")
         p = d["projections"]
         d["projections"] = tuple(range(int(p))) if isinstance(p, int) else tuple(int(k) for k in p)
         if not d["projections"] or any(not 0 <= k < N_PROJECTIONS for k in d["projections"]):

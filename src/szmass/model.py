@@ -79,6 +79,10 @@ def build_cnn(
     return keras.Sequential(layers, name="deepplanck_cnn")
 
 
+STANDARDISE_LAYER = "standardise"
+"""Name of the ``keras.layers.Rescaling`` of :func:`with_standardisation`: (y - mean) / std."""
+
+
 def with_standardisation(
     cnn: keras.Model, mean: float, std: float, *, output_offset: float = 0.0, name: str = "log10_m500_msun"
 ) -> keras.Model:
@@ -97,7 +101,8 @@ def with_standardisation(
     if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
         raise ValueError(f"standardisation: need a finite mean and a finite std > 0, got mean={mean!r}, std={std!r}")
     raw = keras.Input(shape=cnn.input_shape[1:], name="y")
-    standardise = keras.layers.Rescaling(scale=1.0 / float(std), offset=-float(mean) / float(std), name="standardise")
+    standardise = keras.layers.Rescaling(scale=1.0 / float(std), offset=-float(mean) / float(std),
+                                         name=STANDARDISE_LAYER)
     out = cnn(standardise(raw))
     if output_offset != 0.0:
         out = keras.layers.Rescaling(scale=1.0, offset=float(output_offset), name="to_msun")(out)

@@ -32,6 +32,7 @@ from scipy import ndimage
 from szmass import healpix
 from szmass.fitsio import open_fits
 from szmass.logs import progress
+from szmass.mapstore import STRING
 from szmass.constants import ARCMIN_PER_RAD
 
 PSZ2_UNITS: dict[str, tuple[u.UnitBase, u.UnitBase]] = {
@@ -48,9 +49,6 @@ PSZ2_UNITS: dict[str, tuple[u.UnitBase, u.UnitBase]] = {
 
 PSZ2_COLUMNS = ["NAME", *PSZ2_UNITS]
 """Columns of :func:`read_psz2`'s table: MSZ and its errors [Msun], GLON/GLAT [deg], Y5R500 [arcmin^2]."""
-
-STRING = np.dtypes.StringDType()
-"""The cutout store's string dtype (cluster names)."""
 
 FITS_UNIT_ALIASES = {"Msol": u.Msun, "degrees": u.deg, "None": u.dimensionless_unscaled}
 """Unit spellings of the PSZ2 FITS headers that astropy does not know by themselves."""

@@ -260,52 +260,6 @@ def _map_panel(ax: Axes, image: NDArray, pixel_arcmin: float, *, label: str, **i
     ax.set_ylabel(OFFSET_Y_LABEL)
 
 
-def _as_image(values: ArrayLike, what: str) -> NDArray[np.float64]:
-    image = np.asarray(values, dtype=float)
-    if image.ndim != 2:
-        raise ValueError(f"{what}: expected a 2-D map (py, px), got shape {image.shape}")
-    return image
-
-
-def example_maps(
-    maps: Mapping[str, ArrayLike],
-    titles: Mapping[str, str] | None = None,
-    *,
-    pixel_arcmin: float = PIXEL_ARCMIN,
-) -> Figure:
-    """Supplementary Figure 2: a row of Compton-y maps (``maps``: key -> (py, px)), each with its own colour
-    bar; axes are offsets from the map centre [arcmin] for pixels of ``pixel_arcmin``; ``titles`` by key
-    (default: the key)."""
-    if not maps:
-        raise ValueError("example_maps: no maps given")
-    titles = dict(titles or {})
-    fig = Figure(figsize=(4.6 * len(maps), 4.0), layout="constrained")
-    axes = fig.subplots(1, len(maps), squeeze=False)[0]
-    for ax, (key, values) in zip(axes, maps.items(), strict=True):
-        _map_panel(ax, _as_image(values, f"example_maps: {key!r}"), pixel_arcmin, label="Compton y", cmap="magma")
-        ax.set_title(titles.get(key, key), fontsize="small")
-    return fig
-
-
-def mass_redshift(samples: Mapping[str, pd.DataFrame], *, edges: Sequence[float]) -> Figure:
-    """Supplementary Figure 1: log10 M500 [Msun] against redshift for each sample (``samples``: label ->
-    table with columns ``redshift``, ``log10_M``), with vertical lines at the redshift-bin ``edges``."""
-    if not samples:
-        raise ValueError("mass_redshift: no samples given")
-    fig = Figure(figsize=(5.6, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    for (label, t), marker in zip(samples.items(), ("o", "^", "s", "D") * 4, strict=False):
-        _check_table(t, ("redshift", "log10_M"), f"mass_redshift: sample {label!r}")
-        ax.scatter(t["redshift"], t["log10_M"], s=6, marker=marker, alpha=0.5, lw=0, label=f"{label} ({len(t)})",
-                   gid=f"sample:{label}")  # fmt: skip
-    for i, z in enumerate(edges):
-        ax.axvline(float(z), color="0.4", ls=":", lw=1.0, label="redshift-bin edges" if i == 0 else None)
-    ax.set_xlabel("redshift $z$")
-    ax.set_ylabel(r"$\log_{10}(M_{500} / M_\odot)$")
-    ax.legend(fontsize="small")
-    return fig
-
-
 def _coverage_line(key: str, value: float) -> str:
     m = re.fullmatch(r"coverage_(\d+)", key)
     if m:

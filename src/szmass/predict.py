@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike, NDArray  # noqa: E402
 
 import szmass.model  # noqa: E402
 from szmass.fitsio import open_fits  # noqa: E402
+from szmass.model import STANDARDISE_LAYER  # noqa: E402
 from szmass.published import REDSHIFT_EDGES, WEIGHT_FILE, check_edges, load_published, redshift_bins  # noqa: E402
 from szmass.rundir import BIN_EDGES_FILE, read_bin_edges, write_bin_edges  # noqa: E402,F401  (re-exported)
 from szmass.sbi import POSTERIOR_FILE, PosteriorPairs, read_posterior_pairs  # noqa: E402
@@ -79,9 +80,6 @@ class Cutouts:
     redshifts: NDArray[np.float64]
     labels: list[str]
 
-
-STANDARDISE_LAYER = "standardise"
-"""Name of the ``keras.layers.Rescaling`` of `szmass.model.with_standardisation`: (y - mean) / std."""
 
 
 def input_moments(model: keras.Model) -> tuple[float, float]:

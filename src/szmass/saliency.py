@@ -19,6 +19,7 @@ r / R500 around the map centre, then summarises the maps per annulus by the medi
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,10 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import pandas as pd
-from astropy import units as u
 from numpy.typing import ArrayLike, NDArray
-
-from szmass.cosmology import angular_diameter_distance_kpc
 
 DEFAULT_R_EDGES: NDArray[np.float64] = np.linspace(0.0, 3.0, 16)
 """Annuli of the radial profile: 0 to 3 R500 in steps of 0.2 R500."""
@@ -53,7 +51,7 @@ def saliency_maps(
     """|dM_CNN / dy_pixel| of each raw y-map, (n, py, px).
 
     ``model``: a Keras model on raw y-maps (py, px, 1) [Compton y] returning log10 M500 [Msun]
-    (a saved ``best.keras``; ``import szmass.model`` before loading it). ``maps``: (n, py, px)
+    (a saved ``best.keras``, which plain Keras loads). ``maps``: (n, py, px)
     raw Compton-y maps. Batches of ``batch_size`` maps, inference mode. With ``normalise`` (the
     default) each map is divided by its own maximum (dimensionless, in [0, 1]; an all-zero map
     stays zero); otherwise the result is in Msun per unit Compton y.
@@ -98,6 +96,29 @@ def saliency_maps(
         peak = out.reshape(n, -1).max(axis=1)
         scale = np.divide(1.0, peak, out=np.zeros_like(peak), where=peak > 0)
         out *= scale[:, None, None]
+    return out
+
+
+def sample_rows(table: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """At most ``max_rows`` rows of ``table`` drawn without replacement by ``numpy.random.default_rng(seed)``,
+    in their original order, with a fresh index; the whole table when it is no longer."""
+    if len(table) <= max_rows:
+        return table
+    picked = np.sort(np.random.default_rng(seed).choice(len(table), max_rows, replace=False))
+    return table.iloc[picked].reset_index(drop=True)
+
+
+def saliency_by_bin(models: Sequence[keras.Model], maps: ArrayLike, zbins: ArrayLike, *,
+                    normalise: bool = True) -> NDArray[np.float64]:
+    """:func:`saliency_maps` of each map with the model of its redshift bin, ``models[zbin - 1]`` (``zbins``
+    1-based, one per map); maps of a bin without a model stay zero."""
+    arr = np.asarray(maps)
+    z = np.asarray(zbins)
+    out = np.zeros(arr.shape, dtype=float)
+    for zbin, model in enumerate(models, start=1):
+        rows = z == zbin
+        if rows.any():
+            out[rows] = saliency_maps(model, arr[rows], normalise=normalise)
     return out
 
 
@@ -167,16 +188,3 @@ def radial_profile(
         },
         columns=list(PROFILE_COLUMNS),
     )
-
-
-def r500_pixels(r500_kpc: ArrayLike, z: ArrayLike, cosmo: Any, pixel_arcmin: float) -> NDArray[np.float64]:
-    """R500 in map pixels: R500 [physical kpc] / D_A(z) [physical kpc] is the angle [rad], divided by
-    the pixel size ``pixel_arcmin`` [arcmin]. ``cosmo``: an astropy cosmology (`szmass.cosmology.make_cosmology`).
-    Returns an array broadcast over ``r500_kpc`` and ``z``."""
-    r = np.asarray(r500_kpc, dtype=float)
-    if not np.all(np.isfinite(r) & (r > 0)):
-        raise ValueError(f"r500_pixels: R500 [kpc] must be finite and > 0, got {r500_kpc!r}")
-    if not (np.isfinite(pixel_arcmin) and pixel_arcmin > 0):
-        raise ValueError(f"r500_pixels: pixel_arcmin must be finite and > 0, got {pixel_arcmin!r}")
-    theta = (r / angular_diameter_distance_kpc(cosmo, np.asarray(z, dtype=float))) * u.rad
-    return np.asarray(theta.to_value(u.arcmin) / float(pixel_arcmin), dtype=float)

@@ -417,6 +417,34 @@ POSTERIOR_FILE = "posterior.json"
 POSTERIOR_COLUMNS = ("zbin", "log10_M_cnn", "log10_M_true")
 
 
+MIN_TEST_MAPS = 20
+"""Fewest test maps of a bin for a posterior of its own; fewer and the bins' test maps are pooled."""
+
+
+def bin_posteriors(
+    tests: pd.DataFrame, zbins: np.ndarray, *, bw_factor: float = DEFAULT_BW_FACTOR, min_test_maps: int = MIN_TEST_MAPS
+) -> dict[int, tuple[KDEPosterior, bool]]:
+    """The posterior of each bin in ``zbins`` from the test predictions ``tests`` (columns zbin,
+    log10_M_cnn, log10_M_true): (KDE of the bin's test maps, False), or (KDE of all test maps, True) for a
+    bin with fewer than ``min_test_maps``."""
+    pooled: KDEPosterior | None = None
+    out: dict[int, tuple[KDEPosterior, bool]] = {}
+    for zbin in sorted({int(b) for b in zbins}):
+        part = tests[tests["zbin"] == zbin]
+        if len(part) >= min_test_maps:
+            out[zbin] = (KDEPosterior(part["log10_M_cnn"], part["log10_M_true"], bw_factor=bw_factor), False)
+            continue
+        if pooled is None:
+            if len(tests) < min_test_maps:
+                raise ValueError(f"test predictions: {len(tests)} test maps in all bins, fewer than the "
+                                 f"{min_test_maps} needed for a posterior")
+            pooled = KDEPosterior(tests["log10_M_cnn"], tests["log10_M_true"], bw_factor=bw_factor)
+        log.warning("redshift bin %d has %d test maps (< %d): its posteriors use all bins' %d test maps",
+                    zbin, len(part), min_test_maps, len(tests))
+        out[zbin] = (pooled, True)
+    return out
+
+
 @dataclass(frozen=True)
 class PosteriorPairs:
     """The test set's (prediction, truth) pairs of a run's selected models, per redshift bin (columns zbin,
@@ -429,9 +457,7 @@ class PosteriorPairs:
     def percentiles(self, zbins: ArrayLike, log10_m_cnn: ArrayLike, q: Sequence[float] = (0.16, 0.5, 0.84)) -> NDArray[np.float64]:
         """Posterior quantiles ``q`` of log10 M500 [Msun], (n, len(q)), of predictions ``log10_m_cnn`` made by the
         models of redshift bins ``zbins``: the KDE of each bin's test pairs (all bins' where a bin has fewer than
-        ``min_test_maps``; :func:`szmass.catalogue.bin_posteriors`, as the catalogue's), sliced at the prediction."""
-        from szmass.catalogue import bin_posteriors  # the catalogue imports the models' module, which imports this
-
+        ``min_test_maps``; :func:`bin_posteriors`, as the catalogue's), sliced at the prediction."""
         b = np.asarray(zbins, dtype=np.int64)
         x = np.asarray(log10_m_cnn, dtype=float)
         out = np.full((x.size, len(q)), np.nan)

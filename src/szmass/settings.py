@@ -46,6 +46,14 @@ def require_keys(d: Mapping[str, Any], keys: Iterable[str], section: str) -> Non
         )
 
 
+def exact_keys(d: Mapping[str, Any] | None, cls: type, section: str) -> dict[str, Any]:
+    """``dict(d)`` holding every field of the dataclass ``cls`` and nothing else: :func:`known_keys`, then
+    :func:`require_keys` for the fields."""
+    out = known_keys(d, cls, section)
+    require_keys(out, [f.name for f in fields(cls)], section)
+    return out
+
+
 def use_private_numba_cache(environ: MutableMapping[str, str]) -> str:
     """Point ``NUMBA_CACHE_DIR`` of ``environ`` at a folder private to one cluster job, unless it is set.
 

@@ -199,7 +199,8 @@ def test_profile_takes_account_partitions_and_qos_from_the_environment(monkeypat
     defaults = profile["default-resources"]
     assert (defaults["slurm_account"], defaults["slurm_partition"], defaults["qos"]) == ("'proj42'", "'compute'",
                                                                                       "'normal'")
-    for rule in ("train", "study_zbins_train", "study_hyperparameters_train", "study_cross_model_train"):
+    for rule in ("train", "study_zbins_train", "study_hyperparameters_train", "study_learning_rates_train",
+                 "study_train_size_train", "study_cross_model_train"):
         assert profile["set-resources"][rule] == {"gpu": 1, "slurm_partition": "'gpu'", "qos": "'high'"}
 
 

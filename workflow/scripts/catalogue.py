@@ -3,12 +3,12 @@ recalibrated percentiles (the held-out PITs of rule posterior_calibration), and 
 clusters (szmass.catalogue)."""
 import pandas as pd
 
-from szmass.catalogue import bin_posteriors, build_catalogue, posterior_example_panels, write_catalogue
+from szmass.catalogue import build_catalogue, posterior_example_panels, write_catalogue
 from szmass.cosmology import make_cosmology
 from szmass.logs import configure
 from szmass.plots import posterior_examples, save_figure
 from szmass.provenance import stamp_job
-from szmass.sbi import PITRecalibration
+from szmass.sbi import PITRecalibration, bin_posteriors
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)

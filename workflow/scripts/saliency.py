@@ -8,29 +8,23 @@ import keras
 import numpy as np
 import pandas as pd
 
-from szmass.cosmology import make_cosmology
+from szmass.cosmology import make_cosmology, r500_pixels
 from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.plots import saliency_figure, saliency_profile, save_figure
 from szmass.provenance import stamp_job
-from szmass.saliency import r500_pixels, radial_profile, saliency_maps
+from szmass.saliency import radial_profile, saliency_by_bin, sample_rows
 from szmass.supplementary import centroid_offset, pick_saliency_examples
 from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 p = sm.params
-tests = pd.read_csv(sm.input.tests)
-rng = np.random.default_rng(p.seed)
-if len(tests) > p.max_maps:
-    tests = tests.iloc[np.sort(rng.choice(len(tests), p.max_maps, replace=False))].reset_index(drop=True)
+tests = sample_rows(pd.read_csv(sm.input.tests), p.max_maps, p.seed)
 ds = open_maps(sm.input.maps).isel(map=tests["map"].to_numpy())
 maps = ds["y"].values.astype(np.float32)
-saliency = np.zeros_like(maps)
-for zbin, path in enumerate(sm.input.models, start=1):
-    rows = (tests["zbin"] == zbin).to_numpy()
-    if rows.any():
-        saliency[rows] = saliency_maps(keras.saving.load_model(path, compile=False), maps[rows])
+models = [keras.saving.load_model(path, compile=False) for path in sm.input.models]
+saliency = saliency_by_bin(models, maps, tests["zbin"].to_numpy())
 r500 = r500_pixels(ds["R500"].values, ds["redshift"].values, make_cosmology(p.cosmology), p.pixel_arcmin)
 profile = radial_profile(saliency, r500)
 write_table(profile, sm.output.table)

@@ -5,13 +5,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-import szmass.model  # noqa: F401  (registers the Standardise layer)
-from szmass.cosmology import make_cosmology, r500_from_m500
+from szmass.cosmology import make_cosmology, r500_from_m500, r500_pixels
 from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.plots import save_figure
 from szmass.provenance import stamp_job
-from szmass.saliency import r500_pixels, saliency_maps
+from szmass.saliency import saliency_by_bin, sample_rows
 from szmass.splits import cluster_identity
 from szmass.supp_plots import example_label, radial_distribution_figure, saliency_examples
 from szmass.supplementary import (
@@ -30,24 +29,11 @@ p = sm.params
 cosmo = make_cosmology(p.cosmology)
 models = [keras.saving.load_model(path, compile=False) for path in sm.input.models]
 
-
-def unit_saliency(maps: np.ndarray, zbins: np.ndarray) -> np.ndarray:
-    """Unit-sum saliency of each map with the selected model of its redshift bin (1-based)."""
-    out = np.zeros(maps.shape)
-    for k in np.unique(zbins):
-        rows = zbins == k
-        out[rows] = saliency_maps(models[int(k) - 1], maps[rows])
-    return unit_sum(out)
-
-
-tests = pd.read_csv(sm.input.tests)
-rng = np.random.default_rng(p.seed)
-if len(tests) > p.max_maps:
-    tests = tests.iloc[np.sort(rng.choice(len(tests), p.max_maps, replace=False))].reset_index(drop=True)
+tests = sample_rows(pd.read_csv(sm.input.tests), p.max_maps, p.seed)
 ds = open_maps(sm.input.maps).isel(map=tests["map"].to_numpy())
 maps = ds["y"].values.astype(np.float32)
 r500 = r500_pixels(ds["R500"].values, ds["redshift"].values, cosmo, p.pixel_arcmin)
-saliency = unit_saliency(maps, tests["zbin"].to_numpy())
+saliency = unit_sum(saliency_by_bin(models, maps, tests["zbin"].to_numpy()))
 
 # the disturbance of a cluster is read off its clean map (the same map index), free of the mocks' noise
 clean = open_maps(sm.input.clean)["y"].isel(map=tests["map"].to_numpy()).values
@@ -72,7 +58,7 @@ sky = sky_table.loc[names].reset_index()
 m_cnn = 10.0 ** sky["log10_M_cnn"].to_numpy(float)
 sky_r500 = r500_pixels(r500_from_m500(cosmo, m_cnn, sky["redshift"].to_numpy(float)), sky["redshift"].to_numpy(float),
                        cosmo, p.pixel_arcmin)  # fmt: skip
-sky_saliency = unit_saliency(cutouts["y"].values.astype(np.float32), sky["zbin"].to_numpy())
+sky_saliency = unit_sum(saliency_by_bin(models, cutouts["y"].values.astype(np.float32), sky["zbin"].to_numpy()))
 golden = sky["golden"].to_numpy(bool)
 samples = {f"{p.dataset} test maps": (saliency, r500), "sky": (sky_saliency, sky_r500),
            "Golden sample": (sky_saliency[golden], sky_r500[golden])}

@@ -14,6 +14,3 @@ PSZ2_CATALOGUE: Path = Path(__file__).with_name("HFI_PCCS_SZ-union_R2.08.fits")
 
 PSZ2_SHA256: str = "041a1acd080f0c9f4b688d56e766fe17f50700dad05f185286e7d2edf584dfd9"
 """SHA-256 of ``PSZ2_CATALOGUE``; a downloaded copy of the same release must match it."""
-
-PSZ2_URL: str = "https://irsa.ipac.caltech.edu/data/Planck/release_2/catalogs/HFI_PCCS_SZ-union_R2.08.fits.gz"
-"""Where the same file is published (gzipped) on the IRSA Planck mirror."""

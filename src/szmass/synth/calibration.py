@@ -31,12 +31,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 from astropy.cosmology import FlatLambdaCDM
 
-from szmass.constants import K_B_ERG_K, M_P_G, ME_C2_ERG, MPC_CM, MSUN_G, NE_FULLY_IONISED, SIGMA_T_CM2, X_H
+from szmass.constants import KPC_CM, MPC_CM, NE_FULLY_IONISED
 from szmass.cosmology import r500_from_m500
 from szmass.synth.gasmodels import gas_model
 from szmass.synth.halos import RegionPopulation
 from szmass.synth.profiles import y_sph_mpc2
 from szmass.synth.region import SynthConfig, check_redshift, measure_catalogue, population_for, sample_snapshot
+from szmass.ymap import Y_WEIGHT_KPC2
 
 REGION_R500 = 3.5
 """Radius of a calibration region in units of the cluster's R500 (comoving)."""
@@ -51,8 +52,8 @@ def y500_sph_particles_mpc2(pos_kpc: np.ndarray, temperature_k: np.ndarray, part
     ionised gas of hydrogen fraction X_H (N_e = m X_H n_e / m_p with n_e the electrons per hydrogen atom).
     """
     inside = np.einsum("ij,ij->i", pos_kpc, pos_kpc) <= r500_kpc**2
-    n_e = particle_mass_msun * MSUN_G * X_H * NE_FULLY_IONISED / M_P_G
-    return float(SIGMA_T_CM2 / ME_C2_ERG * n_e * K_B_ERG_K * np.sum(temperature_k[inside]) / MPC_CM**2)
+    y_kpc2 = Y_WEIGHT_KPC2 * particle_mass_msun * NE_FULLY_IONISED * float(np.sum(temperature_k[inside]))
+    return y_kpc2 * (KPC_CM / MPC_CM) ** 2
 
 
 @dataclass(frozen=True)
