@@ -14,15 +14,12 @@ from scipy import stats
 from szmass.model import PAPER_ARCHITECTURE, Architecture
 from szmass.splits import cluster_identity
 from szmass.settings import MissingKeyError
+from szmass.study_config import architecture_grid, check_schemes, study_architectures, study_settings
 from szmass.studies import (
-    architecture_grid,
     best_epoch,
-    check_schemes,
     cross_model_table,
     learning_rate_table,
     select_gas_models,
-    study_architectures,
-    study_settings,
     train_size_table,
     training_subset,
     validation_losses,

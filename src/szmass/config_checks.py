@@ -25,7 +25,7 @@ import yaml
 from astropy.io import fits
 
 from szmass import layout
-from szmass.studies import STUDY_KEYS
+from szmass.study_config import STUDY_KEYS
 
 OUTPUT_DIRS: tuple[str, ...] = ("results", "resources", "logs", "benchmarks/out", ".snakemake")
 """Folders (relative to the working directory) that the workflow writes and ``make clean`` deletes."""

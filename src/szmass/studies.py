@@ -2,7 +2,8 @@
 scans, the cross-model test.
 
 Each study trains networks with :func:`szmass.train.train_run` (the workflow's ``train`` script) and
-summarises them here; ``workflow/rules/studies.smk`` wires them up.
+summarises them here; ``workflow/rules/studies.smk`` wires them up; their settings are checked in
+:mod:`szmass.study_config`.
 
 * **Redshift binnings** (Supplementary Table 1): the same maps trained in 1, 2, 4 and 8 redshift bins
   (the config's ``studies.zbins.schemes``, by default the supplement's). Every scheme is tested on the
@@ -10,7 +11,7 @@ summarises them here; ``workflow/rules/studies.smk`` wires them up.
   keeps their maps out of training and validation. For each scheme, the test maps of all its bins, each
   predicted by its bin's SELECTED run (:mod:`szmass.select`), give the moments of r = log10 M_CNN / M_true
   (:func:`zbin_moments`): one row per bin and one, ``all``, for the bins combined.
-* **Hyperparameter scan**: networks of :func:`architecture_grid` (:class:`szmass.model.Architecture`),
+* **Hyperparameter scan**: networks of :func:`szmass.study_config.architecture_grid` (:class:`szmass.model.Architecture`),
   each trained with the same seeds (so the same splits and orders), summarised by their least validation
   loss [dex^2] (:func:`hyperparameter_table`).
 * **Learning-rate scan**: the paper's network trained with each learning rate of ``rates`` (1e-2 ... 1e-5)
@@ -32,11 +33,9 @@ summarises them here; ``workflow/rules/studies.smk`` wires them up.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
-from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -51,19 +50,9 @@ from szmass.evaluate import (
     moments_table,
     relative_bias,
 )
-from szmass.settings import known_keys, require_keys
 from szmass.rundir import HISTORY_FILE, PREDICTIONS_FILE, read_history, read_predictions
 from szmass.splits import IdentityKey, cluster_identity
 from szmass.zbins import check_edges, redshift_bins
-
-SCAN_GRID: dict[str, tuple[int | float, ...]] = {
-    "conv_layers": (3, 4, 5),
-    "dense_layers": (1, 2),
-    "kernel_size": (1, 2, 3),
-    "filters": (16, 32),
-    "dropout": (0.1, 0.2),
-}
-"""The paper's hyperparameter scan: 3 x 2 x 3 x 2 x 2 = 72 architectures (the published one among them)."""
 
 ZBIN_COLUMNS = ("n_bins", "edges", "zbin", "mean", "std", "skewness", "kurtosis", "n")
 SCAN_COLUMNS = ("architecture", *(f.name for f in fields(Architecture)), "n_parameters", "seed", "best_epoch",
@@ -110,16 +99,6 @@ def best_epoch(run_dir: str | os.PathLike[str]) -> tuple[int, float, int]:
 
 
 # -- redshift binnings -------------------------------------------------------------------------------
-
-
-def check_schemes(schemes: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], ...]:
-    """Bin-edge lists of a binning study, checked: each valid (:func:`szmass.zbins.check_edges`), their
-    numbers of bins distinct (the number labels a scheme in paths and tables)."""
-    out = tuple(check_edges(e) for e in schemes)
-    counts = [len(e) - 1 for e in out]
-    if not out or len(set(counts)) != len(counts):
-        raise ValueError(f"redshift-bin schemes: need >= 1 scheme, each with its own number of bins; got {counts}")
-    return out
 
 
 def zbin_moments(predictions: Mapping[int, pd.DataFrame], schemes: Mapping[int, Sequence[float]]) -> pd.DataFrame:
@@ -173,30 +152,6 @@ def plot_zbin_study(predictions: Mapping[int, pd.DataFrame], moments: pd.DataFra
 
 
 # -- hyperparameter scan -----------------------------------------------------------------------------
-
-
-def architecture_grid(grid: Mapping[str, Sequence[int | float]] | None = None) -> list[Architecture]:
-    """Every combination of the values in ``grid`` (field -> values; a field left out takes all its values
-    of the paper's scan, :data:`SCAN_GRID`), in field order: the first field varies slowest."""
-    values = SCAN_GRID | known_keys(grid, Architecture, "hyperparameter grid")
-    empty = [k for k, v in values.items() if len(v) == 0]
-    if empty:
-        raise ValueError(f"hyperparameter grid: field(s) {empty} list no value")
-    names = [f.name for f in fields(Architecture)]
-    return [Architecture(**dict(zip(names, combo, strict=True))) for combo in itertools.product(*(values[n] for n in names))]
-
-
-def study_architectures(
-    architectures: Sequence[Mapping[str, int | float]] | None = None, grid: Mapping[str, Sequence[int | float]] | None = None
-) -> list[Architecture]:
-    """The networks of a scan: the explicit ``architectures`` (missing fields: the paper's) if given,
-    else :func:`architecture_grid` of ``grid``. ValueError for a network listed twice."""
-    archs = [Architecture.from_mapping(a) for a in architectures] if architectures else architecture_grid(grid)
-    names = [a.name for a in archs]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ValueError(f"hyperparameter scan: architecture(s) {twice} listed more than once")
-    return archs
 
 
 def hyperparameter_table(runs: Sequence[tuple[Architecture, int, str | os.PathLike[str]]]) -> pd.DataFrame:
@@ -319,40 +274,3 @@ def cross_model_table(
         rows.append({"train_model": train_model, "test_model": test_model,
                      "mean": float(b.mean()) if b.size else np.nan} | summary)  # fmt: skip
     return pd.DataFrame(rows, columns=list(CROSS_COLUMNS))
-
-
-
-# -- settings ----------------------------------------------------------------------------------------
-
-STUDY_KEYS: dict[str, tuple[str, ...]] = {
-    "zbins": ("enabled", "dataset", "models", "schemes"),
-    "hyperparameters": ("enabled", "dataset", "models", "redshift_range", "grid", "architectures"),
-    "learning_rates": ("enabled", "dataset", "models", "redshift_range", "rates"),
-    "train_size": ("enabled", "dataset", "models", "redshift_range", "fractions"),
-    "cross_model": ("enabled", "dataset", "models", "redshift_edges", "min_log10_m500"),
-}
-"""Each study's own settings (their defaults: the workflow's config schema, ``studies.<name>``).
-``models: []`` means every map (the cross-model test: every gas model of the configured sims)."""
-RUN_KEYS = ("seeds", "epochs", "selection_bins")
-"""Settings a study takes from the ``training`` section unless it gives its own."""
-
-
-def study_settings(name: str, studies: Mapping[str, Any], training: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings of study ``name`` ("zbins", "hyperparameters", "learning_rates", "train_size", "cross_model")
-    from the ``studies`` and ``training`` sections of a validated config: the :data:`RUN_KEYS` of ``training``,
-    then ``studies.<name>`` (every key of :data:`STUDY_KEYS`, and the run keys it overrides).
-
-    Raises ValueError naming an unknown study or key, :class:`szmass.settings.MissingKeyError` naming a
-    missing one.
-    """
-    if name not in STUDY_KEYS:
-        raise ValueError(f"studies: unknown study {name!r}; expected one of {sorted(STUDY_KEYS)}")
-    require_keys(studies, [name], "studies")
-    section = dict(studies[name])
-    known = set(STUDY_KEYS[name]) | set(RUN_KEYS)
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ValueError(f"studies.{name}: unknown key(s) {unknown}; expected some of {sorted(known)}")
-    require_keys(section, STUDY_KEYS[name], f"studies.{name}")
-    require_keys(training, RUN_KEYS, "training")
-    return {k: training[k] for k in RUN_KEYS} | section

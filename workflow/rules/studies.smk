@@ -5,7 +5,7 @@
 # study into STUDY_TARGETS (for rule all).
 # Training reuses rule `train` (workflow/scripts/train.py) and selection rule `select_model`.
 
-from szmass.studies import check_schemes, study_architectures, study_settings
+from szmass.study_config import check_schemes, study_architectures, study_settings
 from szmass.zbins import check_edges
 
 ZB = study_settings("zbins", config["studies"], TRAIN)
