@@ -139,6 +139,36 @@ def _bias_panel(
     ax.set_ylim(*ylim)
 
 
+def _bias_figure(
+    panels: Sequence[tuple[str, pd.DataFrame]],
+    ref: str,
+    ylabel: str,
+    *,
+    n_bins: int,
+    n_points: int | None,
+    seed: int,
+    edges: Sequence[float] | None,
+    ylim: tuple[float, float],
+) -> Figure:
+    """One :func:`_bias_panel` per (title, table): (M_CNN - M_ref) / M_CNN against M_CNN [Msun], with
+    M_ref from column ``ref`` [log10 Msun], side by side with a shared y axis labelled ``ylabel``; points
+    drawn with one ``numpy.random.default_rng(seed)``, panels in order."""
+    colours, zlabels = _zbin_styles([t for _, t in panels], edges)
+    rng = np.random.default_rng(seed)
+    fig = Figure(figsize=(4.8 * len(panels), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for ax, (title, t) in zip(axes, panels, strict=True):
+        cnn = t["log10_M_cnn"].to_numpy(float)
+        b = relative_bias(cnn, t[ref].to_numpy(float))
+        _bias_panel(ax, 10.0**cnn, b, t["zbin"].to_numpy().astype(np.int64), n_bins=n_bins, n_points=n_points,
+                    rng=rng, colours=colours, zlabels=zlabels, ylim=ylim)  # fmt: skip
+        ax.set_title(title)
+        ax.set_xlabel(M_CNN_LABEL)
+    axes[0].set_ylabel(ylabel)
+    axes[0].legend(fontsize="x-small", loc="lower right")
+    return fig
+
+
 def figure1(
     tables: Mapping[str, pd.DataFrame],
     *,
@@ -157,20 +187,9 @@ def figure1(
         raise ValueError("figure1: no prediction tables given")
     for name, t in tables.items():
         _check_table(t, PREDICTION_COLUMNS, f"figure1: table {name!r}")
-    colours, zlabels = _zbin_styles(list(tables.values()), edges)
-    rng = np.random.default_rng(seed)
-    fig = Figure(figsize=(4.8 * len(tables), 4.0), layout="constrained")
-    axes = fig.subplots(1, len(tables), sharey=True, squeeze=False)[0]
-    for ax, (name, t) in zip(axes, tables.items(), strict=True):
-        cnn = t["log10_M_cnn"].to_numpy(float)
-        b = relative_bias(cnn, t["log10_M_true"].to_numpy(float))
-        _bias_panel(ax, 10.0**cnn, b, t["zbin"].to_numpy().astype(np.int64), n_bins=n_bins, n_points=n_points,
-                    rng=rng, colours=colours, zlabels=zlabels, ylim=ylim)  # fmt: skip
-        ax.set_title(f"{name} ({len(t)} maps)")
-        ax.set_xlabel(M_CNN_LABEL)
-    axes[0].set_ylabel(B_T_LABEL)
-    axes[0].legend(fontsize="x-small", loc="lower right")
-    return fig
+    panels = [(f"{name} ({len(t)} maps)", t) for name, t in tables.items()]
+    return _bias_figure(panels, "log10_M_true", B_T_LABEL, n_bins=n_bins, n_points=n_points, seed=seed, edges=edges,
+                        ylim=ylim)  # fmt: skip
 
 
 def figure2(
@@ -190,20 +209,10 @@ def figure2(
     binning in the noisier mass would bring."""
     _check_table(sky, SKY_COLUMNS, "figure2: sky table")
     golden = _golden(sky, "figure2: sky table")
-    colours, zlabels = _zbin_styles([sky], edges)
-    rng = np.random.default_rng(seed)
-    fig = Figure(figsize=(9.6, 4.0), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, (title, part) in zip(axes, (("all clusters", sky), ("Golden sample", sky[golden])), strict=True):
-        cnn = part["log10_M_cnn"].to_numpy(float)
-        b = relative_bias(cnn, part["log10_MSZ"].to_numpy(float))
-        _bias_panel(ax, 10.0**cnn, b, part["zbin"].to_numpy().astype(np.int64), n_bins=n_bins, n_points=n_points,
-                    rng=rng, colours=colours, zlabels=zlabels, ylim=ylim)  # fmt: skip
-        ax.set_title(f"{title} ({len(part)} clusters)")
-        ax.set_xlabel(M_CNN_LABEL)
-    axes[0].set_ylabel(B_P_LABEL)
-    axes[0].legend(fontsize="x-small", loc="lower right")
-    return fig
+    panels = [(f"{title} ({len(part)} clusters)", part) for title, part in (("all clusters", sky),
+                                                                            ("Golden sample", sky[golden]))]  # fmt: skip
+    return _bias_figure(panels, "log10_MSZ", B_P_LABEL, n_bins=n_bins, n_points=n_points, seed=seed, edges=edges,
+                        ylim=ylim)  # fmt: skip
 
 
 def figure3(

@@ -29,10 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-DEFAULT_R_EDGES: NDArray[np.float64] = np.linspace(0.0, 3.0, 16)
-"""Annuli of the radial profile: 0 to 3 R500 in steps of 0.2 R500."""
-
-PROFILE_COLUMNS = ("r_lo", "r_hi", "r_mid", "median", "p16", "p84", "n")
+from szmass.annuli import DEFAULT_R_EDGES, annulus_sums, percentile_summary
 
 
 def _check_maps(maps: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -140,51 +137,11 @@ def radial_profile(
     ``require_inside``, when it is not wholly inside the map (r_hi R500 > min(py, px) / 2 pixels),
     since a partial annulus samples only the map's corners.
 
-    Columns: r_lo, r_hi, r_mid (r / R500), median, p16, p84 (of the per-map means), n (maps used).
+    Columns :data:`szmass.annuli.SUMMARY_COLUMNS` (percentiles of the per-map means).
     """
-    sal = _check_maps(saliency, "radial_profile: saliency")
-    n, py, px = sal.shape
-    try:
-        r500 = np.broadcast_to(np.asarray(r500_pixels, dtype=float), (n,))
-    except ValueError as exc:
-        raise ValueError(f"radial_profile: r500_pixels must be a scalar or one value per map ({n}): {exc}") from exc
-    if not np.all(np.isfinite(r500) & (r500 > 0)):
-        raise ValueError("radial_profile: r500_pixels must be finite and > 0")
-    edges = np.asarray(r_edges, dtype=float)
-    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) or not np.all(np.diff(edges) > 0):
-        raise ValueError(f"radial_profile: r_edges must be >= 2 finite, increasing values, got {r_edges!r}")
-    if edges[0] < 0:
-        raise ValueError(f"radial_profile: r_edges must be >= 0, got {edges[0]}")
-    n_ann = edges.size - 1
-
-    j, i = np.indices((py, px), dtype=float)
-    dist = np.hypot(i - (px / 2 - 0.5), j - (py / 2 - 0.5)).reshape(-1)  # [pixels]
-    x = dist[None, :] / r500[:, None]  # r / R500, (n, P)
-    ann = np.searchsorted(edges, x, side="right") - 1
-    inside = (ann >= 0) & (ann < n_ann)
-    flat = (np.arange(n)[:, None] * n_ann + ann)[inside]
-    sums = np.bincount(flat, weights=sal.reshape(n, -1)[inside], minlength=n * n_ann).reshape(n, n_ann)
-    counts = np.bincount(flat, minlength=n * n_ann).reshape(n, n_ann)
-    means = np.full((n, n_ann), np.nan)
-    np.divide(sums, counts, out=means, where=counts > 0)
+    rings = annulus_sums(_check_maps(saliency, "radial_profile: saliency"), r500_pixels, r_edges, "radial_profile")
+    means = np.full(rings.sums.shape, np.nan)
+    np.divide(rings.sums, rings.counts, out=means, where=rings.counts > 0)
     if require_inside:
-        # (a relative slack of 1e-9 so that an annulus ending exactly on the edge, up to round-off, counts)
-        means[edges[1:][None, :] * r500[:, None] > min(py, px) / 2 * (1.0 + 1e-9)] = np.nan
-
-    used = np.isfinite(means)
-    n_used = used.sum(axis=0)
-    stats = np.full((3, n_ann), np.nan)
-    for k in np.flatnonzero(n_used):
-        stats[:, k] = np.percentile(means[used[:, k], k], [50.0, 16.0, 84.0])
-    return pd.DataFrame(
-        {
-            "r_lo": edges[:-1],
-            "r_hi": edges[1:],
-            "r_mid": 0.5 * (edges[:-1] + edges[1:]),
-            "median": stats[0],
-            "p16": stats[1],
-            "p84": stats[2],
-            "n": n_used.astype(np.int64),
-        },
-        columns=list(PROFILE_COLUMNS),
-    )
+        means[rings.partial] = np.nan
+    return percentile_summary(means, rings.edges, "radial_profile")

@@ -27,6 +27,7 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
+from szmass.annuli import DEFAULT_R_EDGES, annulus_sums, percentile_summary
 from szmass.architecture import OUTPUT_LAYER, Architecture
 from szmass.evaluate import relative_bias
 from szmass.rundir import read_predictions
@@ -34,9 +35,6 @@ from szmass.sbi import KDEPosterior
 
 LAYER_COLUMNS = ("layer", "kind", "output_shape", "parameters")
 RUN_ERROR_COLUMNS = ("run", "run_dir", "zbin", "b_t", "selected", "worst")
-DISTRIBUTION_COLUMNS = ("r_lo", "r_hi", "r_mid", "median", "p16", "p84", "n")
-DEFAULT_R_EDGES: NDArray[np.float64] = np.linspace(0.0, 3.0, 16)
-"""Annuli of the radial distribution: 0 to 3 R500 in steps of 0.2 R500."""
 
 
 # -- Supplementary Figures 1 and 2 ------------------------------------------------------------------
@@ -345,44 +343,16 @@ def radial_distribution(
     density per unit r / R500 (for unit-sum maps, :func:`unit_sum`, the fraction of the map's saliency per
     unit r / R500). Distances are from the map centre npix / 2 - 0.5; an annulus holding no pixel centre (for
     a small R500) or not wholly inside the map (r_hi R500 > min(py, px) / 2 pixels) is NaN for that map."""
-    s = np.asarray(saliency, dtype=float)
-    if s.ndim != 3:
-        raise ValueError(f"radial_distribution: expected maps (n, py, px), got shape {s.shape}")
-    n, py, px = s.shape
-    r500 = np.broadcast_to(np.asarray(r500_pixels, dtype=float), (n,))
-    if not np.all(np.isfinite(r500) & (r500 > 0)):
-        raise ValueError("radial_distribution: r500_pixels must be finite and > 0")
-    edges = np.asarray(r_edges, dtype=float)
-    if edges.ndim != 1 or edges.size < 2 or edges[0] < 0 or not np.all(np.diff(edges) > 0):
-        raise ValueError(f"radial_distribution: r_edges must be >= 2 increasing values >= 0, got {r_edges!r}")
-    n_ann = edges.size - 1
-    j, i = np.indices((py, px), dtype=float)
-    dist = np.hypot(i - (px / 2 - 0.5), j - (py / 2 - 0.5)).ravel()
-    ann = np.searchsorted(edges, dist[None, :] / r500[:, None], side="right") - 1
-    inside = (ann >= 0) & (ann < n_ann)
-    flat = (np.arange(n)[:, None] * n_ann + ann)[inside]
-    sums = np.bincount(flat, weights=s.reshape(n, -1)[inside], minlength=n * n_ann).reshape(n, n_ann)
-    counts = np.bincount(flat, minlength=n * n_ann).reshape(n, n_ann)
-    out = sums / np.diff(edges)[None, :]
-    out[counts == 0] = np.nan
-    out[edges[1:][None, :] * r500[:, None] > min(py, px) / 2 * (1.0 + 1e-9)] = np.nan
+    rings = annulus_sums(saliency, r500_pixels, r_edges, "radial_distribution")
+    out = rings.sums / np.diff(rings.edges)[None, :]
+    out[(rings.counts == 0) | rings.partial] = np.nan
     return out
 
 
 def distribution_summary(values: ArrayLike, r_edges: ArrayLike = DEFAULT_R_EDGES) -> pd.DataFrame:
     """Median and 16th-84th percentiles over maps of :func:`radial_distribution`'s values (n, annuli), NaNs
     left out: columns r_lo, r_hi, r_mid (r / R500), median, p16, p84, n (maps used per annulus)."""
-    v = np.asarray(values, dtype=float)
-    edges = np.asarray(r_edges, dtype=float)
-    if v.ndim != 2 or v.shape[1] != edges.size - 1:
-        raise ValueError(f"distribution_summary: need values (n, {edges.size - 1}) for the edges, got {v.shape}")
-    used = np.isfinite(v)
-    stats = np.full((3, v.shape[1]), np.nan)
-    for k in np.flatnonzero(used.any(axis=0)):
-        stats[:, k] = np.percentile(v[used[:, k], k], [50.0, 16.0, 84.0])
-    return pd.DataFrame({"r_lo": edges[:-1], "r_hi": edges[1:], "r_mid": 0.5 * (edges[:-1] + edges[1:]),
-                         "median": stats[0], "p16": stats[1], "p84": stats[2], "n": used.sum(axis=0)},
-                        columns=list(DISTRIBUTION_COLUMNS))  # fmt: skip
+    return percentile_summary(values, r_edges, "distribution_summary")
 
 
 def peak_radius(summary: pd.DataFrame) -> tuple[float, float]:
