@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from szmass.cosmology import make_cosmology, rho_crit_msun_kpc3
-from szmass.halos import HALO_COLUMNS, HaloSelection, m500_from_particles, select_halos
+from szmass.halos import HALO_COLUMNS, HaloSelection, select_halos, so_from_particles
 from szmass.settings import MissingKeyError
 from workflow_utils import validated_config
 
@@ -24,22 +24,36 @@ def isothermal_sphere(n: int, amplitude: float, r_max: float, rng: np.random.Gen
     return r[:, None] * v, np.full(n, m_tot / n)
 
 
-def test_m500_of_isothermal_sphere_matches_analytic():
+def test_m500_and_m200_of_isothermal_sphere_match_analytic():
     z = 0.3
     rc = rho_crit_msun_kpc3(COSMO, z)
     amplitude = 3.0e9  # Msun / kpc
-    r500_true = np.sqrt(3 * amplitude / (500 * rc))  # mean density 3A/r^2 = 500 rho_c
+    # mean density 3A/r^2 = Delta rho_c, so R_Delta = sqrt(3A / (Delta rho_c)) and M_Delta = 4 pi A R_Delta
+    r500_true, r200_true = (np.sqrt(3 * amplitude / (delta * rc)) for delta in (500, 200))
     centre = np.array([1000.0, -500.0, 20.0])
     pos, mass = isothermal_sphere(200_000, amplitude, 3 * r500_true, np.random.default_rng(1))
-    m500, r500 = m500_from_particles(pos + centre, mass, centre, z, COSMO)
+    (m500, r500), (m200, r200) = so_from_particles(pos + centre, mass, centre, z, COSMO, (500, 200))
     assert r500 == pytest.approx(r500_true, rel=1e-3)
     assert m500 == pytest.approx(4 * np.pi * amplitude * r500_true, rel=3e-3)
+    assert r200 == pytest.approx(r200_true, rel=1e-3)
+    assert m200 == pytest.approx(4 * np.pi * amplitude * r200_true, rel=3e-3)
+    assert m200 / m500 == pytest.approx(np.sqrt(500 / 200), rel=3e-3)  # M ~ R ~ Delta^-1/2 for rho ~ r^-2
 
 
 def test_m500_needs_a_large_enough_sphere():
     pos, mass = isothermal_sphere(1000, 3.0e9, 10.0, np.random.default_rng(2))  # all far above 500 rho_c
-    with pytest.raises(ValueError, match="larger sphere"):
-        m500_from_particles(pos, mass, np.zeros(3), 0.1, COSMO)
+    with pytest.raises(ValueError, match="M500 from particles: still above 500 rho_crit.*larger sphere"):
+        so_from_particles(pos, mass, np.zeros(3), 0.1, COSMO)
+
+
+def test_m200_needs_a_larger_sphere_than_m500():
+    z = 0.1
+    amplitude = 3.0e9
+    r500 = np.sqrt(3 * amplitude / (500 * rho_crit_msun_kpc3(COSMO, z)))
+    pos, mass = isothermal_sphere(20_000, amplitude, 1.3 * r500, np.random.default_rng(4))  # R200 = 1.58 R500
+    assert so_from_particles(pos, mass, np.zeros(3), z, COSMO)[0][1] == pytest.approx(r500, rel=3e-3)
+    with pytest.raises(ValueError, match="M200 from particles: still above 200 rho_crit"):
+        so_from_particles(pos, mass, np.zeros(3), z, COSMO, (500, 200))
 
 
 def ahf_table(**overrides):
@@ -55,6 +69,8 @@ def ahf_table(**overrides):
             "fMhires": [1.0, 1.0, 0.5, 1.0],
             "M500c": [1.2e15, 0.9e14, 3e14, 3e13],
             "R500c": [1300.0, 400.0, 700.0, 300.0],
+            "M200c": [1.7e15, 1.3e14, 4.2e14, 4.5e13],
+            "R200c": [1900.0, 600.0, 1000.0, 450.0],
         }
     )
     return df.assign(**overrides)
@@ -76,6 +92,8 @@ def test_selection_cuts_mass_contamination_and_converts_units():
     row = out.iloc[0]
     assert row["M500"] == pytest.approx(1.2e15 / h)
     assert row["R500"] == pytest.approx(1300.0 / (1 + z) / h)
+    assert row["M200"] == pytest.approx(1.7e15 / h)
+    assert row["R200"] == pytest.approx(1900.0 / (1 + z) / h)
     assert row["centre_x"] == pytest.approx(5e5 / (1 + z) / h)
     assert (row["sim"], row["region"], row["snapshot"], row["model"]) == ("s", 3, 120, "gadget_x")
 
@@ -92,27 +110,49 @@ def test_selection_missing_columns_names_the_file():
 def test_selection_without_m500_columns_needs_particles():
     with pytest.raises(ValueError, match="M500c"):
         run_selection(ahf_table().drop(columns=["M500c", "R500c"]))
+    with pytest.raises(ValueError, match=r"^file x\.AHF_halos: no M200c/R200c columns and no snapshot"):
+        run_selection(ahf_table().drop(columns=["R200c"]))
 
 
-def test_selection_computes_m500_from_particles_when_absent():
+def sis_selection(drop: list[str]):
+    """Selection of one halo whose AHF row lacks the columns ``drop``, its matter a singular isothermal
+    sphere; returns the selected row, the true R500 and R200 [kpc] and how often the particles were read."""
     z, h = 0.2, 0.6777
     rc = rho_crit_msun_kpc3(COSMO, z)
     amplitude = 5.0e10  # M500 ~ 8e14 Msun, above the cut
-    r500_true = np.sqrt(3 * amplitude / (500 * rc))
-    df = ahf_table().drop(columns=["M500c", "R500c"]).iloc[[0]]
-    df = df.assign(Rvir=[2.0 * r500_true * (1 + z) * h])  # comoving kpc/h
+    r500_true, r200_true = (np.sqrt(3 * amplitude / (delta * rc)) for delta in (500, 200))
+    df = ahf_table().drop(columns=drop).iloc[[0]]
+    df = df.assign(Rvir=[1.3 * r200_true * (1 + z) * h])  # comoving kpc/h, Delta_vir < 200
     centre = df[["Xc", "Yc", "Zc"]].to_numpy()[0] / (1 + z) / h
-    pos, mass = isothermal_sphere(100_000, amplitude, 4 * r500_true, np.random.default_rng(3))
+    pos, mass = isothermal_sphere(100_000, amplitude, 2 * r200_true, np.random.default_rng(3))
+    reads = []
 
     def particles(centres, radii):
-        assert np.allclose(centres[0], centre) and radii[0] >= r500_true
+        assert np.allclose(centres[0], centre) and radii[0] >= r200_true
+        reads.append(radii[0])
         return pos + centre, mass
 
     out = select_halos(
         df, ahf_path="x", sim="s", region=1, snapshot=1, redshift=z, h=h, model="m",
         selection=SELECTION, cosmo=COSMO, particles=particles,
     )
-    assert out["R500"].iloc[0] == pytest.approx(r500_true, rel=2e-3)
+    assert list(out.columns) == HALO_COLUMNS and len(out) == 1
+    return out.iloc[0], r500_true, r200_true, len(reads)
+
+
+def test_selection_computes_m500_and_m200_from_particles_when_absent():
+    row, r500_true, r200_true, reads = sis_selection(["M500c", "R500c", "M200c", "R200c"])
+    assert reads == 1  # one read for both overdensities
+    assert row["R500"] == pytest.approx(r500_true, rel=2e-3)
+    assert row["R200"] == pytest.approx(r200_true, rel=2e-3)
+    assert row["M200"] > row["M500"]
+
+
+def test_selection_takes_m500_from_ahf_and_computes_only_m200():
+    row, _, r200_true, reads = sis_selection(["M200c", "R200c"])
+    assert reads == 1
+    assert row["M500"] == pytest.approx(1.2e15 / 0.6777)  # the catalogue's, not the sphere's
+    assert row["R200"] == pytest.approx(r200_true, rel=2e-3)
 
 
 def test_selection_config_rejects_unknown_key():

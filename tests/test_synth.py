@@ -237,16 +237,30 @@ def small_region():
     return cfg, pop, snaps
 
 
-def test_catalogue_m500_r500_consistent_with_500_rho_crit(small_region):
+@pytest.mark.parametrize("delta", [500, 200])
+def test_catalogue_so_masses_consistent_with_delta_rho_crit(small_region, delta: int):
     _, _, snaps = small_region
     h = COSMO.h
     for z, snap in snaps.items():
         df = snap.halos
         hosts = df[df["hostHalo"] == -1]
-        r500_kpc = hosts["R500c"].to_numpy() / h / (1 + z)
-        m_expected = 4 / 3 * np.pi * 500 * rho_crit_msun_kpc3(COSMO, z) * r500_kpc**3
-        np.testing.assert_allclose(hosts["M500c"].to_numpy() / h, m_expected, rtol=1e-9)
-        assert np.all(df["Mvir"] >= df["M500c"]) and np.all(df["Rvir"] >= df["R500c"])
+        r_kpc = hosts[f"R{delta}c"].to_numpy() / h / (1 + z)
+        m_expected = 4 / 3 * np.pi * delta * rho_crit_msun_kpc3(COSMO, z) * r_kpc**3
+        np.testing.assert_allclose(hosts[f"M{delta}c"].to_numpy() / h, m_expected, rtol=1e-9)
+
+
+def test_catalogue_masses_ordered_by_overdensity(small_region):
+    """Mvir >= M200c >= M500c (Delta_vir < 200 < 500), strictly for hosts; likewise the radii. Equal only for
+    tidally truncated sub-halos, whose density never falls to 200 rho_crit (their whole bound mass)."""
+    _, _, snaps = small_region
+    for snap in snaps.values():
+        df = snap.halos
+        hosts = df[df["hostHalo"] == -1]
+        assert np.all(df["Mvir"] >= df["M200c"]) and np.all(df["M200c"] >= df["M500c"])
+        assert np.all(df["Rvir"] >= df["R200c"]) and np.all(df["R200c"] >= df["R500c"])
+        assert np.all(hosts["M200c"] > hosts["M500c"]) and np.all(hosts["R200c"] > hosts["R500c"])
+        # an NFW host of c500 ~ 2-4: M200 / M500 ~ 1.3-1.6
+        assert np.all((hosts["M200c"] / hosts["M500c"] > 1.15) & (hosts["M200c"] / hosts["M500c"] < 2.0))
 
 
 def test_substructure_listed_with_its_host(small_region):

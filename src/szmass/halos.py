@@ -3,7 +3,9 @@
 Selection (de Andres et al. 2022): M500 > 1e14 h^-1 Msun, uncontaminated by low-resolution
 particles (AHF ``fMhires`` at least a configured fraction), and 0 < z <= 1. M500 and R500 are taken
 from the AHF columns ``M500c``/``R500c`` when the catalogue has them, else computed by spherical
-overdensity (500 times the critical density) from the snapshot's particles around the halo centre.
+overdensity (500 times the critical density) from the snapshot's particles around the halo centre;
+likewise M200 and R200 (200 times the critical density; AHF ``M200c``/``R200c``), which the networks
+can be trained on instead of M500 (``training.target_mass``). The selection is on M500 either way.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from szmass.cosmology import rho_crit_msun_kpc3
 from szmass.settings import exact_keys
 
 HALO_COLUMNS = [
-    "sim", "region", "snapshot", "redshift", "halo_id", "M500", "R500",
+    "sim", "region", "snapshot", "redshift", "halo_id", "M500", "R500", "M200", "R200",
     "centre_x", "centre_y", "centre_z", "fMhires", "model",
 ]
-"""Columns of ``results/halos/{sim}.csv``: M500 [Msun], R500 and centre [physical kpc]."""
+"""Columns of ``results/halos/{sim}.csv``: M500, M200 [Msun], R500, R200 and centre [physical kpc]."""
+
+OVERDENSITIES: dict[int, tuple[str, str]] = {500: ("M500", "R500"), 200: ("M200", "R200")}
+"""Overdensity (times rho_crit(z)) -> the halo table's (mass, radius) columns; the AHF columns add a ``c``."""
 
 AHF_NEEDED = ["ID", "hostHalo", "Mvir", "Xc", "Yc", "Zc", "Rvir", "fMhires"]
 
@@ -65,14 +70,20 @@ def overdensity_radius(r: np.ndarray, m_enc: np.ndarray, threshold: float) -> fl
     return float(np.exp(np.log(r[i]) + f * (np.log(r[i + 1]) - np.log(r[i]))))
 
 
-def m500_from_particles(
-    pos_kpc: np.ndarray, mass_msun: np.ndarray, centre_kpc: np.ndarray, redshift: float, cosmo: FlatLambdaCDM
-) -> tuple[float, float]:
-    """Spherical-overdensity (M500 [Msun], R500 [kpc]) about ``centre_kpc`` from physical positions and masses.
+def so_from_particles(
+    pos_kpc: np.ndarray,
+    mass_msun: np.ndarray,
+    centre_kpc: np.ndarray,
+    redshift: float,
+    cosmo: FlatLambdaCDM,
+    overdensities: Sequence[int] = (500,),
+) -> list[tuple[float, float]]:
+    """Spherical-overdensity (M_Delta [Msun], R_Delta [kpc]) about ``centre_kpc`` for each Delta of ``overdensities``.
 
-    R500 is the largest radius at which the mean enclosed density is 500 rho_crit(z)
-    (:func:`overdensity_radius`). Raises if the particles never reach that overdensity or never
-    fall below it (the sphere read was too small).
+    R_Delta is the largest radius at which the mean enclosed density of the particles (physical positions
+    [kpc], masses [Msun]) is Delta rho_crit(z) (:func:`overdensity_radius`), and M_Delta = 4/3 pi R_Delta^3
+    Delta rho_crit(z). Raises if the particles never reach an overdensity or never fall below it (the
+    sphere read was too small).
     """
     r = np.sqrt(np.sum((np.asarray(pos_kpc, float) - np.asarray(centre_kpc, float)) ** 2, axis=1))
     order = np.argsort(r, kind="stable")
@@ -81,16 +92,20 @@ def m500_from_particles(
     keep = r > 0
     r, m_enc = r[keep], m_enc[keep]
     if r.size < 2:
-        raise ValueError("M500 from particles: fewer than two particles around the centre")
-    target = 500.0 * rho_crit_msun_kpc3(cosmo, redshift)
-    r500 = overdensity_radius(r, m_enc, target)
-    if r500 == 0.0:
-        raise ValueError(f"M500 from particles: mean density never reaches 500 rho_crit around {centre_kpc}")
-    if r500 is None:
-        raise ValueError(
-            f"M500 from particles: still above 500 rho_crit at the last particle (r = {r[-1]:.1f} kpc); read a larger sphere"
-        )
-    return float(4.0 / 3.0 * np.pi * r500**3 * target), r500
+        raise ValueError(f"spherical overdensity from particles: fewer than two particles around {centre_kpc}")
+    out = []
+    for delta in overdensities:
+        what = f"M{delta} from particles"
+        target = delta * rho_crit_msun_kpc3(cosmo, redshift)
+        radius = overdensity_radius(r, m_enc, target)
+        if radius == 0.0:
+            raise ValueError(f"{what}: mean density never reaches {delta} rho_crit around {centre_kpc}")
+        if radius is None:
+            raise ValueError(
+                f"{what}: still above {delta} rho_crit at the last particle (r = {r[-1]:.1f} kpc); read a larger sphere"
+            )
+        out.append((float(4.0 / 3.0 * np.pi * radius**3 * target), radius))
+    return out
 
 
 ParticleSource = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -114,7 +129,8 @@ def select_halos(
     """Select the halos of one AHF catalogue (``ahf`` as read by ``szmass.sims.read_ahf_halos``).
 
     AHF units (h^-1 Msun, comoving kpc/h) are converted with ``h`` and the scale factor 1/(1+z).
-    ``particles`` supplies the matter around candidate halos when the catalogue lacks ``M500c``/``R500c``.
+    ``particles`` supplies the matter around candidate halos when the catalogue lacks ``M500c``/``R500c`` or
+    ``M200c``/``R200c`` (each pair is taken from the catalogue when it has both columns, else computed).
     Returns rows with :data:`HALO_COLUMNS` (empty when nothing passes).
     """
     from szmass.sims import require_columns
@@ -126,18 +142,27 @@ def select_halos(
     m_min_msun = selection.m500_min / h
     cand = ahf[(ahf["fMhires"] >= selection.fmhires_min) & (ahf["Mvir"] / h > m_min_msun)]
     centres = cand[["Xc", "Yc", "Zc"]].to_numpy(float) * a / h
-    if {"M500c", "R500c"} <= set(ahf.columns):
-        m500 = cand["M500c"].to_numpy(float) / h
-        r500 = cand["R500c"].to_numpy(float) * a / h
-    else:
+    radii = cand["Rvir"].to_numpy(float) * a / h  # R500 < R200 < Rvir (Delta_vir < 200 at z <= 1)
+    so: dict[str, np.ndarray] = {}
+    from_particles = []
+    for delta, (m_col, r_col) in OVERDENSITIES.items():
+        if {f"{m_col}c", f"{r_col}c"} <= set(ahf.columns):
+            so[m_col] = cand[f"{m_col}c"].to_numpy(float) / h
+            so[r_col] = cand[f"{r_col}c"].to_numpy(float) * a / h
+        else:
+            from_particles.append(delta)
+    if from_particles:
         if particles is None:
-            raise ValueError(f"file {ahf_path}: no M500c/R500c columns and no snapshot given to compute them from particles")
-        m500 = np.empty(len(cand))
-        r500 = np.empty(len(cand))
-        radii = cand["Rvir"].to_numpy(float) * a / h  # R500 < Rvir always
+            absent = [f"{c}c" for d in from_particles for c in OVERDENSITIES[d]]
+            raise ValueError(f"file {ahf_path}: no {'/'.join(absent)} columns and no snapshot given to compute them "
+                             "from particles")
+        found = np.empty((len(cand), len(from_particles), 2))
         for k, (c, rv) in enumerate(zip(centres, radii)):
             pos, mass = particles(c[None, :], np.array([1.5 * rv]))
-            m500[k], r500[k] = m500_from_particles(pos, mass, c, redshift, cosmo)
+            found[k] = so_from_particles(pos, mass, c, redshift, cosmo, from_particles)
+        for j, delta in enumerate(from_particles):
+            m_col, r_col = OVERDENSITIES[delta]
+            so[m_col], so[r_col] = found[:, j, 0], found[:, j, 1]
     out = pd.DataFrame(
         {
             "sim": sim,
@@ -145,8 +170,7 @@ def select_halos(
             "snapshot": int(snapshot),
             "redshift": float(redshift),
             "halo_id": cand["ID"].to_numpy(np.int64),
-            "M500": m500,
-            "R500": r500,
+            **so,
             "centre_x": centres[:, 0],
             "centre_y": centres[:, 1],
             "centre_z": centres[:, 2],

@@ -10,8 +10,8 @@ zoom); positions are rounded to float32 (as GADGET stores them) before smoothing
 and the catalogue are computed, so the files are self-consistent.
 
 The AHF catalogue is *measured* on the particles, as AHF does: spherical overdensity about the halo
-centre, the outermost radius where the mean enclosed density is 500 rho_crit(z) (M500c, R500c) or
-Delta_vir rho_crit(z) (Bryan & Norman 1998, colossus; Mvir, Rvir), interpolated log-linearly in
+centre, the outermost radius where the mean enclosed density is 500 or 200 rho_crit(z) (M500c, R500c,
+M200c, R200c) or Delta_vir rho_crit(z) (Bryan & Norman 1998, colossus; Mvir, Rvir), interpolated log-linearly in
 density between particle radii. Hosts use all particles; sub-halos (and companions whose centre lies
 inside the host's Rvir) only their own particles (an idealised unbinding), and when their density
 never falls to the threshold (tidally truncated sub-halos) the whole bound mass and its outermost
@@ -288,6 +288,8 @@ def build_region_snapshot(
 class _Measured:
     m500: float
     r500: float
+    m200: float
+    r200: float
     mvir: float
     rvir: float
     npart: int
@@ -300,14 +302,15 @@ class _Measured:
     rmax: float
 
 
-def _measure(dpos: np.ndarray, mass: np.ndarray, vel: np.ndarray, is_gas: np.ndarray, t500: float, tvir: float,
+def _measure(dpos: np.ndarray, mass: np.ndarray, vel: np.ndarray, is_gas: np.ndarray, rho_c: float, delta_vir: float,
              bound: bool) -> _Measured | None:
     """Spherical-overdensity properties of particles at ``dpos`` [kpc] from a centre; None if the sphere is too small.
 
-    ``bound``: the particles are the halo's own, so a density that never falls to a threshold means
-    the whole set (truncated sub-halo) rather than a sphere to enlarge.
+    Overdensities 500, 200 and ``delta_vir`` times ``rho_c`` [Msun/kpc^3]. ``bound``: the particles are the
+    halo's own, so a density that never falls to a threshold means the whole set (truncated sub-halo)
+    rather than a sphere to enlarge.
     """
-    empty = _Measured(0.0, 0.0, 0.0, 0.0, 0, 0, 0.0, np.zeros(3), 0.0, 0.0, 0.0, 0.0)
+    empty = _Measured(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0.0, np.zeros(3), 0.0, 0.0, 0.0, 0.0)
     if len(dpos) == 0:
         return empty if bound else None
     r = np.sqrt(np.einsum("ij,ij->i", dpos, dpos))
@@ -316,15 +319,14 @@ def _measure(dpos: np.ndarray, mass: np.ndarray, vel: np.ndarray, is_gas: np.nda
     ok = r > 0
     r, m_enc = r[ok], m_enc[ok]
     idx = order[ok]
-    rvir = overdensity_radius(r, m_enc, tvir)
-    r500 = overdensity_radius(r, m_enc, t500)
-    if rvir is None or r500 is None:
-        if not bound:
-            return None
-        rvir = r[-1] if rvir is None else rvir
-        r500 = r[-1] if r500 is None else r500
-    mvir = m_enc[-1] if rvir >= r[-1] else 4.0 / 3.0 * np.pi * rvir**3 * tvir
-    m500 = m_enc[-1] if r500 >= r[-1] else 4.0 / 3.0 * np.pi * r500**3 * t500
+    radii = [overdensity_radius(r, m_enc, delta * rho_c) for delta in (500.0, 200.0, delta_vir)]
+    if any(x is None for x in radii) and not bound:
+        return None
+    so = []  # (M, R) per overdensity; a bound set whose density never falls to one: all of it
+    for delta, radius in zip((500.0, 200.0, delta_vir), radii, strict=True):
+        radius = r[-1] if radius is None else radius
+        so.append((m_enc[-1] if radius >= r[-1] else 4.0 / 3.0 * np.pi * radius**3 * (delta * rho_c), radius))
+    (m500, r500), (m200, r200), (mvir, rvir) = so
     n_in = int(np.searchsorted(r, rvir, side="right"))
     inside = idx[:n_in]
     if n_in == 0:
@@ -336,8 +338,8 @@ def _measure(dpos: np.ndarray, mass: np.ndarray, vel: np.ndarray, is_gas: np.nda
     vc = np.sqrt(G_KPC_KMS2_MSUN * m_enc[:n_in] / r[:n_in])
     k = MIN_PARTICLES_VMAX + int(np.argmax(vc[MIN_PARTICLES_VMAX:])) if n_in > MIN_PARTICLES_VMAX else int(np.argmax(vc))
     return _Measured(
-        float(m500), float(r500), float(mvir), float(rvir), n_in, int(np.count_nonzero(is_gas[inside])),
-        float(np.sum(w[is_gas[inside]])), v_mean, sigma_v, float(np.linalg.norm(com)), float(vc[k]), float(r[k]),
+        float(m500), float(r500), float(m200), float(r200), float(mvir), float(rvir), n_in,
+        int(np.count_nonzero(is_gas[inside])), float(np.sum(w[is_gas[inside]])), v_mean, sigma_v, float(np.linalg.norm(com)), float(vc[k]), float(r[k]),
     )
 
 
@@ -356,7 +358,7 @@ def measure_catalogue(
     h = float(cosmo.h)
     to_box = h * (1.0 + z)
     rho_c = rho_crit_msun_kpc3(cosmo, z)
-    t500, tvir = 500.0 * rho_c, float(mass_so.deltaVir(z)) * rho_c
+    delta_vir = float(mass_so.deltaVir(z))
     is_gas = np.arange(len(pos)) < n_gas
     region_kpc = population.radius / to_box
     by_owner = np.argsort(owner, kind="stable")
@@ -371,12 +373,12 @@ def measure_catalogue(
         host_of[hh.index] = hh.host if inner else 0
         if inner:
             sel = by_owner[bounds[hh.index]:bounds[hh.index + 1]]
-            res = _measure(pos[sel] - s.centre, mass[sel], vel[sel], is_gas[sel], t500, tvir, bound=True)
+            res = _measure(pos[sel] - s.centre, mass[sel], vel[sel], is_gas[sel], rho_c, delta_vir, bound=True)
         else:
             radius = 3.0 * s.rvir
             while True:
                 sel = _within(pos, s.centre, radius)
-                res = _measure(pos[sel] - s.centre, mass[sel], vel[sel], is_gas[sel], t500, tvir, bound=False)
+                res = _measure(pos[sel] - s.centre, mass[sel], vel[sel], is_gas[sel], rho_c, delta_vir, bound=False)
                 if res is not None or radius > 2.0 * region_kpc:
                     break
                 radius *= 2.0
@@ -405,7 +407,7 @@ def measure_catalogue(
             **{f"E{ax}{comp}": hh.rotation[k, j] for j, ax in enumerate("abc") for k, comp in enumerate("xyz")},
             "fMhires": round(fmhires, 6), "cNFW": res.rvir / s.r_s,
             "n_gas": res.n_gas, "M_gas": res.m_gas * h,
-            "M500c": res.m500 * h, "R500c": res.r500 * to_box,
+            "M500c": res.m500 * h, "R500c": res.r500 * to_box, "M200c": res.m200 * h, "R200c": res.r200 * to_box,
         })
     return pd.DataFrame(rows)
 
