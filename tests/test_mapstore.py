@@ -12,6 +12,7 @@ import xarray as xr
 import zarr
 
 from szmass.mapstore import (
+    LATER_COORDS,
     MAP_COORDS,
     MapConfig,
     gather,
@@ -47,6 +48,8 @@ def make_part(sim: str, region: int, snapshot: int, halo_ids: list[int], seed: i
         "redshift": np.full(n, 0.1 * snapshot),
         "M500": 10 ** rng.uniform(14, 15, n),
         "R500": rng.uniform(500, 1500, n),
+        "M200": 10 ** rng.uniform(14.1, 15.1, n),
+        "R200": rng.uniform(800, 2400, n),
         "Y500_cyl": rng.uniform(1e-4, 1e-2, n),
         "Y500_sph": rng.uniform(1e-4, 1e-2, n),
         "model": np.full(n, "gadget_x"),
@@ -192,6 +195,20 @@ def test_open_maps_names_missing_field(tmp_path: Path) -> None:
     ds.to_zarr(tmp_path / "bad.zarr", consolidated=False)
     with pytest.raises(ValueError, match=r"bad.zarr: field\(s\) \['Y500_sph'\] missing"):
         open_maps(tmp_path / "bad.zarr")
+
+
+def test_a_store_without_m200_fails_only_when_m200_is_needed(tmp_path: Path) -> None:
+    """A store of an older version (no M200, R200) opens for every other use; asking for M200 names it."""
+    old = make_part("s", 1, 1, [1, 2], seed=0).drop_vars(list(LATER_COORDS))
+    old.to_zarr(tmp_path / "old.zarr", consolidated=False)
+    ds = open_maps(tmp_path / "old.zarr")
+    assert list(ds.coords)[:8] == ["sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "R500"]
+    assert "M200" not in ds.variables and ds.sizes["map"] == 6
+    with pytest.raises(ValueError, match=r"^map store .*old\.zarr: field\(s\) \['M200'\] missing \(a store written by "
+                                         r"an older version: rebuild it\)"):
+        open_maps(tmp_path / "old.zarr", need=["M200"])
+    with pytest.raises(ValueError, match=r"old\.zarr: field\(s\) \['M200', 'R200'\] missing"):
+        gather([tmp_path / "old.zarr"], tmp_path / "clean.zarr")  # a gathered store has every coordinate
     with pytest.raises(FileNotFoundError, match="nowhere.zarr"):
         open_maps(tmp_path / "nowhere.zarr")
 
@@ -207,7 +224,7 @@ def test_maps_dataset_validates_shapes() -> None:
 
 
 def test_clean_part_without_halos_reads_nothing(tmp_path: Path) -> None:
-    halos = pd.DataFrame(columns=["halo_id", "M500", "R500", "centre_x", "centre_y", "centre_z", "model", "redshift"])
+    halos = pd.DataFrame(columns=[*HALO_COLUMNS, "redshift"])
     from szmass.cosmology import make_cosmology
 
     ds = clean_part(tmp_path / "no-such-snapshot", halos, sim="s", region=1, snapshot=2, cosmo=make_cosmology(),
@@ -268,8 +285,13 @@ def test_clean_part_of_a_synthetic_snapshot(tmp_path: Path) -> None:
     # the high-resolution maps written on request: same maps in the same order, Y500_cyl recomputed from them
     hires = xr.open_dataset(hires_path, engine="zarr", consolidated=False, chunks=None)
     assert hires["y"].shape == (n, 128, 128) and hires["y"].dtype == np.float32
-    for name in ("halo_id", "projection", "M500", "model"):
+    for name in ("halo_id", "projection", "M500", "R500", "M200", "R200", "model"):
         np.testing.assert_array_equal(hires[name].values, ds[name].values)
+    # the halo table's M200, R200 carried per map; M200 > M500 and R200 > R500 for these hosts
+    by_halo = halos.set_index("halo_id").loc[ds["halo_id"].values]
+    for name in ("M500", "R500", "M200", "R200"):
+        np.testing.assert_array_equal(ds[name].values, by_halo[name].to_numpy())
+    assert np.all(ds["M200"].values > ds["M500"].values) and np.all(ds["R200"].values > ds["R500"].values)
     r500_arcmin = ds["R500"].values / d_a * (180 * 60 / np.pi)
     y_cyl = [y500_cyl_arcmin2(hires["y"].values[m].astype(float), 0.5, r500_arcmin[m]) for m in range(n)]
     # Y500_cyl is the pixel-free aperture integral; the 30" pixels sample the aperture's edge to ~2e-3

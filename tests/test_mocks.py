@@ -51,6 +51,7 @@ def toy_clean_store(m500, redshift, *, projections=3, seed=0, npix=96):
     coords = {
         "sim": np.full(m.size, "toy"), "region": halo + 1, "snapshot": np.zeros(m.size, int), "halo_id": halo,
         "projection": np.tile(np.arange(projections), n_halo), "redshift": z, "M500": m, "R500": r500,
+        "M200": 1.4 * m, "R200": r500 * (1.4 * 500 / 200) ** (1 / 3),  # an NFW halo of c500 ~ 2.5
         "Y500_cyl": y500, "Y500_sph": y500 / 1.2, "model": np.full(m.size, "toy"),
     }
     return maps_dataset(y, coords, sim="toy", region=0, snapshot=0, config=replace(DEFAULT_MAPS, npix_out=npix))
@@ -77,6 +78,7 @@ def clean():
 def test_mocks_are_the_clean_maps_plus_the_noise_at_the_recorded_position(clean, noise_map):
     ds = planck_mocks(clean, noise_map, toy_catalogue(), seed=3)
     assert ds["y"].dtype == np.float32 and ds["y"].shape == clean["y"].shape
+    assert {"M500", "R500", "M200", "R200"} <= set(ds.coords)  # every mass definition carried, for either target
     for k in clean.coords:
         np.testing.assert_array_equal(ds[k].values, clean[k].values)
     expected = healpix.cutouts(noise_map, ds["noise_glon"].values, ds["noise_glat"].values)

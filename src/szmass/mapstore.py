@@ -6,8 +6,9 @@ store (written atomically) with the layout of the final store (docs/architecture
 
 * ``y`` (map, py, px) float32, the clean y-maps (dimensionless, 96 x 96 by default);
 * per-map coordinates along ``map``: sim, region, snapshot, halo_id, projection, redshift (of the
-  snapshot the map was made from), M500 [Msun], R500 [physical kpc], Y500_cyl [arcmin^2],
-  Y500_sph [arcmin^2], model;
+  snapshot the map was made from), M500 [Msun], R500 [physical kpc], M200 [Msun], R200 [physical kpc],
+  Y500_cyl [arcmin^2], Y500_sph [arcmin^2], model (M200 and R200 may be absent from a store written by
+  an older version: :data:`LATER_COORDS`);
 * attributes: the map settings (:class:`MapConfig`), and in a part the job's sim, region and snapshot,
   so a part with no halo (a snapshot where nothing was selected) is still a valid, identifiable part.
 
@@ -52,11 +53,16 @@ MAP_COORDS: dict[str, tuple[np.dtype, str]] = {
     "redshift": (np.dtype(np.float64), ""),
     "M500": (np.dtype(np.float64), "Msun"),
     "R500": (np.dtype(np.float64), "kpc"),
+    "M200": (np.dtype(np.float64), "Msun"),
+    "R200": (np.dtype(np.float64), "kpc"),
     "Y500_cyl": (np.dtype(np.float64), "arcmin2"),
     "Y500_sph": (np.dtype(np.float64), "arcmin2"),
     "model": (STRING, ""),
 }
 """Per-map coordinates: name -> (dtype, units)."""
+
+LATER_COORDS = ("M200", "R200")
+"""Coordinates that stores written by older versions lack: :func:`open_maps` requires them only on request."""
 
 JOB_ATTRS = ("sim", "region", "snapshot")
 """Attributes naming a part's projection job."""
@@ -64,7 +70,8 @@ JOB_ATTRS = ("sim", "region", "snapshot")
 COORD_CHUNK = 1 << 16
 """Chunk length of the 1D coordinate arrays in the gathered store."""
 
-HIRES_COORDS = ("sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "R500", "model")
+HIRES_COORDS = ("sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "R500", "M200", "R200",
+                "model")
 """Per-map coordinates of a high-resolution map store (its Y500 are in the clean part)."""
 
 ROUTES = ("fast", "hires")
@@ -204,19 +211,25 @@ def part_stores(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
-def open_maps(path: str | os.PathLike[str]) -> xr.Dataset:
-    """Open a map store (a part or a gathered store) lazily, checking that it has ``y`` and every coordinate."""
+def open_maps(path: str | os.PathLike[str], *, need: Iterable[str] = ()) -> xr.Dataset:
+    """Open a map store (a part or a gathered store) lazily, checking that it has ``y`` and every coordinate
+    of :data:`MAP_COORDS`, those of :data:`LATER_COORDS` only when named in ``need`` (e.g. ``["M200"]`` to
+    train on M200), so that a store of an older version serves every other use."""
     try:
         ds = xr.open_dataset(path, engine="zarr", consolidated=False, chunks=None)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"map store {path}: not found or not a zarr store") from err
-    missing = [k for k in ["y", *MAP_COORDS] if k not in ds.variables]
+    required = [k for k in MAP_COORDS if k not in LATER_COORDS or k in set(need)]
+    missing = [k for k in ["y", *required] if k not in ds.variables]
     if missing:
-        raise ValueError(f"map store {path}: field(s) {missing} missing; expected y and coordinates {list(MAP_COORDS)}")
+        older = " (a store written by an older version: rebuild it)" if set(missing) <= set(LATER_COORDS) else ""
+        raise ValueError(f"map store {path}: field(s) {missing} missing{older}; expected y and coordinates "
+                         f"{list(MAP_COORDS)}")
     if ds["y"].dims != ("map", "py", "px"):
         raise ValueError(f"map store {path}: y has dimensions {ds['y'].dims}, expected ('map', 'py', 'px')")
     # the per-map coordinates first, in MAP_COORDS order (a stable column order for users); others kept after them
-    coords = [*MAP_COORDS, *(k for k in ds.coords if k not in MAP_COORDS and k not in ds.indexes)]
+    present = [k for k in MAP_COORDS if k in ds.variables]
+    coords = [*present, *(k for k in ds.coords if k not in MAP_COORDS and k not in ds.indexes)]
     data = ["y", *(k for k in ds.data_vars if k != "y")]
     return ds.reset_coords(coords)[data + coords].set_coords(coords)
 
@@ -238,7 +251,7 @@ def gather(part_paths: Sequence[str | os.PathLike[str]], out_path: str | os.Path
         raise ValueError(f"gather into {out_path}: no part files given")
     parts = []
     for path in progress(part_paths, desc="clean maps, parts opened"):
-        ds = open_maps(path)
+        ds = open_maps(path, need=LATER_COORDS)  # a gathered store has every coordinate
         absent = [k for k in JOB_ATTRS if k not in ds.attrs]
         if absent:
             raise ValueError(f"part file {path}: attribute(s) {absent} naming the projection job missing")

@@ -28,7 +28,7 @@ from szmass.ymap import ARCMIN_PER_ARCSEC, GasSnapshot, HaloGas, selection_radiu
 
 log = logging.getLogger(__name__)
 
-HALO_COLUMNS = ["halo_id", "M500", "R500", "centre_x", "centre_y", "centre_z", "model"]
+HALO_COLUMNS = ["halo_id", "M500", "R500", "M200", "R200", "centre_x", "centre_y", "centre_z", "model"]
 """Columns :func:`clean_part` needs in the halo table (``results/halos/{sim}.csv``), besides ``redshift``."""
 
 
@@ -66,6 +66,8 @@ def clean_part(
         "redshift": np.empty(n),
         "M500": np.repeat(halos["M500"].to_numpy(float), n_proj),
         "R500": np.repeat(halos["R500"].to_numpy(float), n_proj),
+        "M200": np.repeat(halos["M200"].to_numpy(float), n_proj),
+        "R200": np.repeat(halos["R200"].to_numpy(float), n_proj),
         "Y500_cyl": np.empty(n),
         "Y500_sph": np.empty(n),
         "model": np.repeat(halos["model"].astype(str).to_numpy(), n_proj),
