@@ -34,11 +34,12 @@ Z_SAMPLED_MAX = 0.7
 
 def observed_maps(snap_path: Path, projections: range) -> tuple[float, float, np.ndarray]:
     """(M500 [Msun], z, maps (n, 96, 96) [y]) of the main halo of ``snap_path`` by the default route."""
+    from ymap_cluster import main_halo  # sibling harness
+
     from szmass.cosmology import make_cosmology
     from szmass.instrument import intermediate_grid, observe
     from szmass.sims import read_snapshot
     from szmass.ymap import project_halo, selection_radius_kpc
-    from ymap_cluster import main_halo  # sibling harness
 
     cosmo = make_cosmology()
     header, main, centre, r500 = main_halo(snap_path)
@@ -64,10 +65,11 @@ def summary(table: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def main() -> None:
+    from ymap_equivalence import make_cluster  # sibling harness
+
     from szmass.mapstore import open_maps
     from szmass.predict import load_models, predict_masses
     from szmass.zbins import REDSHIFT_EDGES
-    from ymap_equivalence import make_cluster  # sibling harness
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("weights", type=Path, help="directory of the published bestmodel-{1..4}.h5")
