@@ -260,6 +260,34 @@ def test_config_alone_applies_on_top_of_the_demo_config(tmp_path):
     assert "seed: -1 is less than the minimum of 0" in proc.stdout + proc.stderr
 
 
+M200_MOCK_TARGETS = ("results/tables/test_predictions_clean.csv", "results/tables/test_predictions_planck.csv",
+                     "results/figures/predicted_vs_true_planck.png", "results/tables/posterior_coverage.csv")
+"""Products of the mocks, which a run of M200 networks makes."""
+
+
+def test_m200_networks_make_the_mocks_products_and_refuse_the_sky_at_start(tmp_path):
+    m200 = ("--configfile", str(REPO / "config" / "ci.yaml"), "--config", 'training={"target_mass": "M200"}')
+    proc = snakemake(tmp_path, "-n", "--quiet", "rules", *m200, "--", *M200_MOCK_TARGETS, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, re.MULTILINE))
+    assert jobs["train"] == "16" and "sky_predictions" not in jobs  # ci.yaml: 2 data sets x 4 bins x 2 seeds
+    proc = snakemake(tmp_path, "-n", *m200, check=False)  # the default target holds the sky and the catalogue
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert ("training.target_mass: results/sky/predictions.csv compares the networks' masses with PSZ2's M_SZ, "
+            "an M500, but the networks learn M200") in out
+    assert not (tmp_path / "results").exists()  # stopped before any job
+
+
+def test_psz2_products_need_m500_networks():
+    from szmass.config_checks import require_psz2_target
+
+    require_psz2_target({"training": {"target_mass": "M500"}}, "the catalogue")
+    with pytest.raises(ConfigError, match=r"^invalid configuration \(the sky and the catalogue need M500 networks\), "
+                                          r"1 problem\(s\):\n  training\.target_mass: the catalogue compares"):
+        require_psz2_target({"training": {"target_mass": "M200"}}, "the catalogue")
+
+
 def test_empty_halo_table_names_the_cuts():
     from szmass.config_checks import check_halos_selected
 

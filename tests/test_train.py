@@ -35,9 +35,11 @@ SEED = 11
 
 def tiny_store(n_halos: int = 24, seed: int = 0) -> xr.Dataset:
     """Map-store layout (every coordinate of the data contract) with 2 to 4 maps per halo at z = 0.05
-    and two at z = 0.3: a Gaussian blob whose amplitude scales as M^(5/3), plus white noise."""
+    and two at z = 0.3: a Gaussian blob whose amplitude scales as M500^(5/3), plus white noise; M200 is
+    1.2 to 1.6 M500 (as NFW halos of various concentrations), so log10 M200 is not log10 M500 shifted."""
     rng = np.random.default_rng(seed)
     log_m = rng.uniform(14.0, 15.0, n_halos)
+    m200_over_m500 = 1.2 + 0.4 * (np.arange(n_halos) * 7 % 5) / 4  # no draw: the other coordinates stay as they were
     yy, xx = np.mgrid[:NPIX, :NPIX] - (NPIX - 1) / 2
     maps, rows = [], []
     for h in range(n_halos):
@@ -45,14 +47,14 @@ def tiny_store(n_halos: int = 24, seed: int = 0) -> xr.Dataset:
             width = 3.0 + rng.uniform(-0.5, 0.5)
             blob = 1e-6 * 10 ** (5 / 3 * (log_m[h] - 14.5)) * np.exp(-(xx**2 + yy**2) / (2 * width**2))
             maps.append(blob + 2e-7 * rng.normal(size=(NPIX, NPIX)))
-            rows.append(("synth", 1 + h % 6, 124, h, p, 0.05, 10 ** log_m[h]))
+            rows.append(("synth", 1 + h % 6, 124, h, p, 0.05, 10 ** log_m[h], m200_over_m500[h] * 10 ** log_m[h]))
     for h in (0, 1):  # a later snapshot: another redshift bin
         maps.append(np.zeros((NPIX, NPIX)))
-        rows.append(("synth", 1 + h % 6, 117, h, 0, 0.3, 10 ** log_m[h]))
-    cols = ("sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500")
+        rows.append(("synth", 1 + h % 6, 117, h, 0, 0.3, 10 ** log_m[h], m200_over_m500[h] * 10 ** log_m[h]))
+    cols = ("sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "M200")
     coords = {c: ("map", np.array(v)) for c, v in zip(cols, zip(*rows, strict=True), strict=True)}
     n = len(rows)
-    coords |= {"R500": ("map", np.full(n, 1000.0)), "Y500_cyl": ("map", np.ones(n)), "Y500_sph": ("map", np.ones(n)),
+    coords |= {"R500": ("map", np.full(n, 1000.0)), "R200": ("map", np.full(n, 1500.0)), "Y500_cyl": ("map", np.ones(n)), "Y500_sph": ("map", np.ones(n)),
                "model": ("map", np.full(n, "gadget_x"))}  # fmt: skip
     return xr.Dataset({"y": (("map", "py", "px"), np.asarray(maps, np.float32))}, coords=coords)
 
@@ -171,6 +173,33 @@ def test_bad_inputs_are_named(bin1: xr.Dataset, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"non-finite pixels in map\(s\) \[5\]"):
         MapSource(bin1.assign(y=(("map", "py", "px"), y)))
     assert not any(tmp_path.iterdir())
+
+
+def test_target_m200_trains_on_log10_m200(bin1: xr.Dataset, reference: train.RunResult, tmp_path: Path) -> None:
+    """target_mass="M200": the same split, the maps' log10 M200 as truth and target; single and vectorised runs."""
+    run = train_run(bin1, out_dir=tmp_path / "m200", seed=SEED, test_seed=TEST_SEED, epochs=EPOCHS, batch_size=BATCH,
+                    target_mass="M200")  # fmt: skip
+    pred = pd.read_csv(run.out_dir / rundir.PREDICTIONS_FILE)
+    ref = pd.read_csv(reference.out_dir / rundir.PREDICTIONS_FILE)
+    assert np.array_equal(pred["split"], ref["split"]) and np.array_equal(pred["map"], ref["map"])  # same clusters
+    np.testing.assert_allclose(pred["log10_M_true"], np.log10(bin1["M200"].values), rtol=0, atol=1e-12)
+    offset = np.log10(bin1["M200"].values / bin1["M500"].values)
+    assert offset.min() > 0.07 and np.ptp(offset) > 0.1  # M200 is not a fixed multiple of M500
+    # the network learned log10 M200: same seed, same initial weights as the M500 run but for the output bias, which
+    # starts at the training maps' mean log10 M200 instead of M500; the predictions follow that offset
+    train_rows = pred["split"] == "train"
+    shift = (pred["log10_M_cnn"] - ref["log10_M_cnn"])[train_rows].mean()
+    assert shift == pytest.approx(offset[train_rows].mean(), abs=0.01)
+    (ens,) = train_ensemble(bin1, out_dirs=[tmp_path / "ens"], seeds=[SEED], test_seed=TEST_SEED, epochs=1,
+                            batch_size=BATCH, target_mass="M200")  # fmt: skip
+    ens_pred = pd.read_csv(ens.out_dir / rundir.PREDICTIONS_FILE)
+    np.testing.assert_allclose(ens_pred["log10_M_true"], pred["log10_M_true"], rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"^map store: coordinate 'M200' \[Msun\] missing"):
+        train_run(bin1.drop_vars("M200"), out_dir=tmp_path / "none", seed=SEED, test_seed=TEST_SEED, epochs=1,
+                  target_mass="M200")  # fmt: skip
+    with pytest.raises(ValueError, match=r"target mass must be one of \['M500', 'M200'\], got 'Mvir'"):
+        train_run(bin1, out_dir=tmp_path / "none", seed=SEED, test_seed=TEST_SEED, epochs=1, target_mass="Mvir")
+    assert not (tmp_path / "none").exists()
 
 
 def test_vectorised_runs_match_single_runs(bin1: xr.Dataset, reference: train.RunResult, tmp_path: Path) -> None:

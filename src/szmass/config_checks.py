@@ -275,6 +275,26 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
     _fail(problems, f"working directory {Path(workdir).absolute()}")
 
 
+PSZ2_MASS = "M500"
+"""The mass PSZ2's M_SZ estimates (of M500, biased low by the hydrostatic bias)."""
+
+
+def require_psz2_target(config: Mapping[str, Any], product: str) -> None:
+    """Raise :class:`ConfigError` unless the networks learn PSZ2's mass (``training.target_mass`` M500).
+
+    For the products that compare the networks' masses with PSZ2's M_SZ, an M500 (the sky's masses and,
+    from them, the catalogue, the bias tables and the figures of the sky): called by their rules while the
+    workflow builds its jobs, so a run of M200 networks stops at start when it asks for one of them and
+    makes every product of the mocks. ``product`` names the refused output.
+    """
+    target = config["training"]["target_mass"]
+    if target != PSZ2_MASS:
+        _fail([f"training.target_mass: {product} compares the networks' masses with PSZ2's M_SZ, an {PSZ2_MASS}, "
+               f"but the networks learn {target}; ask only for the products of the mocks (e.g. "
+               f"results/tables/test_predictions_clean.csv) or set training.target_mass: {PSZ2_MASS}"],
+              "the sky and the catalogue need M500 networks")
+
+
 def check_halos_selected(n_halos: int, selection: Mapping[str, Any], sim: str) -> None:
     """Raise :class:`ConfigError` naming the ``halo_selection`` cuts when they kept no halo of simulation ``sim``.
 

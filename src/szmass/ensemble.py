@@ -73,7 +73,7 @@ from szmass.train import (
     draw_split,
     epoch_order,
     load_checkpoint,
-    log10_m500,
+    log10_mass,
     numbered,
     pixel_moments,
     save_checkpoint,
@@ -221,7 +221,7 @@ def build_ensemble(
     split_conv: bool | None = None,
     architecture: Architecture = PAPER_ARCHITECTURE,
 ) -> keras.Model:
-    """The vectorised network of K = len(mean) runs: raw maps (batch, py, px, K) -> log10 M500 [Msun] (batch, K).
+    """The vectorised network of K = len(mean) runs: raw maps (batch, py, px, K) -> log10 M [Msun] (batch, K).
 
     Weights are zero until :func:`load_run` fills them in; run k's standardisation is (mean[k], std[k]).
     ``split_conv`` (see :class:`GroupedConv2D`); None: split unless TensorFlow sees a GPU. Each run is
@@ -382,7 +382,7 @@ def make_steps(
     """The compiled training and evaluation steps of an ensemble, on batches of :func:`stacked_batches`.
 
     ``train_step(x, t, w, active)``, maps ``x`` as (batch, K, py, px): one Adam update of every active
-    run on the sum over runs of each run's MSE of log10 M500 over its rows (weights ``w``); returns per
+    run on the sum over runs of each run's MSE of log10 M over its rows (weights ``w``); returns per
     run the sum of squared errors [dex^2] and the number of rows. ``eval_step(x, t, w)``: the same sums
     in inference mode.
     """
@@ -437,10 +437,11 @@ def train_ensemble(
     epoch_hook: Callable[[int], None] | None = None,
     architecture: Architecture = PAPER_ARCHITECTURE,
     test_identities: Collection[str] | None = None,
+    target_mass: str = "M500",
 ) -> list[RunResult]:
     """Train the runs ``seeds`` (one per ``out_dirs`` entry) of the bin ``ds`` at once; see the module docs.
 
-    Same arguments (``architecture``, ``test_identities`` included) and outputs as
+    Same arguments (``architecture``, ``test_identities``, ``target_mass`` included) and outputs as
     :func:`szmass.train.train_run` per run. ``epoch_hook(epoch)`` (0-based)
     is called after each epoch's training and validation, before its checkpoint. ``jit_compile``
     compiles the training step with XLA (on a GPU, with ``deterministic=False`` for speed);
@@ -455,7 +456,7 @@ def train_ensemble(
     check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile)
     n_runs = len(seeds)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
-    log_m = log10_m500(ds)
+    log_m = log10_mass(ds, target_mass)
     target = log_m.astype(np.float32)
     splits: list[Split] = [
         draw_split(ds, seed=s, test_seed=test_seed, identity=identity, fractions=fractions, test_identities=test_identities)
@@ -490,6 +491,7 @@ def train_ensemble(
         "learning_rate": learning_rate, "identity": identity, "fractions": list(map(float, fractions)),
         "n_maps": source.n_maps, "map_shape": list(source.map_shape), "splits": [sp.digest() for sp in splits],
         "mean": means, "std": stds, "init_output_bias": init_output_bias, "architecture": architecture.as_dict(),
+        "target_mass": target_mass,
     }  # fmt: skip
     ckpt_path = Path(checkpoint_dir if checkpoint_dir is not None else Path(out_dirs[0]) / CHECKPOINT_DIR) / CHECKPOINT_FILE
     history = np.zeros((0, n_runs, 3))
@@ -533,7 +535,7 @@ def train_ensemble(
             raise FloatingPointError(f"seed {seed}: validation loss was never finite in {len(history)} epochs")
         cnn.set_weights(b.weights)
         out = Path(out_dirs[k])
-        write_run_outputs(out, with_standardisation(cnn, means[k], stds[k]), history[:, k], ds, source, sp)
+        write_run_outputs(out, with_standardisation(cnn, means[k], stds[k]), history[:, k], ds, source, sp, target_mass)
         results.append(RunResult(
             out_dir=out, seed=int(seed), best_epoch=b.epoch, best_val_loss=b.val_loss, epochs=len(history),
             resumed_epochs=resumed, mean=means[k], std=stds[k],

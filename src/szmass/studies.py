@@ -244,14 +244,14 @@ def predict_maps_by_bin(ds: xr.Dataset, models: Mapping[int, object], edges: Seq
     its redshift bin: columns map, redshift, zbin, log10_M_true, log10_M_cnn [log10 Msun]."""
     # TensorFlow only where predictions are made
     from szmass.predict import predict_masses
-    from szmass.train import log10_m500, map_index
+    from szmass.train import log10_mass, map_index
 
     e = check_edges(edges)
     z = np.asarray(ds["redshift"].values, dtype=float)
     ds = ds.isel(map=np.flatnonzero((z > e[0]) & (z <= e[-1])))
     z = np.asarray(ds["redshift"].values, dtype=float)
     table = pd.DataFrame({"map": map_index(ds), "redshift": z, "zbin": redshift_bins(z, edges) if z.size else [],
-                          "log10_M_true": log10_m500(ds)})  # fmt: skip
+                          "log10_M_true": log10_mass(ds)})  # fmt: skip
     table["log10_M_cnn"] = (predict_masses(np.asarray(ds["y"].values), z, models, edges=edges) if z.size
                             else np.empty(0))  # fmt: skip
     return table

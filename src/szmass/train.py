@@ -1,8 +1,9 @@
 """Training of one CNN run on the maps of one redshift bin, with per-epoch checkpoints and resume.
 
-A run (docs/architecture.md, stage 6) trains :func:`szmass.model.build_cnn` on log10 M500 [Msun] with the
+A run (docs/architecture.md, stage 6) trains :func:`szmass.model.build_cnn` on log10 M [Msun] of the
+target mass, M500 (the paper's, the default) or M200 (``target_mass``, :data:`TARGET_MASSES`), with the
 paper's settings: inputs standardised with the pixel mean and std of the TRAINING maps, loss = MSE
-of log10 M500, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
+of log10 M, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
 validation loss kept. The split is by cluster identity (:mod:`szmass.splits`). The network is the
 paper's unless an :class:`szmass.model.Architecture` of the hyperparameter scan is given.
 
@@ -14,10 +15,10 @@ Outputs in ``out_dir`` (each written atomically, so a failed run leaves none hal
 columns in :mod:`szmass.rundir`):
 
 * ``model.keras``: the network wrapped with its standardisation (``szmass.model.with_standardisation``):
-  RAW y-maps in, log10 M500 [Msun] out;
-* ``history.csv``: epoch (1-based), loss, val_loss (MSE of log10 M500 [dex^2]);
-* ``predictions.csv``: map (index in the map store), split, redshift, log10_M_true, log10_M_cnn for
-  every map of the bin.
+  RAW y-maps in, log10 M [Msun] of the target mass out;
+* ``history.csv``: epoch (1-based), loss, val_loss (MSE of log10 M [dex^2]);
+* ``predictions.csv``: map (index in the map store), split, redshift, log10_M_true (of the target mass),
+  log10_M_cnn for every map of the bin.
 
 Checkpoint and resume: after every epoch ``out_dir/checkpoint/state.npz`` holds the model's variables
 (weights and the dropout seed-generator states), the optimizer's variables (step, moments), the
@@ -90,6 +91,8 @@ EVAL_BATCH_SIZE = 256
 MOMENT_BLOCK = 512
 """Maps per block when accumulating the pixel mean and variance."""
 PREFETCH_BATCHES = 4
+TARGET_MASSES = ("M500", "M200")
+"""Masses a network can be trained on: map-store coordinates [Msun] (M500, the paper's, or M200)."""
 
 
 class MapSource:
@@ -129,14 +132,18 @@ class MapSource:
         return self._check(maps, distinct)[inverse]
 
 
-def log10_m500(ds: xr.Dataset) -> NDArray[np.float64]:
-    """log10 of each map's ``M500`` coordinate [Msun]; ValueError if one is missing, non-finite or <= 0."""
-    if "M500" not in ds.variables:
-        raise ValueError("map store: coordinate 'M500' [Msun] missing")
-    m = np.asarray(ds["M500"].values, dtype=np.float64)
+def log10_mass(ds: xr.Dataset, target_mass: str = "M500") -> NDArray[np.float64]:
+    """log10 of each map's ``target_mass`` coordinate [Msun] (one of :data:`TARGET_MASSES`); ValueError if
+    the name is not one of them, or the coordinate is missing or has values non-finite or <= 0."""
+    if target_mass not in TARGET_MASSES:
+        raise ValueError(f"target mass must be one of {list(TARGET_MASSES)}, got {target_mass!r}")
+    if target_mass not in ds.variables:
+        raise ValueError(f"map store: coordinate {target_mass!r} [Msun] missing")
+    m = np.asarray(ds[target_mass].values, dtype=np.float64)
     bad = ~np.isfinite(m) | (m <= 0)
     if np.any(bad):
-        raise ValueError(f"map store: coordinate 'M500' must be finite and > 0 [Msun], got {m[bad][:5].tolist()}")
+        raise ValueError(f"map store: coordinate {target_mass!r} must be finite and > 0 [Msun], "
+                         f"got {m[bad][:5].tolist()}")
     return np.log10(m)
 
 
@@ -325,7 +332,7 @@ def assign_all(variables: Sequence[keras.Variable], values: Sequence[NDArray[Any
 
 
 def predict_maps(model: keras.Model, source: MapSource, indices: NDArray[np.int64]) -> NDArray[np.float64]:
-    """``model``'s output (log10 M500 [Msun]) for the raw maps ``indices``, in inference mode."""
+    """``model``'s output (log10 M [Msun] of its target mass) for the raw maps ``indices``, in inference mode."""
     sig = (tf.TensorSpec((None, *source.map_shape, 1), tf.float32),)
     data = batch_dataset(lambda i: (source.take(i)[..., None],), indices, EVAL_BATCH_SIZE, sig)
     return np.asarray(model.predict(data, verbose=0), dtype=np.float64).reshape(-1)
@@ -338,10 +345,12 @@ def write_run_outputs(
     ds: xr.Dataset,
     source: MapSource,
     split: Split,
+    target_mass: str = "M500",
 ) -> None:
     """Write ``predictions.csv``, ``history.csv`` and ``model.keras`` (each atomically) for one run.
 
-    ``inference`` maps raw y-maps to log10 M500 [Msun]; ``history`` rows are (epoch, loss, val_loss).
+    ``inference`` maps raw y-maps to log10 M [Msun] of ``target_mass``, whose log10 per map is written as
+    log10_M_true; ``history`` rows are (epoch, loss, val_loss).
     """
     every = np.arange(source.n_maps)
     predictions = pd.DataFrame(
@@ -349,7 +358,7 @@ def write_run_outputs(
             "map": map_index(ds),
             "split": split.labels,
             "redshift": np.asarray(ds["redshift"].values, dtype=np.float64),
-            "log10_M_true": log10_m500(ds),
+            "log10_M_true": log10_mass(ds, target_mass),
             "log10_M_cnn": predict_maps(inference, source, every),
         }
     )
@@ -399,6 +408,7 @@ def train_run(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     architecture: Architecture = PAPER_ARCHITECTURE,
     test_identities: Collection[str] | None = None,
+    target_mass: str = "M500",
 ) -> RunResult:
     """Train one seeded run on the maps of ``ds`` (one redshift bin of a map store) and write its outputs.
 
@@ -409,7 +419,9 @@ def train_run(
     ``architecture``: the network (default: the paper's). ``test_identities``: a given test set
     (:func:`szmass.splits.test_identities`) instead of the draw with ``test_seed``.
 
-    ``init_output_bias``: start the output layer's bias at the mean log10 M500 of the training maps
+    ``target_mass``: the mass trained on and written as log10_M_true (:data:`TARGET_MASSES`); the split
+    is by cluster, so the same clusters are trained and tested on either way.
+    ``init_output_bias``: start the output layer's bias at the mean log10 M of the training maps
     (~14.5) instead of 0. The loss and the network are the paper's; only the starting point differs,
     which spares the first hundreds of Adam steps (at lr 1e-4) the climb from 0 to ~14.5 dex, a climb
     that a toy-sized training set might not finish in 200 epochs. ``deterministic=False`` (with
@@ -424,7 +436,7 @@ def train_run(
     out = Path(out_dir)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
     architecture.feature_side(min(source.map_shape))
-    log_m = log10_m500(ds)
+    log_m = log10_mass(ds, target_mass)
     target = log_m.astype(np.float32)
     split = draw_split(ds, seed=seed, test_seed=test_seed, identity=identity, fractions=fractions,
                        test_identities=test_identities)  # fmt: skip
@@ -447,6 +459,7 @@ def train_run(
         "identity": identity, "fractions": list(map(float, fractions)), "n_maps": source.n_maps,
         "map_shape": list(source.map_shape), "split": split.digest(), "mean": mean, "std": std,
         "init_output_bias": init_output_bias, "architecture": architecture.as_dict(), "mixed_precision": mixed_precision,
+        "target_mass": target_mass,
     }  # fmt: skip
     ckpt_path = out / CHECKPOINT_DIR / CHECKPOINT_FILE
     history: list[tuple[float, float, float]] = []
@@ -488,7 +501,7 @@ def train_run(
         raise FloatingPointError(f"seed {seed}: validation loss was never finite in {len(history)} epochs")
 
     model.set_weights(best_weights)
-    write_run_outputs(out, with_standardisation(cnn, mean, std), np.asarray(history), ds, source, split)
+    write_run_outputs(out, with_standardisation(cnn, mean, std), np.asarray(history), ds, source, split, target_mass)
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
     return RunResult(
         out_dir=out, seed=seed, best_epoch=best_epoch, best_val_loss=best_val, epochs=len(history),

@@ -4,7 +4,7 @@ import os
 from snakemake.utils import min_version, validate
 
 from szmass import layout, splits
-from szmass.config_checks import check_schema, check_values
+from szmass.config_checks import check_schema, check_values, require_psz2_target
 from szmass.layout import derive_seed
 from szmass.settings import use_private_numba_cache
 

@@ -80,6 +80,8 @@ rule sky_predictions:
     """CNN masses of every sky cutout with the selected model of its redshift bin, and their spread across
     the bin's ensemble of passing runs."""
     input:
+        # stops an M200 run at start: every sky product compares with PSZ2's M_SZ, an M500
+        psz2_mass=lambda w: require_psz2_target(config, "results/sky/predictions.csv") or [],
         sky="results/sky/cutouts.zarr",
         models=SKY_MODELS,
         edges=f"results/models/{SKY_DATASET}/redshift_bins.json",

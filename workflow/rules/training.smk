@@ -10,7 +10,8 @@ DATASETS = TRAIN["datasets"]
 
 
 SEEDS_PER_JOB = TRAIN["seeds_per_job"]
-# the options of szmass.train.train_run / szmass.ensemble.train_ensemble that the config sets
+# the options of szmass.train.train_run / szmass.ensemble.train_ensemble that the config sets (the studies' too;
+# training.target_mass is the main networks' only: the studies train on M500)
 TRAIN_OPTIONS = {key: TRAIN[key] for key in ("init_output_bias", "deterministic", "jit_compile", "mixed_precision")}
 
 
@@ -47,6 +48,7 @@ rule train:
         batch_size=TRAIN["batch_size"],
         learning_rate=TRAIN["learning_rate"],
         identity=TRAIN["split_identity"],
+        target_mass=TRAIN["target_mass"],
     script:
         "../scripts/train.py"
 
@@ -96,6 +98,7 @@ for _group in SEED_GROUPS:
             batch_size=TRAIN["batch_size"],
             learning_rate=TRAIN["learning_rate"],
             identity=TRAIN["split_identity"],
+            target_mass=TRAIN["target_mass"],
         script:
             "../scripts/train.py"
 

@@ -3,7 +3,8 @@
 One run (params ``seed``) with szmass.train.train_run, or K runs at once (params ``seeds`` and ``run_dirs``,
 rule training.seeds_per_job) with the vectorised szmass.ensemble.train_ensemble; the same outputs per run.
 Optional params: ``init_output_bias``, ``deterministic``, ``jit_compile``, ``mixed_precision`` (training
-options, defaults as in szmass.train.train_run). Also the training job of the studies
+options, defaults as in szmass.train.train_run), ``target_mass`` (the mass trained on: M500, the default,
+or M200; the mass cut stays on M500). Also the training job of the studies
 (workflow/rules/studies.smk): ``zbin`` (else the wildcard), ``models`` (gas models to keep), ``test_scope``
 ("bin": the bin's own test draw; "all": one test set drawn over every redshift), ``architecture``
 (a mapping of szmass.model.Architecture fields) and ``train_fraction`` (train on that fraction of the
@@ -24,7 +25,8 @@ sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
 p = sm.params
 zbin = int(p.get("zbin") or sm.wildcards.zbin)
-maps = select_gas_models(open_maps(sm.input.maps), p.get("models") or ())
+target_mass = p.get("target_mass", "M500")
+maps = select_gas_models(open_maps(sm.input.maps, need=[target_mass]), p.get("models") or ())
 test_ids = None
 if p.get("test_scope", "bin") == "all":
     test_ids = test_identities(cluster_identity(maps, p.identity), test_seed=p.test_seed)
@@ -44,7 +46,7 @@ arch = Architecture.from_mapping(p.get("architecture"))
 options = dict(test_seed=p.test_seed, epochs=p.epochs, batch_size=p.batch_size, learning_rate=p.learning_rate,
                identity=p.identity, architecture=arch, test_identities=test_ids,
                init_output_bias=p.get("init_output_bias", True), deterministic=p.get("deterministic", True),
-               jit_compile=p.get("jit_compile", False))
+               jit_compile=p.get("jit_compile", False), target_mass=target_mass)
 if p.get("seeds"):
     if p.get("mixed_precision", False):
         raise ValueError("training.mixed_precision: not available with training.seeds_per_job > 1 (the vectorised "
@@ -54,5 +56,5 @@ else:
     results = [train_run(ds, out_dir=os.path.dirname(sm.output.model), seed=p.seed,
                          mixed_precision=p.get("mixed_precision", False), **options)]
 for result in results:
-    log.info("%s bin %d (%s): %s", sm.input.maps, zbin, arch.name, result)
+    log.info("%s bin %d (%s, log10 %s): %s", sm.input.maps, zbin, arch.name, target_mass, result)
 stamp_job(sm)
