@@ -17,7 +17,7 @@ from scipy.interpolate import CubicSpline
 from scipy.spatial import cKDTree
 
 from szmass import kernels
-from szmass.sph import TILE, project
+from szmass.sph import TILE, _aligned_factors, project
 
 KERNELS = ("cubic_spline", "wendland_c4")
 
@@ -119,6 +119,16 @@ def test_separable_form_reproduces_the_table(kernel: str) -> None:
     assert 4.0 * np.sum(weights * at_one**2) == pytest.approx(1.0, abs=1e-15)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_projection_factor_table_is_cache_line_aligned_with_the_same_values(kernel: str) -> None:
+    factors, weights = kernels.separable_quadrant(kernel)
+    aligned, aligned_weights = _aligned_factors(kernel)
+    assert aligned.ctypes.data % 64 == 0 and aligned.shape[1] * aligned.itemsize == 64  # a row per line
+    np.testing.assert_array_equal(aligned, factors)
+    np.testing.assert_array_equal(aligned_weights, weights)
+    assert not aligned.flags.writeable
+
+
 def test_unknown_kernel_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown SPH kernel 'gaussian'"):
         kernels.projected_kernel("gaussian", 0.1)
@@ -186,6 +196,46 @@ def test_tiny_particle_on_a_pixel_corner_splits_in_four(kernel: str) -> None:
     image = project([1.0], [-2.0], [0.01], [4.0], npix=8, pixel_size=1.0, kernel=kernel)
     assert np.count_nonzero(image) == 4
     np.testing.assert_allclose(image[1:3, 4:6], 1.0, rtol=1e-13)
+
+
+@pytest.mark.parametrize("h_pixels", [0.4, 0.9, 1.4, 1.9])
+def test_small_particle_on_a_tile_corner_gives_its_pixel_integrals(h_pixels: float) -> None:
+    """Footprints of 2 to 5 pixels a side, split over the four tiles meeting at the map centre."""
+    npix, pixel = 2 * TILE, 1.0
+    x0, y0, h = 0.23 * h_pixels, -0.37 * h_pixels, h_pixels * pixel
+    image = project([x0], [y0], [h], [2.0], npix=npix, pixel_size=pixel)
+    assert image.sum() * pixel**2 == pytest.approx(2.0, rel=1e-12)
+    j, i = np.nonzero(image)
+    assert i.max() - i.min() + 1 == np.floor(x0 + h) - np.floor(x0 - h) + 1  # the whole footprint
+    assert i.min() < TILE <= i.max() and j.min() < TILE <= j.max()  # the footprint straddles the tiles
+    for jj in range(j.min(), j.max() + 1):
+        for ii in range(i.min(), i.max() + 1):
+            xa, ya = (ii - npix / 2) * pixel, (jj - npix / 2) * pixel
+            integral = reference_pixel_integral("wendland_c4", x0, y0, h, xa, xa + pixel, ya, ya + pixel)
+            assert abs(image[jj, ii] - 2.0 * integral / pixel**2) <= PIXEL_TOLERANCE["wendland_c4"] * image.max()
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_particles_straddling_tile_edges_match_the_same_particles_inside_one_tile(kernel: str) -> None:
+    """Small supports (0.2-3 pixels) around the corner of four tiles, and shifted by TILE / 2 pixels
+    into the middle of one tile: the same pixel values (to rounding) and the whole weight."""
+    rng = np.random.default_rng(13)
+    npix, pixel, n = 2 * TILE, 1.0, 400
+    x = rng.uniform(-4.0, 4.0, n)
+    y = rng.uniform(-4.0, 4.0, n)
+    h = rng.uniform(0.2, 3.0, n)
+    w = rng.uniform(0.5, 1.5, n)
+    straddling = project(x, y, h, w, npix=npix, pixel_size=pixel, kernel=kernel)
+    shift = TILE // 2
+    inside = project(x - shift, y - shift, h, w, npix=npix, pixel_size=pixel, kernel=kernel)
+    assert straddling.sum() * pixel**2 == pytest.approx(w.sum(), rel=1e-12)
+    assert inside.sum() * pixel**2 == pytest.approx(w.sum(), rel=1e-12)
+    window = slice(TILE - 8, TILE + 8)
+    moved = slice(TILE - 8 - shift, TILE + 8 - shift)
+    assert np.count_nonzero(straddling) == np.count_nonzero(straddling[window, window])
+    np.testing.assert_allclose(
+        straddling[window, window], inside[moved, moved], rtol=0.0, atol=1e-13 * straddling.max()
+    )
 
 
 # ----------------------------------------------------------------------------- conservation
