@@ -27,7 +27,7 @@ bounds against scipy).
 Speed: a particle costs one linear interpolation of the 8 factors per pixel edge (two
 cache lines of the factor table, which is aligned so that a row fills one line) and 8
 multiply-adds per pixel, vectorised along pixel rows padded to whole blocks of 4 pixels.
-For supports of ~8 pixels the edges take roughly 40% of the time (a third of it waiting
+For supports of ~8 pixels the edges take roughly 40% of the time (40% of that waiting
 for the table), the pixels 30%, the column differences 12% and the passes before the
 deposit (pixel boxes, sort, gather, tile lists) 10%. benchmarks/projection.py compares
 it with swiftsimio's flux-conserving ("renormalised") backend.
