@@ -9,7 +9,7 @@ from workflow_utils import REPO, snakemake
 from szmass.cosmology import make_cosmology, rho_crit_msun_kpc3
 
 pytestmark = pytest.mark.workflow
-MAP_COORDS = ["sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "R500",
+MAP_COORDS = ["sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "R500", "M200", "R200",
               "Y500_cyl", "Y500_sph", "model"]
 
 
@@ -21,16 +21,19 @@ def run(ci_run):
 
 def test_halo_table_follows_the_contract(run):
     halos = pd.read_csv(run / "results" / "halos" / "synth.csv")
-    assert list(halos.columns[:10]) == ["sim", "region", "snapshot", "redshift", "halo_id", "M500", "R500",
-                                        "centre_x", "centre_y", "centre_z"]
+    assert list(halos.columns[:12]) == ["sim", "region", "snapshot", "redshift", "halo_id", "M500", "R500", "M200",
+                                        "R200", "centre_x", "centre_y", "centre_z"]
     assert len(halos) > 0 and set(halos["region"]) <= {1, 2, 3} and set(halos["snapshot"]) <= {110, 117, 121, 126}
     cosmo = make_cosmology()
     h = cosmo.H0.value / 100
     assert (halos["M500"] > 5e13 / h).all()  # ci.yaml's selection cut, converted to Msun
     assert ((halos["redshift"] > 0) & (halos["redshift"] <= 1)).all()
     # M500 is the mass inside R500 at 500 times the critical density
-    m_from_r = 4 / 3 * np.pi * 500 * rho_crit_msun_kpc3(cosmo, halos["redshift"].to_numpy()) * halos["R500"] ** 3
-    np.testing.assert_allclose(m_from_r, halos["M500"], rtol=1e-6)
+    for delta in (500, 200):  # and M200 inside R200 at 200 times, a larger sphere holding more mass
+        rho = delta * rho_crit_msun_kpc3(cosmo, halos["redshift"].to_numpy())
+        m_from_r = 4 / 3 * np.pi * rho * halos[f"R{delta}"] ** 3
+        np.testing.assert_allclose(m_from_r, halos[f"M{delta}"], rtol=1e-6)
+    assert (halos["M200"] > halos["M500"]).all() and (halos["R200"] > halos["R500"]).all()
     assert (halos["model"] == "gadget_x").all()
 
 
