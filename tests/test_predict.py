@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 from astropy.io import fits
+from reference_data import CUTOUT, KNOWN_LOG10_M500, WEIGHTS
+from reference_data import needs_deepplanck as needs_data
 
 from szmass.cli import main
 from szmass.model import build_cnn, with_standardisation
@@ -24,9 +26,6 @@ from szmass.predict import (
     read_fits_cutout,
     write_bin_edges,
 )
-
-from reference_data import CUTOUT, KNOWN_LOG10_M500, WEIGHTS  # noqa: E402
-from reference_data import needs_deepplanck as needs_data  # noqa: E402
 
 
 def mean_plus_bin_model(b: int) -> keras.Model:
@@ -164,6 +163,14 @@ def test_run_models_directory(tmp_path: Path) -> None:
     np.testing.assert_allclose(table["log10_M500"], expected, rtol=0, atol=1e-6)
     assert all(abs(m) < 5 for m in expected)
     assert list(table["warning"]) == [f"log10_M500 {m:.6g} outside the plausible [13, 16]" for m in table["log10_M500"]]
+
+    write_bin_edges(models_dir, (0.0, 0.5, 1.0), "M200")  # the models of a run trained on M200
+    assert load_models(models_dir).target_mass == "M200"
+    assert main(["predict", str(store), "--weights", str(models_dir), "--output", str(out), "--allow-out-of-range"]) == 0
+    m200 = pd.read_csv(out)
+    assert list(m200.columns) == ["file", "redshift", "log10_M200", "warning"]
+    np.testing.assert_allclose(m200["log10_M200"], expected, rtol=0, atol=1e-6)
+    assert m200["warning"].str.startswith("log10_M200 ").all()
 
     (models_dir / "z2" / "best.keras").unlink()
     with pytest.raises(FileNotFoundError, match="z2/best.keras"):

@@ -14,6 +14,7 @@ from szmass.rundir import (
     read_history,
     read_predictions,
     read_selection,
+    read_target_mass,
     selected_run,
     write_bin_edges,
 )
@@ -58,6 +59,16 @@ def test_bin_edges_round_trip_default_and_bad_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_bin_edges(tmp_path, (0.0, 0.5, 0.4))
     assert read_bin_edges(tmp_path) == (0.0, 0.25, 1.0)  # the failed write left the file alone
+    assert read_target_mass(tmp_path) == "M500"
+    write_bin_edges(tmp_path, (0.0, 1.0), "M200")
+    assert read_target_mass(tmp_path) == "M200" and read_bin_edges(tmp_path) == (0.0, 1.0)
+    with pytest.raises(ValueError, match=r"target mass must be one of \['M500', 'M200'\], got 'M100'"):
+        write_bin_edges(tmp_path, (0.0, 1.0), "M100")
+    (tmp_path / "redshift_bins.json").write_text('{"edges": [0, 1], "target_mass": "Mvir"}')
+    with pytest.raises(ValueError, match=r"redshift_bins.json: field 'target_mass': target mass must be one of"):
+        read_target_mass(tmp_path)
+    (tmp_path / "redshift_bins.json").write_text('{"edges": [0, 1]}')  # a run of an earlier version
+    assert read_target_mass(tmp_path) == "M500"
     (tmp_path / "redshift_bins.json").write_text('{"bins": [0, 1]}')
     with pytest.raises(ValueError, match=r"redshift_bins.json: field 'edges': expected increasing redshift bin edges"):
         read_bin_edges(tmp_path)

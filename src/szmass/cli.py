@@ -75,7 +75,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Predict log10 M500 [Msun] for each 96 x 96 y-map cutout (FITS image, redshift from the header "
             "keyword Z) or each map of a zarr store (variable y, coordinate redshift). Writes the CSV columns "
-            "file, redshift, log10_M500, warning. A map whose level lies far outside its model's training maps "
+            "file, redshift, log10_M500, warning (log10_M200 for the models of a run trained on M200). A map whose level lies far outside its model's training maps "
             "(an empty map, a map in other units) or whose prediction is implausible gets a warning and the "
             f"exit status is {OUT_OF_RANGE_STATUS} (the CSV is written) unless --allow-out-of-range; errors exit 1."
         ),

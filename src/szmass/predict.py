@@ -35,18 +35,18 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
-from numpy.typing import ArrayLike, NDArray  # noqa: E402
+import keras
+import numpy as np
+import pandas as pd
+import xarray as xr
+from numpy.typing import ArrayLike, NDArray
 
-import szmass.model  # noqa: E402
-from szmass.fitsio import open_fits  # noqa: E402
-from szmass.model import STANDARDISE_LAYER  # noqa: E402
-from szmass.published import REDSHIFT_EDGES, WEIGHT_FILE, check_edges, load_published, redshift_bins  # noqa: E402
-from szmass.rundir import BIN_EDGES_FILE, read_bin_edges, write_bin_edges  # noqa: E402,F401  (re-exported)
-from szmass.sbi import POSTERIOR_FILE, PosteriorPairs, read_posterior_pairs  # noqa: E402
+import szmass.model
+from szmass.fitsio import open_fits
+from szmass.model import STANDARDISE_LAYER
+from szmass.published import REDSHIFT_EDGES, WEIGHT_FILE, check_edges, load_published, redshift_bins
+from szmass.rundir import BIN_EDGES_FILE, read_bin_edges, read_target_mass, write_bin_edges  # noqa: F401  (re-exported)
+from szmass.sbi import POSTERIOR_FILE, PosteriorPairs, read_posterior_pairs
 
 RUN_MODEL_FILE = "z{bin}/best.keras"
 REDSHIFT_KEYWORD = "Z"
@@ -70,6 +70,8 @@ class MassModels:
     """The files the models were read from (weights, models, bin edges)."""
     posterior: PosteriorPairs | None = None
     """A run's test pairs for posterior percentiles (its ``posterior.json``); None for the published weights."""
+    target_mass: str = "M500"
+    """The mass the networks return (:data:`szmass.rundir.TARGET_MASSES`; a run's ``redshift_bins.json``)."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ def load_models(weights_dir: str | os.PathLike[str]) -> MassModels:
         posterior_file = weights_dir / POSTERIOR_FILE
         posterior = read_posterior_pairs(posterior_file) if posterior_file.is_file() else None
         files = (*paths.values(), *(f for f in (edges_file, posterior_file) if f.is_file()))
-        return MassModels({b: load_run_model(p) for b, p in paths.items()}, edges, files, posterior)
+        return MassModels({b: load_run_model(p) for b, p in paths.items()}, edges, files, posterior,
+                          read_target_mass(weights_dir))
     raise FileNotFoundError(
         f"{weights_dir}: no models found; expected {WEIGHT_FILE.format(bin='{1..4}')} (published DeepPlanck) "
         f"or {RUN_MODEL_FILE.format(bin='{bin}')} (a run of this pipeline)"
@@ -313,7 +316,7 @@ def range_warnings(
             reasons.append(f"y-map mean {mean[i]:.3g} more than {MAP_MEAN_RANGE:g} training std ({sigma:.3g}) "
                            f"from the training mean {mu:.3g} of bin {b}")
         if not m_lo <= log_m[i] <= m_hi:
-            reasons.append(f"log10_M500 {log_m[i]:.6g} outside the plausible [{m_lo:g}, {m_hi:g}]")
+            reasons.append(f"log10_{models.target_mass} {log_m[i]:.6g} outside the plausible [{m_lo:g}, {m_hi:g}]")
         out.append("; ".join(reasons))
     return out
 
@@ -329,11 +332,13 @@ def predict_checked(
 def predict_table(cutouts: Cutouts, models: MassModels) -> pd.DataFrame:
     """One row per cutout: ``file`` (label), ``redshift``, ``log10_M500`` [Msun], ``warning`` ('' or why the map
     or its prediction is out of range, `range_warnings`); for a run's models with a ``posterior.json``, also the
-    posterior's ``log10_M500_p16``, ``log10_M500_p50`` and ``log10_M500_p84`` [Msun] (`PosteriorPairs.percentiles`)."""
+    posterior's ``log10_M500_p16``, ``log10_M500_p50`` and ``log10_M500_p84`` [Msun] (`PosteriorPairs.percentiles`).
+    For the models of an M200 run (``models.target_mass``) the mass columns are ``log10_M200...``."""
     log_m, warnings = predict_checked(cutouts.images, cutouts.redshifts, models, labels=cutouts.labels)
-    table = pd.DataFrame({"file": cutouts.labels, "redshift": cutouts.redshifts, "log10_M500": log_m, "warning": warnings})
+    mass = f"log10_{models.target_mass}"
+    table = pd.DataFrame({"file": cutouts.labels, "redshift": cutouts.redshifts, mass: log_m, "warning": warnings})
     if models.posterior is not None:
         q = models.posterior.percentiles(redshift_bins(cutouts.redshifts, models.edges), log_m)
-        for k, name in enumerate(("log10_M500_p16", "log10_M500_p50", "log10_M500_p84")):
+        for k, name in enumerate((f"{mass}_p16", f"{mass}_p50", f"{mass}_p84")):
             table.insert(3 + k, name, q[:, k])
     return table

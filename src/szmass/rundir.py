@@ -21,7 +21,8 @@ A bin directory (``results/models/{dataset}/z{bin}/``, written by :func:`szmass.
 
 A data set's model directory (``results/models/{dataset}/``, read by :func:`szmass.predict.load_models`):
 ``z1/best.keras ... zN/best.keras`` and ``redshift_bins.json`` (:data:`BIN_EDGES_FILE`,
-``{"edges": [z0, ..., zN]}``; :func:`write_bin_edges`, :func:`read_bin_edges`).
+``{"edges": [z0, ..., zN], "target_mass": "M500"}``; :func:`write_bin_edges`, :func:`read_bin_edges`,
+:func:`read_target_mass`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ HISTORY_COLUMNS = ("epoch", "loss", "val_loss")
 PREDICTION_COLUMNS = ("map", "split", "redshift", "log10_M_true", "log10_M_cnn")
 SELECTION_COLUMNS = ("run_dir", "passed", "selected")
 BIN_EDGES_FILE = "redshift_bins.json"
+TARGET_MASSES = ("M500", "M200")
+"""The masses a network can be trained to return [Msun] (``training.target_mass``)."""
 
 
 def _read_checked(path: Path, columns: Sequence[str]) -> pd.DataFrame:
@@ -80,11 +83,32 @@ def selected_run(selection: pd.DataFrame) -> str:
     return str(selection.loc[selection["selected"].astype(bool), "run_dir"].iloc[0])
 
 
-def write_bin_edges(models_dir: str | os.PathLike[str], edges: Sequence[float]) -> None:
-    """Write ``redshift_bins.json`` (the bin edges of a model directory's ``z{bin}/best.keras``) atomically."""
+def write_bin_edges(models_dir: str | os.PathLike[str], edges: Sequence[float], target_mass: str = "M500") -> None:
+    """Write ``redshift_bins.json`` atomically: the bin edges of a model directory's ``z{bin}/best.keras`` and
+    the mass its networks return (``target_mass``, one of :data:`TARGET_MASSES`)."""
     valid = check_edges(edges)
+    check_target_mass(target_mass)
     with atomic_path(Path(models_dir) / BIN_EDGES_FILE) as tmp:
-        tmp.write_text(json.dumps({"edges": list(valid)}) + "\n")
+        tmp.write_text(json.dumps({"edges": list(valid), "target_mass": target_mass}) + "\n")
+
+
+def check_target_mass(target_mass: str) -> str:
+    """``target_mass`` if it is one of :data:`TARGET_MASSES`, else ValueError."""
+    if target_mass not in TARGET_MASSES:
+        raise ValueError(f"target mass must be one of {list(TARGET_MASSES)}, got {target_mass!r}")
+    return target_mass
+
+
+def read_target_mass(models_dir: str | os.PathLike[str]) -> str:
+    """The mass a model directory's networks return (``redshift_bins.json`` field ``target_mass``): "M500"
+    where the file or the field is absent (the published weights, runs of earlier versions)."""
+    path = Path(models_dir) / BIN_EDGES_FILE
+    if not path.is_file():
+        return "M500"
+    try:
+        return check_target_mass(json.loads(path.read_text()).get("target_mass", "M500"))
+    except (json.JSONDecodeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"{path}: field 'target_mass': {exc}") from exc
 
 
 def read_bin_edges(models_dir: str | os.PathLike[str]) -> tuple[float, ...]:

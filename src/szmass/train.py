@@ -1,7 +1,7 @@
 """Training of one CNN run on the maps of one redshift bin, with per-epoch checkpoints and resume.
 
 A run (docs/architecture.md, stage 6) trains :func:`szmass.model.build_cnn` on log10 M [Msun] of the
-target mass, M500 (the paper's, the default) or M200 (``target_mass``, :data:`TARGET_MASSES`), with the
+target mass, M500 (the paper's, the default) or M200 (``target_mass``, :data:`szmass.rundir.TARGET_MASSES`), with the
 paper's settings: inputs standardised with the pixel mean and std of the TRAINING maps, loss = MSE
 of log10 M, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
 validation loss kept. The split is by cluster identity (:mod:`szmass.splits`). The network is the
@@ -69,7 +69,7 @@ from szmass.model import (
     build_cnn,
     with_standardisation,
 )
-from szmass.rundir import HISTORY_COLUMNS, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE
+from szmass.rundir import HISTORY_COLUMNS, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE, check_target_mass
 from szmass.splits import (
     DEFAULT_FRACTIONS,
     SPLITS,
@@ -91,8 +91,6 @@ EVAL_BATCH_SIZE = 256
 MOMENT_BLOCK = 512
 """Maps per block when accumulating the pixel mean and variance."""
 PREFETCH_BATCHES = 4
-TARGET_MASSES = ("M500", "M200")
-"""Masses a network can be trained on: map-store coordinates [Msun] (M500, the paper's, or M200)."""
 
 
 class MapSource:
@@ -133,10 +131,9 @@ class MapSource:
 
 
 def log10_mass(ds: xr.Dataset, target_mass: str = "M500") -> NDArray[np.float64]:
-    """log10 of each map's ``target_mass`` coordinate [Msun] (one of :data:`TARGET_MASSES`); ValueError if
+    """log10 of each map's ``target_mass`` coordinate [Msun] (one of :data:`szmass.rundir.TARGET_MASSES`); ValueError if
     the name is not one of them, or the coordinate is missing or has values non-finite or <= 0."""
-    if target_mass not in TARGET_MASSES:
-        raise ValueError(f"target mass must be one of {list(TARGET_MASSES)}, got {target_mass!r}")
+    check_target_mass(target_mass)
     if target_mass not in ds.variables:
         raise ValueError(f"map store: coordinate {target_mass!r} [Msun] missing")
     m = np.asarray(ds[target_mass].values, dtype=np.float64)
@@ -419,7 +416,7 @@ def train_run(
     ``architecture``: the network (default: the paper's). ``test_identities``: a given test set
     (:func:`szmass.splits.test_identities`) instead of the draw with ``test_seed``.
 
-    ``target_mass``: the mass trained on and written as log10_M_true (:data:`TARGET_MASSES`); the split
+    ``target_mass``: the mass trained on and written as log10_M_true (:data:`szmass.rundir.TARGET_MASSES`); the split
     is by cluster, so the same clusters are trained and tested on either way.
     ``init_output_bias``: start the output layer's bias at the mean log10 M of the training maps
     (~14.5) instead of 0. The loss and the network are the paper's; only the starting point differs,

@@ -143,6 +143,7 @@ rule model_bins:
         "../../envs/products.yaml"
     params:
         edges=TRAIN["redshift_edges"],
+        target_mass=TRAIN["target_mass"],
         bw_factor=lambda w: PRODUCTS["kde_bandwidth"],
         min_test_maps=lambda w: PRODUCTS["min_test_maps"],
     script:
