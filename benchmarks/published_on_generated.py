@@ -64,6 +64,8 @@ def summary(table: pd.DataFrame, column: str) -> pd.DataFrame:
     bias["clusters"] = [clusters.get(int(str(k)[1:]), t["cluster"].nunique()) if str(k) != "all"
                         else t["cluster"].nunique() for k in bias.index]  # fmt: skip
     bias["std_dex"] = std.reindex(bias.index).to_numpy()
+    m_true = t.groupby("zbin")["log10_M_true"].median()
+    bias["m_true"] = [m_true.get(int(str(k)[1:])) if str(k) != "all" else t["log10_M_true"].median() for k in bias.index]
     return bias
 
 
@@ -113,9 +115,10 @@ def main() -> None:
           f"{args.m500_range[1]:.1e} Msun, {args.projections} lines of sight per cluster")
     for name in ("clean", "noisy"):
         s = summary(table, name)
-        print(f"{name} maps:  bin   N maps (clusters)   median b_t (-16th/+84th)   std err   std log10(M_CNN/M_true) [dex]")
+        print(f"{name} maps:  bin   N maps (clusters)   median log10 M_true   median b_t (-16th/+84th)   std err   "
+              "std log10(M_CNN/M_true) [dex]")
         for label, r in s.iterrows():
-            print(f"        {label:>4}   {int(r['n']):6d} ({int(r['clusters']):4d})   {r['median']:+.3f} "
+            print(f"        {label:>4}   {int(r['n']):6d} ({int(r['clusters']):4d})   {r['m_true']:19.2f}   {r['median']:+.3f} "
                   f"(-{r['median'] - r['p16']:.3f}/+{r['p84'] - r['median']:.3f})   {r['stderr']:.3f}     {r['std_dex']:.3f}")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,9 @@ def make_cluster(out: Path, k: int, m500: float, redshift: float, seed: int) -> 
         "m500_max": max(2.0e15, 2.0 * m500 * h),
     })
     population = population_for(cfg, cosmo, region=k + 1, seed=seed + k, main_m500=m500 * h)
+    main = population.halos[0]  # its M500(z) = m500 at this redshift (the accretion history sets M500(0))
+    main = replace(main, m500_z0=m500 * np.exp(main.accretion_rate * redshift))
+    population = replace(population, halos=(main, *population.halos[1:]))
     snap = build_region_snapshot(cfg, cosmo, population, snapshot=1, redshift=redshift, seed=seed + k)
     header = GadgetHeader(redshift=snap.redshift, box_size=cfg.box_size, h=h, omega_m=float(cosmo.Om0),
                           omega_lambda=float(cosmo.Ode0))
