@@ -87,8 +87,9 @@ def slurm_run(slurm_cluster: LocalSlurm, tmp_path_factory: pytest.TempPathFactor
         for name in [n for n in os.environ if n.startswith("SZMASS_SLURM_")]:  # the profile's defaults
             mp.delenv(name)
         mp.setenv("SZMASS_SLURM_PARTITION", slurm_cluster.partition)  # every job, the GPU ones included
-        proc = snakemake(workdir, "--profile", str(PROFILE), *slurm_test_options(slurm_cluster),
-                         "--configfile", str(config), *slurm_targets(), timeout=3600)
+        # the targets first: --configfile takes every argument after it as a config file
+        proc = snakemake(workdir, *slurm_targets(), "--profile", str(PROFILE), *slurm_test_options(slurm_cluster),
+                         "--configfile", str(config), timeout=3600)
     run = SlurmRun(workdir, proc.stdout + proc.stderr, time.perf_counter() - start)
     TIMINGS["snakemake --profile profiles/slurm, ci.yaml up to the catalogue"] = (
         f"{run.wall_s:.0f} s wall, {run.jobs_run()} jobs in {len(run.submissions())} submissions")
