@@ -45,7 +45,7 @@ def sha256(path: Path) -> str:
 
 
 def test_shipped_configs_pass(tmp_path):
-    for name in ("config.yaml", "ci.yaml", "study.yaml", "scale.yaml"):
+    for name in ("config.yaml", "ci.yaml", "study.yaml", "scale.yaml", "validation.yaml"):
         cfg = yaml.safe_load((REPO / "config" / name).read_text())
         check_schema(cfg, SCHEMA)
         validate(cfg, str(SCHEMA))
@@ -110,6 +110,8 @@ def test_schema_errors_are_one_line_each(tmp_path):
          "training.redshift_edges: bin 2 (0.1, 0.15] holds no configured snapshot"),
         ({"halo_selection": {"z_max": 0.3}},  # the bin (0.4, 1] keeps no snapshot once the selection stops at 0.3
          "training.redshift_edges: bin 4 (0.4, 1] holds no configured snapshot"),
+        ({"training": {"split_fractions": [0.7, 0.2, 0.2]}},
+         "training.split_fractions: train, validation and test fractions must sum to 1, got [0.7, 0.2, 0.2] (sum 1.1)"),
         ({"studies": {"zbins": {"schemes": [[0.0, 1.0], [0.0, 0.5, 0.3, 1.0]]}}},
          "studies.zbins.schemes[1]: edges out of order"),
         ({"studies": {"hyperparameters": {"redshift_range": [0.4, 0.2]}}},

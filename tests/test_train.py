@@ -330,3 +330,33 @@ def test_seeds_per_job_trains_groups_of_seeds_in_one_job(tmp_path: Path) -> None
     for line in outputs:
         files = sorted(line.split(", "))
         assert len(files) == 6 and {f.split("/seed")[1].split("/")[0] for f in files} == {"0", "1"}
+
+
+def test_early_stopping_stops_patience_epochs_after_the_best_and_matches_a_shorter_run(bin1: xr.Dataset, tmp_path: Path) -> None:
+    """With patience P, training ends P epochs after the least validation loss (history.csv ends there, and no
+    epoch of the last P improves on it); its weights are those of a run of exactly that many epochs without
+    patience; the vectorised ensemble stops each run at the same epoch with the same weights; a resumed
+    early-stopped run stops where the uninterrupted one did."""
+    patience, epochs = 2, 30
+    kwargs = {"test_seed": TEST_SEED, "batch_size": BATCH, "learning_rate": 3e-2}  # large steps: val loss soon rises
+    runs = [train_run(bin1, out_dir=tmp_path / f"es{s}", seed=s, epochs=epochs, patience=patience, **kwargs) for s in (SEED, 14)]
+    for run in runs:
+        history = pd.read_csv(run.out_dir / rundir.HISTORY_FILE)
+        assert run.epochs == len(history) == run.best_epoch + patience < epochs, (run.epochs, run.best_epoch)
+        val = history["val_loss"].to_numpy()
+        assert val[run.best_epoch - 1] == val.min() < val[run.best_epoch :].min()
+    short = train_run(bin1, out_dir=tmp_path / "short", seed=SEED, epochs=runs[0].epochs, **kwargs)
+    assert short.best_epoch == runs[0].best_epoch and max_weight_diff(short.out_dir, runs[0].out_dir) == 0
+    ensemble = train_ensemble(bin1, out_dirs=[tmp_path / "ens11", tmp_path / "ens14"], seeds=[SEED, 14], epochs=epochs,
+                              patience=patience, **kwargs)  # fmt: skip
+    for single, run in zip(runs, ensemble, strict=True):
+        assert (run.epochs, run.best_epoch) == (single.epochs, single.best_epoch)
+        assert len(pd.read_csv(run.out_dir / rundir.HISTORY_FILE)) == single.epochs
+        assert max_weight_diff(single.out_dir, run.out_dir) < 1e-3  # rounding (1e-5 at lr 1e-4) grows with the step
+    with pytest.raises(KeyboardInterrupt):
+        train_run(bin1, out_dir=tmp_path / "killed", seed=SEED, epochs=epochs, patience=patience,
+                  callbacks=[Interrupt(runs[0].epochs - 1)], **kwargs)  # fmt: skip
+    resumed = train_run(bin1, out_dir=tmp_path / "killed", seed=SEED, epochs=epochs, patience=patience, **kwargs)
+    assert resumed.epochs == runs[0].epochs and max_weight_diff(resumed.out_dir, runs[0].out_dir) == 0
+    with pytest.raises(ValueError, match="patience"):
+        train_run(bin1, out_dir=tmp_path / "bad", seed=SEED, epochs=epochs, patience=0, **kwargs)

@@ -254,7 +254,7 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
     Checks ``cosmology.Ob0 < Om0``; one ``format`` for all synthetic sims; ``halo_selection``
     (``z_min < z_max``, a redshift range holding snapshots of every sim, ``m500_min`` below a synthetic
     sim's configured ``m500_max``); ``training.redshift_edges`` and the studies' edges (strictly increasing, a
-    selected snapshot in every bin); the configured input files (:func:`input_problems`), relative paths
+    selected snapshot in every bin); ``training.split_fractions`` summing to 1; the configured input files (:func:`input_problems`), relative paths
     taken from ``workdir``.
     """
     problems = []
@@ -270,6 +270,10 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
     if redshifts:
         problems += _edge_problems("training.redshift_edges", config["training"]["redshift_edges"], redshifts)
         problems += _study_problems(config, redshifts)
+    fractions = config["training"]["split_fractions"]
+    if abs(sum(fractions) - 1) > 1e-9:
+        problems.append(f"training.split_fractions: train, validation and test fractions must sum to 1, got {fractions} "
+                        f"(sum {sum(fractions):g})")
     templates = template_problems(config)
     problems += templates or input_problems(config, workdir)  # the inputs' paths need valid templates
     _fail(problems, f"working directory {Path(workdir).absolute()}")

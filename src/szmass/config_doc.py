@@ -25,8 +25,9 @@ against (`{schema}`) by `python -m szmass.config_doc > config/README.md`; do not
 A key outside this list, a value of another type or out of range stops the run at start.
 `<name>` stands for a name of your choice (e.g. a simulation's), `[]` for each item of a list.
 The configs in this directory: `config.yaml` (the synthetic demo), `ci.yaml` (a tiny run of every stage),
-`study.yaml` (the supplement's studies), `scale.yaml` (timing at full resolution), `the300_planck.yaml`
-(THE THREE HUNDRED and the Planck sky: the paper's run).
+`study.yaml` (the supplement's studies), `validation.yaml` (the demo at a size whose statistics mean something,
+docs/validation.md), `scale.yaml` (timing at full resolution), `the300_planck.yaml` (THE THREE HUNDRED and the
+Planck sky: the paper's run).
 
 """
 

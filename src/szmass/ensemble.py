@@ -75,6 +75,7 @@ from szmass.train import (
     load_checkpoint,
     log10_mass,
     numbered,
+    patience_spent,
     pixel_moments,
     save_checkpoint,
     unnumbered,
@@ -438,11 +439,13 @@ def train_ensemble(
     architecture: Architecture = PAPER_ARCHITECTURE,
     test_identities: Collection[str] | None = None,
     target_mass: str = "M500",
+    patience: int | None = None,
 ) -> list[RunResult]:
     """Train the runs ``seeds`` (one per ``out_dirs`` entry) of the bin ``ds`` at once; see the module docs.
 
-    Same arguments (``architecture``, ``test_identities``, ``target_mass`` included) and outputs as
-    :func:`szmass.train.train_run` per run. ``epoch_hook(epoch)`` (0-based)
+    Same arguments (``architecture``, ``test_identities``, ``target_mass``, ``patience`` included) and outputs as
+    :func:`szmass.train.train_run` per run (a run whose patience is spent keeps its best weights and its history
+    ends there, as alone; the ensemble stops when every run's is). ``epoch_hook(epoch)`` (0-based)
     is called after each epoch's training and validation, before its checkpoint. ``jit_compile``
     compiles the training step with XLA (on a GPU, with ``deterministic=False`` for speed);
     ``split_conv`` chooses the convolutions (:func:`build_ensemble`). ``checkpoint_dir``: where the
@@ -453,7 +456,8 @@ def train_ensemble(
         raise ValueError(f"need one out_dir per seed and distinct seeds; got {len(out_dirs)} dirs, seeds {list(seeds)}")
     if any(not 0 <= s < SEED_BOUND for s in seeds):
         raise ValueError(f"seeds must be in [0, {SEED_BOUND}), got {list(seeds)}")
-    check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile)
+    check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile,
+                   patience=patience)  # fmt: skip
     n_runs = len(seeds)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
     log_m = log10_mass(ds, target_mass)
@@ -510,11 +514,15 @@ def train_ensemble(
     val_data = stacked_dataset(source, target, [sp.val for sp in splits], EVAL_BATCH_SIZE)
     each_epoch = progress(range(resumed, epochs), total=epochs, initial=resumed, desc=f"seeds {list(seeds)}: epochs")
     for epoch in each_epoch:
+        running = [not patience_spent(epoch, b.epoch, patience) for b in best]
+        if not any(running):
+            log.info("ensemble of seeds %s: every run stopped early after epoch %d", list(seeds), epoch)
+            break
         orders = [epoch_order(seed, epoch, sp.train) for seed, sp in zip(seeds, splits, strict=True)]
         loss = mean_loss(train_step, stacked_dataset(source, target, orders, batch_size), train=True)
         val_loss = mean_loss(eval_step, val_data, train=False)
         history = np.concatenate([history, np.stack([np.full(n_runs, epoch + 1.0), loss, val_loss], axis=1)[None]])
-        for k in map(int, np.flatnonzero(val_loss < [b.val_loss for b in best])):
+        for k in map(int, np.flatnonzero((val_loss < [b.val_loss for b in best]) & running)):
             best[k] = _Best(epoch + 1, float(val_loss[k]), run_weights(ensemble, k))
         if epoch_hook is not None:
             epoch_hook(epoch)
@@ -535,9 +543,11 @@ def train_ensemble(
             raise FloatingPointError(f"seed {seed}: validation loss was never finite in {len(history)} epochs")
         cnn.set_weights(b.weights)
         out = Path(out_dirs[k])
-        write_run_outputs(out, with_standardisation(cnn, means[k], stds[k]), history[:, k], ds, source, sp, target_mass)
+        trained = len(history) if patience is None else min(len(history), b.epoch + patience)
+        write_run_outputs(out, with_standardisation(cnn, means[k], stds[k]), history[:trained, k], ds, source, sp,
+                          target_mass)  # fmt: skip
         results.append(RunResult(
-            out_dir=out, seed=int(seed), best_epoch=b.epoch, best_val_loss=b.val_loss, epochs=len(history),
+            out_dir=out, seed=int(seed), best_epoch=b.epoch, best_val_loss=b.val_loss, epochs=trained,
             resumed_epochs=resumed, mean=means[k], std=stds[k],
             n_maps={s: int(np.sum(sp.labels == s)) for s in SPLITS},
         ))  # fmt: skip

@@ -4,7 +4,8 @@ A run (docs/architecture.md, stage 6) trains :func:`szmass.model.build_cnn` on l
 target mass, M500 (the paper's, the default) or M200 (``target_mass``, :data:`szmass.rundir.TARGET_MASSES`), with the
 paper's settings: inputs standardised with the pixel mean and std of the TRAINING maps, loss = MSE
 of log10 M, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
-validation loss kept. The split is by cluster identity (:mod:`szmass.splits`). The network is the
+validation loss kept; optionally early stopping (``patience``: stop once that many epochs have passed
+without a new least validation loss). The split is by cluster identity (:mod:`szmass.splits`). The network is the
 paper's unless an :class:`szmass.model.Architecture` of the hyperparameter scan is given.
 
 Test set: by default drawn per bin (:func:`szmass.splits.split_maps` with ``test_seed``). A study
@@ -268,12 +269,23 @@ def split_given_test(
     return label[inverse]
 
 
-def check_settings(epochs: int, batch_size: int, learning_rate: float, *, deterministic: bool, jit_compile: bool) -> None:
-    """ValueError unless epochs >= 1, batch_size >= 1, learning_rate > 0 and jit_compile goes without determinism."""
+def check_settings(
+    epochs: int, batch_size: int, learning_rate: float, *, deterministic: bool, jit_compile: bool, patience: int | None = None
+) -> None:
+    """ValueError unless epochs >= 1, batch_size >= 1, learning_rate > 0, patience (if any) >= 1 and jit_compile
+    goes without determinism."""
     if epochs < 1 or batch_size < 1 or not learning_rate > 0:
         raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be >= 1 epoch (or None: no early stopping), got {patience}")
     if jit_compile and deterministic:
         raise ValueError("jit_compile=True needs deterministic=False: TensorFlow has no deterministic XLA max-pool gradient")
+
+
+def patience_spent(completed: int, best_epoch: int, patience: int | None) -> bool:
+    """Early stopping: True when ``patience`` epochs have passed since ``best_epoch`` (1-based; 0: none) after
+    ``completed`` epochs. Checked before each epoch, so a resumed run stops where an uninterrupted one did."""
+    return patience is not None and completed - best_epoch >= patience
 
 
 # -- checkpoints -------------------------------------------------------------------------------------
@@ -406,6 +418,7 @@ def train_run(
     architecture: Architecture = PAPER_ARCHITECTURE,
     test_identities: Collection[str] | None = None,
     target_mass: str = "M500",
+    patience: int | None = None,
 ) -> RunResult:
     """Train one seeded run on the maps of ``ds`` (one redshift bin of a map store) and write its outputs.
 
@@ -414,7 +427,9 @@ def train_run(
     Resumes from ``out_dir/checkpoint`` if a killed run left one. ``callbacks`` are passed to each
     epoch's ``keras.Model.fit`` (e.g. progress or early-abort hooks). See the module docs for outputs.
     ``architecture``: the network (default: the paper's). ``test_identities``: a given test set
-    (:func:`szmass.splits.test_identities`) instead of the draw with ``test_seed``.
+    (:func:`szmass.splits.test_identities`) instead of the draw with ``test_seed``. ``fractions``: of the
+    cluster identities in train, validation and test. ``patience``: stop after that many epochs without a new
+    least validation loss (None: train all ``epochs``); history.csv then ends at the last epoch trained.
 
     ``target_mass``: the mass trained on and written as log10_M_true (:data:`szmass.rundir.TARGET_MASSES`); the split
     is by cluster, so the same clusters are trained and tested on either way.
@@ -429,7 +444,8 @@ def train_run(
     """
     if not 0 <= seed < SEED_BOUND:
         raise ValueError(f"seed must be in [0, {SEED_BOUND}), got {seed}")
-    check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile)
+    check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile,
+                   patience=patience)  # fmt: skip
     out = Path(out_dir)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
     architecture.feature_side(min(source.map_shape))
@@ -478,6 +494,9 @@ def train_run(
     sig = (tf.TensorSpec((None, *source.map_shape, 1), tf.float32), tf.TensorSpec((None, 1), tf.float32))
     val_data = batch_dataset(read, split.val, EVAL_BATCH_SIZE, sig)
     for epoch in progress(range(resumed, epochs), total=epochs, initial=resumed, desc=f"seed {seed}: epochs"):
+        if patience_spent(epoch, best_epoch, patience):
+            log.info("seed %d: stopped after epoch %d (no better validation loss since epoch %d)", seed, epoch, best_epoch)
+            break
         train_data = batch_dataset(read, epoch_order(seed, epoch, split.train), batch_size, sig)
         fit = model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1,
                         shuffle=False, verbose=0, callbacks=list(callbacks))  # fmt: skip

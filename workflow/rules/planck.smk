@@ -128,6 +128,7 @@ rule synthetic_sky:
         z_edges=config["training"]["redshift_edges"],
         test_seeds=bin_test_seeds,
         identity=config["training"]["split_identity"],
+        fractions=config["training"]["split_fractions"],
         galactic_cut_deg=PLANCK["galactic_cut_deg"],
         point_source_density_deg2=PLANCK["point_source_density_deg2"],
         point_source_radius_arcmin=PLANCK["point_source_radius_arcmin"],

@@ -12,7 +12,9 @@ DATASETS = TRAIN["datasets"]
 SEEDS_PER_JOB = TRAIN["seeds_per_job"]
 # the options of szmass.train.train_run / szmass.ensemble.train_ensemble that the config sets (the studies' too;
 # training.target_mass is the main networks' only: the studies train on M500)
-TRAIN_OPTIONS = {key: TRAIN[key] for key in ("init_output_bias", "deterministic", "jit_compile", "mixed_precision")}
+TRAIN_OPTIONS = {
+    key: TRAIN[key] for key in ("init_output_bias", "deterministic", "jit_compile", "mixed_precision", "patience")
+}
 
 
 rule train:
@@ -48,6 +50,7 @@ rule train:
         batch_size=TRAIN["batch_size"],
         learning_rate=TRAIN["learning_rate"],
         identity=TRAIN["split_identity"],
+        fractions=TRAIN["split_fractions"],
         target_mass=TRAIN["target_mass"],
     script:
         "../scripts/train.py"
@@ -98,6 +101,7 @@ for _group in SEED_GROUPS:
             batch_size=TRAIN["batch_size"],
             learning_rate=TRAIN["learning_rate"],
             identity=TRAIN["split_identity"],
+            fractions=TRAIN["split_fractions"],
             target_mass=TRAIN["target_mass"],
         script:
             "../scripts/train.py"

@@ -18,7 +18,7 @@ if cuts:
     by_bin = read_mass_cuts(cuts)
     m500_cuts = [by_bin[k] for k in range(1, len(p.z_edges))]
 eligible = unseen_maps(clean, open_maps(sm.input.trained), z_edges=p.z_edges, test_seeds=p.test_seeds,
-                       identity=p.identity, m500_cuts=m500_cuts)
+                       identity=p.identity, m500_cuts=m500_cuts, fractions=p.fractions)
 log.info("%d of %d clean maps belong to test-set clusters of the sky's models", eligible.sum(), eligible.size)
 sky, mask, truth = synthetic_sky(
     read_psz2(sm.input.psz2), clean, eligible=eligible, nside=p.nside, seed=p.seed,
