@@ -14,6 +14,7 @@ from szmass.evaluate import (
     aperture_y,
     bias_summary,
     bias_table,
+    cluster_bootstrap,
     equal_count_bins,
     log_residual_moments,
     moments_table,
@@ -82,7 +83,9 @@ def make_table() -> pd.DataFrame:
 def test_bias_table_rows_and_mass_cuts() -> None:
     table = make_table()
     out = bias_table(table, ref="log10_M_true")
-    assert list(out.columns) == ["zbin", "mass_range", "median", "p16", "p84", "stderr", "n"]
+    assert list(out.columns) == ["zbin", "mass_range", "median", "median_lo", "median_hi", "p16", "p84", "stderr", "n",
+                                 "n_clusters"]  # fmt: skip
+    assert (out["n_clusters"] == out["n"]).all()  # no labels: each row its own cluster
     assert list(out["zbin"]) == ["z1"] * 3 + ["z2"] * 3 + ["all"] * 3
     assert list(out["mass_range"]) == ["all", "M_CNN>5e14", "M_CNN<3e14"] * 3
     cell = out.set_index(["zbin", "mass_range"])
@@ -160,7 +163,8 @@ def test_moments_table_per_bin() -> None:
     table = pd.DataFrame({"zbin": np.repeat([1, 2, 4], 20), "log10_M_true": true,
                           "log10_M_cnn": true + rng.normal(0.0, [[0.03], [0.06], [0.1]], (3, 20)).ravel()})
     out = moments_table(table, ref="log10_M_true")
-    assert list(out.columns) == ["zbin", "mean", "std", "skewness", "kurtosis", "n"]
+    assert list(out.columns) == ["zbin", "mean", "mean_lo", "mean_hi", "std", "std_lo", "std_hi", "skewness",
+                                 "kurtosis", "n", "n_clusters"]  # fmt: skip
     assert list(out["zbin"]) == ["z1", "z2", "z4", "all"]
     for label, part in [("z1", table[:20]), ("z2", table[20:40]), ("z4", table[40:]), ("all", table)]:
         row = out.set_index("zbin").loc[label]
@@ -170,6 +174,101 @@ def test_moments_table_per_bin() -> None:
                            [expected[k] for k in ("mean", "std", "skewness", "kurtosis")], rtol=1e-12, atol=0)
     with pytest.raises(ValueError, match="log10_MSZ"):
         moments_table(table, ref="log10_MSZ")
+
+
+def half_width(interval: tuple[float, float]) -> float:
+    return (interval[1] - interval[0]) / 2.0
+
+
+def test_cluster_bootstrap_known_answer_one_row_per_cluster() -> None:
+    # N standard-normal values, one per cluster: the ordinary bootstrap, 68% half-widths ~ 1/sqrt(N) (mean) and
+    # sqrt(pi/2)/sqrt(N) = 1.2533/sqrt(N) (median). The bootstrap half-width of a median scatters by ~20% from
+    # sample to sample (0.83-1.74 / sqrt(N) over seeds 0-5), so the widths are averaged over 20 samples.
+    n = 400
+    samples = [np.random.default_rng(seed).standard_normal(n) for seed in range(20)]
+    for statistic, expected in (("mean", 1.0), ("median", 1.2533)):
+        labels = np.arange(n)[::-1]
+        widths = [half_width(cluster_bootstrap(x, labels, statistic, seed=i)) for i, x in enumerate(samples)]
+        assert np.mean(widths) == pytest.approx(expected / np.sqrt(n), rel=0.15)
+    x = samples[0]
+    assert cluster_bootstrap(x, None, "median") == cluster_bootstrap(x, np.arange(n), "median")  # None: one row each
+    lo, hi = cluster_bootstrap(x, None, np.nanmean)  # a callable statistic
+    assert lo < x.mean() < hi
+
+
+def test_cluster_bootstrap_resamples_clusters_not_rows() -> None:
+    # 60 clusters of 5 identical maps each: with labels the interval of the 60 values alone, without labels one
+    # ~sqrt(5) narrower (the 300 rows taken as independent)
+    values = np.random.default_rng(4).normal(0.02, 0.1, 60)
+    rows, labels = np.repeat(values, 5), np.repeat([f"c{i}" for i in range(60)], 5)
+    order = np.random.default_rng(5).permutation(rows.size)  # row order must not matter
+    rows, labels = rows[order], labels[order]
+    for statistic in ("mean", "median"):
+        alone = half_width(cluster_bootstrap(values, None, statistic))
+        assert half_width(cluster_bootstrap(rows, labels, statistic)) == pytest.approx(alone, rel=0.15)
+        naive = half_width(cluster_bootstrap(rows, None, statistic))
+        assert naive < alone / 1.8
+    ratio = half_width(cluster_bootstrap(values, None, "mean")) / half_width(cluster_bootstrap(rows, None, "mean"))
+    assert 1.8 < ratio < 2.7
+
+
+def test_cluster_bootstrap_seed_speed_and_edges() -> None:
+    import time
+
+    rng = np.random.default_rng(8)
+    x, labels = rng.normal(size=400), rng.integers(0, 80, 400)
+    start = time.perf_counter()
+    first = cluster_bootstrap(x, labels, "median", seed=3)
+    assert time.perf_counter() - start < 0.5  # 1000 resamples of 400 rows
+    assert cluster_bootstrap(x, labels, "median", seed=3) == first
+    assert cluster_bootstrap(x, labels, "median", seed=4) != first
+    assert all(np.isnan(cluster_bootstrap(np.array([]), np.array([]), "mean")))
+    assert all(np.isnan(cluster_bootstrap([0.1, 0.3], ["a", "a"], "mean")))  # one cluster
+    lo, hi = cluster_bootstrap([0.1, 0.3, 0.2], None, "std", n_boot=200)  # std of one value left out
+    assert np.isfinite(lo) and np.isfinite(hi) and 0.0 <= lo <= hi
+    with pytest.raises(ValueError, match="non-finite"):
+        cluster_bootstrap([0.1, np.nan], None, "mean")
+    with pytest.raises(ValueError, match="2 cluster labels for 3 values"):
+        cluster_bootstrap([0.1, 0.2, 0.3], ["a", "b"], "mean")
+
+
+def test_tables_bootstrap_intervals_over_clusters() -> None:
+    # 45 clusters of 4 lines of sight in two redshift bins, b around +0.02
+    rng = np.random.default_rng(21)
+    n_cl, n_los = 45, 4
+    b_cluster = rng.normal(0.02, 0.1, n_cl)
+    b = np.repeat(b_cluster, n_los) + rng.normal(0.0, 0.02, n_cl * n_los)
+    m = np.repeat(10 ** rng.uniform(14.5, 14.65, n_cl), n_los)  # 3.2e14-4.5e14 Msun: the mass cuts are empty
+    cnn, ref = log_masses(m, b)
+    table = pd.DataFrame({"zbin": np.repeat(1 + np.arange(n_cl) % 2, n_los), "log10_M_cnn": cnn,
+                          "log10_M_true": ref, "halo": np.repeat([f"h{i}" for i in range(n_cl)], n_los)})
+    out = bias_table(table, ref="log10_M_true", clusters="halo").set_index(["zbin", "mass_range"])
+    row = out.loc[("all", "all")]
+    assert row["n"] == 180 and row["n_clusters"] == 45
+    assert row["median_lo"] < row["median"] < row["median_hi"]
+    # the interval of the cluster medians' bootstrap, not of 180 independent maps (2x narrower)
+    expected = 1.2533 * 0.1 / np.sqrt(n_cl)
+    assert half_width((row["median_lo"], row["median_hi"])) == pytest.approx(expected, rel=0.35)
+    naive = bias_table(table, ref="log10_M_true").set_index(["zbin", "mass_range"]).loc[("all", "all")]
+    assert naive["n_clusters"] == 180 and naive["median_hi"] - naive["median_lo"] < row["median_hi"] - row["median_lo"]
+    # empty selection: NaN interval, no cluster
+    empty = out.loc[("all", "M_CNN>5e14")]
+    assert empty["n"] == 0 and empty["n_clusters"] == 0
+    assert np.isnan(empty["median_lo"]) and np.isnan(empty["median_hi"])
+    same = bias_table(table, ref="log10_M_true", clusters="halo").set_index(["zbin", "mass_range"])
+    pd.testing.assert_frame_equal(same, out)  # same seed, same table
+    moments = moments_table(table, ref="log10_M_true", clusters="halo", seed=1).set_index("zbin")
+    assert moments.loc["all", "n_clusters"] == 45 and moments.loc["z1", "n_clusters"] == 23
+    for k in ("mean", "std"):
+        assert moments.loc["all", f"{k}_lo"] < moments.loc["all", k] < moments.loc["all", f"{k}_hi"]
+    naive_mean = moments_table(table, ref="log10_M_true", seed=1).set_index("zbin").loc["all", ["mean_lo", "mean_hi"]]
+    assert np.ptp(naive_mean) < 0.7 * np.ptp(moments.loc["all", ["mean_lo", "mean_hi"]])  # 4 correlated maps each
+    one = moments_table(table[table["halo"] == "h0"], ref="log10_M_true", clusters="halo").set_index("zbin")
+    assert one.loc["all", "n_clusters"] == 1 and one.loc["all", ["mean_lo", "mean_hi", "std_lo", "std_hi"]].isna().all()
+    with pytest.raises(ValueError, match=r"\['cluster'\] missing"):
+        bias_table(table, ref="log10_M_true", clusters="cluster")
+    with pytest.raises(ValueError, match="missing cluster label"):
+        moments_table(table.assign(halo=table["halo"].where(table.index > 0)), ref="log10_M_true", clusters="halo")
 
 
 def test_equal_count_bins() -> None:

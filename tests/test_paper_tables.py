@@ -63,3 +63,19 @@ def test_tables_are_the_evaluate_tables_of_each_sample() -> None:
     assert float(clean["median"].iloc[0]) == pytest.approx(1 - 10**-0.05, abs=0.03)
     compare = ensemble_comparison({"clean": tests["clean"]}, {"clean": tests["clean"].assign(log10_M_cnn_std=0.01)})
     assert compare.columns[0] == "dataset" and set(compare["estimate"]) == {"selected", "ensemble"}
+
+
+def test_tables_bootstrap_clusters_of_each_sample() -> None:
+    tests = {"clean": predictions_table().assign(cluster=lambda t: t["map"] // 4)}  # 10 clusters of 4 maps
+    sky, _ = sky_and_truth()
+    sky["cluster"] = np.arange(len(sky))  # each PSZ2 cluster its own
+    bias, moments = bias_and_moments(bias_samples(tests, sky), clusters="cluster", seed=7)
+    assert {"median_lo", "median_hi", "n_clusters"} <= set(bias) and {"mean_lo", "std_hi", "n_clusters"} <= set(moments)
+    every = bias[(bias["zbin"] == "all") & (bias["mass_range"] == "all")].set_index(["sample", "statistic"])
+    assert every.loc[("clean", "b_t"), "n_clusters"] == 10 and every.loc[("clean", "b_t"), "n"] == 40
+    assert every.loc[("sky", "b_P"), "n_clusters"] == every.loc[("sky", "b_P"), "n"] == 27
+    assert (every["median_lo"] <= every["median"]).all() and (every["median"] <= every["median_hi"]).all()
+    again, _ = bias_and_moments(bias_samples(tests, sky), clusters="cluster", seed=7)
+    pd.testing.assert_frame_equal(again, bias)
+    with pytest.raises(ValueError, match=r"\['cluster'\] missing"):
+        bias_and_moments(bias_samples(tests, sky.drop(columns="cluster")), clusters="cluster")

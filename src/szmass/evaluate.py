@@ -8,14 +8,20 @@ std(b, ddof=1) / sqrt(N). The log residual r = log10 M_CNN - log10 M_ref [dex] i
 std (ddof = 1), skewness and excess kurtosis (bias-corrected sample estimators, see
 :func:`log_residual_moments`).
 
+The tables' 68% intervals of the median b and of the mean and std of r are bootstraps over CLUSTERS
+(:func:`cluster_bootstrap`): a cluster has several correlated maps (lines of sight, snapshots), so maps are
+resampled together with their cluster, not one by one.
+
 Tables take one row per map or cluster with log10 masses [Msun] and a redshift-bin column (1-based
 integers as :func:`szmass.zbins.redshift_bins` gives; rows are labelled "z1", "z2", ..., plus "all").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -31,8 +37,14 @@ HIGH_MASS = 5e14
 """Default upper mass selection of Supplementary Table 2: M_CNN > 5e14 Msun."""
 LOW_MASS = 3e14
 """Default lower mass selection of Supplementary Table 2: M_CNN < 3e14 Msun."""
-BIAS_COLUMNS = ("zbin", "mass_range", "median", "p16", "p84", "stderr", "n")
-MOMENT_COLUMNS = ("zbin", "mean", "std", "skewness", "kurtosis", "n")
+BIAS_COLUMNS = ("zbin", "mass_range", "median", "median_lo", "median_hi", "p16", "p84", "stderr", "n", "n_clusters")
+MOMENT_COLUMNS = ("zbin", "mean", "mean_lo", "mean_hi", "std", "std_lo", "std_hi", "skewness", "kurtosis", "n",
+                  "n_clusters")  # fmt: skip
+N_BOOT = 1000
+"""Default number of cluster-bootstrap resamples of the tables' 68% intervals."""
+BOOTSTRAP_STATISTICS: dict[str, Callable[..., ArrayLike]] = {
+    "mean": np.nanmean, "median": np.nanmedian, "std": partial(np.nanstd, ddof=1)}  # fmt: skip
+"""NaN-ignoring row reductions ``f(x, axis=1)`` that :func:`cluster_bootstrap` accepts by name."""
 
 
 def _pair(log10_m_a: ArrayLike, log10_m_b: ArrayLike, names: tuple[str, str]) -> tuple[NDArray, NDArray]:
@@ -69,6 +81,69 @@ def bias_summary(b: ArrayLike) -> dict[str, float | int]:
     p16, median, p84 = np.percentile(v, [16.0, 50.0, 84.0])
     stderr = float(np.std(v, ddof=1) / np.sqrt(n)) if n > 1 else np.nan
     return {"median": float(median), "p16": float(p16), "p84": float(p84), "stderr": stderr, "n": n}
+
+
+_BOOT_BLOCK = 4_000_000
+"""Resampled rows :func:`cluster_bootstrap` holds at once (about 32 MB of float64 per block)."""
+
+
+def _resampled(ordered: NDArray[np.float64], starts: NDArray, sizes: NDArray, draws: NDArray) -> NDArray[np.float64]:
+    """The resamples ``draws`` (resamples, drawn clusters) as rows of a NaN-padded array: the values of the
+    drawn clusters (cluster c: ordered[starts[c]:starts[c] + sizes[c]]) in draw order, built without a loop."""
+    length = sizes[draws].ravel()  # rows each drawn cluster contributes
+    total = length.reshape(draws.shape).sum(axis=1)  # rows of each resample
+    offset = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)  # row within its cluster
+    source = np.repeat(starts[draws].ravel(), length) + offset
+    column = np.arange(total.sum()) - np.repeat(np.cumsum(total) - total, total)
+    padded = np.full((draws.shape[0], int(total.max())), np.nan)
+    padded[np.repeat(np.arange(draws.shape[0]), total), column] = ordered[source]
+    return padded
+
+
+def cluster_bootstrap(
+    values: ArrayLike,
+    clusters: ArrayLike | None,
+    statistic: str | Callable[..., ArrayLike],
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    percentiles: tuple[float, float] = (16.0, 84.0),
+) -> tuple[float, float]:
+    """The 16th and 84th percentiles (``percentiles``) of ``statistic`` over ``n_boot`` bootstrap resamples
+    of the CLUSTERS of ``values`` (one value per row, finite; same units as the statistic).
+
+    ``clusters`` labels each row (any hashable values; None: each row its own cluster, the ordinary
+    bootstrap). A resample draws as many clusters as there are, uniformly with replacement from
+    ``numpy.random.default_rng(seed)``, and takes all the rows of each drawn cluster. ``statistic`` is
+    "mean", "median", "std" (ddof = 1) or a callable ``f(x, axis=1)`` reducing each row of a
+    (resamples, rows) array padded with NaN, ignoring the NaNs (e.g. ``np.nanmedian``). Resamples whose
+    statistic is NaN (the std of one value) are left out of the percentiles. Fewer than 2 clusters give
+    (NaN, NaN)."""
+    v = np.asarray(values, dtype=float).ravel()
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"cluster_bootstrap: {int((~np.isfinite(v)).sum())} non-finite value(s) among {v.size}")
+    labels = np.arange(v.size) if clusters is None else np.asarray(clusters).ravel()
+    if labels.shape != v.shape:
+        raise ValueError(f"cluster_bootstrap: {labels.size} cluster labels for {v.size} values")
+    if int(n_boot) != n_boot or n_boot < 1:
+        raise ValueError(f"cluster_bootstrap: n_boot must be a positive integer, got {n_boot!r}")
+    reduce = BOOTSTRAP_STATISTICS[statistic] if isinstance(statistic, str) else statistic
+    _, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    k = sizes.size
+    if k < 2:
+        return float("nan"), float("nan")
+    ordered = v[np.argsort(inverse.ravel(), kind="stable")]  # cluster c: ordered[starts[c]:starts[c] + sizes[c]]
+    starts = np.cumsum(sizes) - sizes
+    draws = np.random.default_rng(seed).integers(0, k, size=(int(n_boot), k))
+    blocks = np.array_split(draws, max(1, int(n_boot) * v.size // _BOOT_BLOCK))  # bounded memory, same draws
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # std of a single value: NaN, left out below
+        stat = np.concatenate([np.asarray(reduce(_resampled(ordered, starts, sizes, d), axis=1), dtype=float)
+                               for d in blocks])  # fmt: skip
+        if not np.any(np.isfinite(stat)):
+            return float("nan"), float("nan")
+        lo, hi = np.nanpercentile(stat, percentiles)
+    return float(lo), float(hi)
 
 
 def log_residual_moments(log10_m_cnn: ArrayLike, log10_m_true: ArrayLike) -> dict[str, float | int]:
@@ -118,6 +193,22 @@ def _mass_label(mass: float) -> str:
     return f"{mass:g}".replace("e+", "e")
 
 
+def _cluster_labels(table: pd.DataFrame, clusters: str | None) -> NDArray:
+    """The cluster label of every row: column ``clusters`` (no missing value), or the row position (None)."""
+    if clusters is None:
+        return np.arange(len(table))
+    if table[clusters].isna().any():
+        raise ValueError(f"column {clusters!r}: {int(table[clusters].isna().sum())} missing cluster label(s)")
+    return table[clusters].to_numpy()
+
+
+def _interval(values: NDArray, labels: NDArray, statistic: str, n_boot: int, seed: int) -> tuple[float, float]:
+    """:func:`cluster_bootstrap`, with (NaN, NaN) for an empty selection."""
+    if values.size == 0:
+        return float("nan"), float("nan")
+    return cluster_bootstrap(values, labels, statistic, n_boot=n_boot, seed=seed)
+
+
 def bias_table(
     table: pd.DataFrame,
     *,
@@ -126,38 +217,65 @@ def bias_table(
     zbin: str | None = "zbin",
     high_mass: float = HIGH_MASS,
     low_mass: float = LOW_MASS,
+    clusters: str | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Supplementary Table 2: :func:`bias_summary` of b = (M_CNN - M_ref) / M_CNN for every redshift bin
-    (values of column ``zbin`` as "z1", "z2", ..., then "all"; ``zbin=None`` gives "all" only) times the
-    mass selections "all", "M_CNN>{high_mass}" and "M_CNN<{low_mass}" (strict cuts on 10**table[cnn] in
-    Msun, labels such as "M_CNN>5e14"). ``ref`` and ``cnn`` name log10 mass columns [Msun].
+    """Supplementary Table 2: :func:`bias_summary` of b = (M_CNN - M_ref) / M_CNN (dimensionless) for every
+    redshift bin (values of column ``zbin`` as "z1", "z2", ..., then "all"; ``zbin=None`` gives "all" only)
+    times the mass selections "all", "M_CNN>{high_mass}" and "M_CNN<{low_mass}" (strict cuts on
+    10**table[cnn] in Msun, labels such as "M_CNN>5e14"). ``ref`` and ``cnn`` name log10 mass columns [Msun].
 
-    Columns: zbin, mass_range, median, p16, p84, stderr, n; an empty selection has NaNs and n = 0.
+    median_lo, median_hi: the 68% interval of the median b, :func:`cluster_bootstrap` of the selection's
+    clusters (column ``clusters`` labels each row's cluster; None: each row its own cluster) with ``n_boot``
+    resamples from ``seed``; n_clusters: the distinct clusters of the selection.
+
+    Columns: zbin, mass_range, median, median_lo, median_hi, p16, p84, stderr, n, n_clusters; an empty
+    selection has NaNs and n = n_clusters = 0, a selection of one cluster NaN intervals.
     """
     if not high_mass > 0 or not low_mass > 0:
         raise ValueError(f"mass cuts must be > 0 Msun, got high_mass={high_mass!r}, low_mass={low_mass!r}")
-    _check_columns(table, [cnn, ref] + ([zbin] if zbin is not None else []), "bias_table")
+    _check_columns(table, [cnn, ref] + [c for c in (zbin, clusters) if c is not None], "bias_table")
     work = pd.DataFrame({"b": relative_bias(table[cnn].to_numpy(float), table[ref].to_numpy(float)),
-                         "m_cnn": 10.0 ** table[cnn].to_numpy(float)})
+                         "m_cnn": 10.0 ** table[cnn].to_numpy(float), "cluster": _cluster_labels(table, clusters)})
     if zbin is not None:
         work["zbin"] = table[zbin].to_numpy()
     rows = []
     for label, part in _redshift_groups(work, None if zbin is None else "zbin"):
-        b, m = part["b"].to_numpy(), part["m_cnn"].to_numpy()
+        b, m, c = part["b"].to_numpy(), part["m_cnn"].to_numpy(), part["cluster"].to_numpy()
         cuts = (("all", np.ones(b.size, dtype=bool)), (f"M_CNN>{_mass_label(high_mass)}", m > high_mass),
                 (f"M_CNN<{_mass_label(low_mass)}", m < low_mass))
-        rows += [{"zbin": label, "mass_range": name} | bias_summary(b[keep]) for name, keep in cuts]
+        for name, keep in cuts:
+            lo, hi = _interval(b[keep], c[keep], "median", n_boot, seed)
+            rows.append({"zbin": label, "mass_range": name, "median_lo": lo, "median_hi": hi,
+                         "n_clusters": len(pd.unique(c[keep]))} | bias_summary(b[keep]))  # fmt: skip
     return pd.DataFrame(rows, columns=list(BIAS_COLUMNS))
 
 
 def moments_table(
-    table: pd.DataFrame, *, ref: str, cnn: str = "log10_M_cnn", zbin: str | None = "zbin"
+    table: pd.DataFrame,
+    *,
+    ref: str,
+    cnn: str = "log10_M_cnn",
+    zbin: str | None = "zbin",
+    clusters: str | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Supplementary Table 1: :func:`log_residual_moments` of log10 M_CNN - log10 M_ref [dex] per redshift
-    bin ("z1", "z2", ...) and for "all" rows. Columns: zbin, mean, std, skewness, kurtosis, n."""
-    _check_columns(table, [cnn, ref] + ([zbin] if zbin is not None else []), "moments_table")
-    rows = [{"zbin": label} | log_residual_moments(part[cnn].to_numpy(float), part[ref].to_numpy(float))
-            for label, part in _redshift_groups(table, zbin)]
+    """Supplementary Table 1: :func:`log_residual_moments` of r = log10 M_CNN - log10 M_ref [dex] per redshift
+    bin ("z1", "z2", ...) and for "all" rows. mean_lo, mean_hi and std_lo, std_hi [dex]: 68% intervals of the
+    mean and std of r, :func:`cluster_bootstrap` of the clusters as in :func:`bias_table` (``clusters``,
+    ``n_boot``, ``seed``); n_clusters: the distinct clusters. Columns: zbin, mean, mean_lo, mean_hi, std,
+    std_lo, std_hi, skewness, kurtosis, n, n_clusters."""
+    _check_columns(table, [cnn, ref] + [c for c in (zbin, clusters) if c is not None], "moments_table")
+    work = table.assign(_cluster=_cluster_labels(table, clusters))
+    rows = []
+    for label, part in _redshift_groups(work, zbin):
+        cnn_m, ref_m, c = part[cnn].to_numpy(float), part[ref].to_numpy(float), part["_cluster"].to_numpy()
+        moments = log_residual_moments(cnn_m, ref_m)  # checks the masses first
+        (mean_lo, mean_hi), (std_lo, std_hi) = (_interval(cnn_m - ref_m, c, s, n_boot, seed) for s in ("mean", "std"))
+        rows.append({"zbin": label, "mean_lo": mean_lo, "mean_hi": mean_hi, "std_lo": std_lo, "std_hi": std_hi,
+                     "n_clusters": len(pd.unique(c))} | moments)  # fmt: skip
     return pd.DataFrame(rows, columns=list(MOMENT_COLUMNS))
 
 

@@ -6,6 +6,10 @@ runs, :func:`szmass.runs.selected_predictions`); the sky's clusters and its Gold
 (b_P = (M_CNN - M_SZ) / M_CNN); on a synthetic sky, whose truth is known, also their b_t, and both for the
 "unseen" clusters (:func:`unseen_clusters`): those whose injected halo is among the TEST maps of the sky's
 models, so that no network trained or validated on it.
+
+The tables' 68% intervals (median b; mean and std of the log residual) are bootstraps over clusters
+(:func:`szmass.evaluate.cluster_bootstrap`): the test maps of one cluster (its lines of sight) are resampled
+together; each sky row is one PSZ2 cluster.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from szmass.evaluate import bias_table, moments_table
+from szmass.evaluate import N_BOOT, bias_table, moments_table
 from szmass.runs import compare_estimates
 
 LEADING_COLUMNS = ("sample", "statistic", "reference", "dataset")
@@ -77,15 +81,21 @@ def leading_columns(table: pd.DataFrame) -> pd.DataFrame:
     return table[first + [c for c in table if c not in first]]
 
 
-def bias_and_moments(samples: Sequence[Sample]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def bias_and_moments(
+    samples: Sequence[Sample], *, clusters: str | None = None, n_boot: int = N_BOOT, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Supplementary Table 2 (:func:`szmass.evaluate.bias_table`, columns sample, statistic, ...) and the
     log-residual moments (:func:`szmass.evaluate.moments_table`, columns sample, reference, ...) of every
-    sample; rows whose reference mass is missing are left out."""
+    sample; rows whose reference mass is missing are left out. ``clusters`` names the column of every
+    sample's table that labels each row's cluster (None: each row its own cluster), whose ``n_boot``
+    resamples from ``seed`` give the 68% intervals."""
     bias, moments = [], []
     for s in samples:
         rows = s.table.dropna(subset=[s.ref])
-        bias.append(bias_table(rows, ref=s.ref).assign(sample=s.name, statistic=s.statistic))
-        moments.append(moments_table(rows, ref=s.ref).assign(sample=s.name, reference=s.ref))
+        bias.append(bias_table(rows, ref=s.ref, clusters=clusters, n_boot=n_boot, seed=seed)
+                    .assign(sample=s.name, statistic=s.statistic))  # fmt: skip
+        moments.append(moments_table(rows, ref=s.ref, clusters=clusters, n_boot=n_boot, seed=seed)
+                       .assign(sample=s.name, reference=s.ref))  # fmt: skip
     return (leading_columns(pd.concat(bias, ignore_index=True)),
             leading_columns(pd.concat(moments, ignore_index=True)))  # fmt: skip
 
