@@ -360,3 +360,30 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_matches_a_short
     assert resumed.epochs == runs[0].epochs and max_weight_diff(resumed.out_dir, runs[0].out_dir) == 0
     with pytest.raises(ValueError, match="patience"):
         train_run(bin1, out_dir=tmp_path / "bad", seed=SEED, epochs=epochs, patience=0, **kwargs)
+
+
+def test_dihedral_gives_the_eight_symmetries_of_the_square() -> None:
+    """Code 0 is the identity, 1-3 quarter turns (numpy's rot90), 4 the transpose; the 8 images of an asymmetric
+    map are distinct and each keeps the pixel values (moved, not interpolated); non-square maps are refused."""
+    m = np.arange(12, dtype=np.float32).reshape(1, 3, 4)[:, :, :3] ** 1.5
+    images = train.dihedral(np.repeat(m, 8, axis=0), np.arange(8))
+    assert np.array_equal(images[0], m[0]) and np.array_equal(images[1], np.rot90(m[0]))
+    assert np.array_equal(images[4], m[0].T) and np.array_equal(images[2], m[0, ::-1, ::-1])
+    assert len({im.tobytes() for im in images}) == 8
+    assert all(np.array_equal(np.sort(im, axis=None), np.sort(m[0], axis=None)) for im in images)
+    with pytest.raises(ValueError, match="square"):
+        train.dihedral(np.zeros((2, 3, 4), np.float32), np.zeros(2, np.int8))
+
+
+def test_augmented_runs_differ_reproduce_and_match_the_vectorised_ensemble(bin1: xr.Dataset, reference: train.RunResult,
+                                                                           tmp_path: Path) -> None:  # fmt: skip
+    """With ``augment`` the maps of each epoch are turned (the weights leave the unaugmented run's), the same seed
+    gives the same weights, and the vectorised ensemble turns each run's maps as its single run does."""
+    kwargs = {"test_seed": TEST_SEED, "epochs": EPOCHS, "batch_size": BATCH, "augment": True}
+    singles = [train_run(bin1, out_dir=tmp_path / f"aug{s}", seed=s, **kwargs) for s in (SEED, 14)]
+    again = train_run(bin1, out_dir=tmp_path / "again", seed=SEED, **kwargs)
+    assert max_weight_diff(singles[0].out_dir, again.out_dir) == 0
+    assert max_weight_diff(singles[0].out_dir, reference.out_dir) > 1e-4
+    ensemble = train_ensemble(bin1, out_dirs=[tmp_path / "ens11", tmp_path / "ens14"], seeds=[SEED, 14], **kwargs)
+    for single, run in zip(singles, ensemble, strict=True):
+        assert max_weight_diff(single.out_dir, run.out_dir) < 1e-5

@@ -68,8 +68,10 @@ from szmass.train import (
     RunResult,
     Split,
     assign_all,
+    augment_codes,
     check_settings,
     configure_determinism,
+    dihedral,
     draw_split,
     epoch_order,
     load_checkpoint,
@@ -336,9 +338,14 @@ class PerRunAdam:
 
 
 def stacked_batches(
-    source: MapSource, target: NDArray[np.float32], orders: Sequence[NDArray[np.int64]], batch_size: int
+    source: MapSource,
+    target: NDArray[np.float32],
+    orders: Sequence[NDArray[np.int64]],
+    batch_size: int,
+    codes: Sequence[NDArray[np.int8]] | None = None,
 ) -> Iterator[tuple[NDArray[np.float32], ...]]:
     """Batches of K runs side by side: (maps (B, K, py, px), targets (B, K), weights (B, K), active (K,)).
+    ``codes[k]``: the symmetry of each map of ``orders[k]`` (:func:`szmass.train.dihedral`; None: none).
 
     Step s holds rows s*B .. s*B+B-1 of each run's ``orders[k]``; rows past a run's end are zero with
     weight 0, and ``active[k]`` is 0 once run k has no rows left. The maps go to the model's layout
@@ -348,12 +355,16 @@ def stacked_batches(
     n_steps = max(-(-len(o) // batch_size) for o in orders)
     for s in range(n_steps):
         idx = np.full((batch_size, n_runs), -1, dtype=np.int64)
+        turn = np.zeros((batch_size, n_runs), dtype=np.int8)
         for k, order in enumerate(orders):
-            part = order[s * batch_size : (s + 1) * batch_size]
+            rows = slice(s * batch_size, (s + 1) * batch_size)
+            part = order[rows]
             idx[: len(part), k] = part
+            if codes is not None:
+                turn[: len(part), k] = codes[k][rows]
         valid = idx >= 0
         maps = np.zeros((batch_size, n_runs, *source.map_shape), dtype=np.float32)
-        maps[valid] = source.take(idx[valid])
+        maps[valid] = source.take(idx[valid]) if codes is None else dihedral(source.take(idx[valid]), turn[valid])
         yield (
             maps,
             np.where(valid, target[np.maximum(idx, 0)], 0).astype(np.float32),
@@ -363,7 +374,11 @@ def stacked_batches(
 
 
 def stacked_dataset(
-    source: MapSource, target: NDArray[np.float32], orders: Sequence[NDArray[np.int64]], batch_size: int
+    source: MapSource,
+    target: NDArray[np.float32],
+    orders: Sequence[NDArray[np.int64]],
+    batch_size: int,
+    codes: Sequence[NDArray[np.int8]] | None = None,
 ) -> tf.data.Dataset:
     """:func:`stacked_batches` as a prefetched ``tf.data`` pipeline of fixed-shape batches."""
     k = len(orders)
@@ -373,7 +388,8 @@ def stacked_dataset(
         tf.TensorSpec((batch_size, k), tf.float32),
         tf.TensorSpec((k,), tf.float32),
     )
-    data = tf.data.Dataset.from_generator(lambda: stacked_batches(source, target, orders, batch_size), output_signature=sig)
+    data = tf.data.Dataset.from_generator(lambda: stacked_batches(source, target, orders, batch_size, codes),
+                                          output_signature=sig)  # fmt: skip
     return data.prefetch(PREFETCH_BATCHES)
 
 
@@ -440,10 +456,11 @@ def train_ensemble(
     test_identities: Collection[str] | None = None,
     target_mass: str = "M500",
     patience: int | None = None,
+    augment: bool = False,
 ) -> list[RunResult]:
     """Train the runs ``seeds`` (one per ``out_dirs`` entry) of the bin ``ds`` at once; see the module docs.
 
-    Same arguments (``architecture``, ``test_identities``, ``target_mass``, ``patience`` included) and outputs as
+    Same arguments (``architecture``, ``test_identities``, ``target_mass``, ``patience``, ``augment`` included) and outputs as
     :func:`szmass.train.train_run` per run (a run whose patience is spent keeps its best weights and its history
     ends there, as alone; the ensemble stops when every run's is). ``epoch_hook(epoch)`` (0-based)
     is called after each epoch's training and validation, before its checkpoint. ``jit_compile``
@@ -495,7 +512,7 @@ def train_ensemble(
         "learning_rate": learning_rate, "identity": identity, "fractions": list(map(float, fractions)),
         "n_maps": source.n_maps, "map_shape": list(source.map_shape), "splits": [sp.digest() for sp in splits],
         "mean": means, "std": stds, "init_output_bias": init_output_bias, "architecture": architecture.as_dict(),
-        "target_mass": target_mass,
+        "target_mass": target_mass, "augment": augment,
     }  # fmt: skip
     ckpt_path = Path(checkpoint_dir if checkpoint_dir is not None else Path(out_dirs[0]) / CHECKPOINT_DIR) / CHECKPOINT_FILE
     history = np.zeros((0, n_runs, 3))
@@ -519,7 +536,8 @@ def train_ensemble(
             log.info("ensemble of seeds %s: every run stopped early after epoch %d", list(seeds), epoch)
             break
         orders = [epoch_order(seed, epoch, sp.train) for seed, sp in zip(seeds, splits, strict=True)]
-        loss = mean_loss(train_step, stacked_dataset(source, target, orders, batch_size), train=True)
+        codes = [augment_codes(seed, epoch, len(o)) for seed, o in zip(seeds, orders, strict=True)] if augment else None
+        loss = mean_loss(train_step, stacked_dataset(source, target, orders, batch_size, codes), train=True)
         val_loss = mean_loss(eval_step, val_data, train=False)
         history = np.concatenate([history, np.stack([np.full(n_runs, epoch + 1.0), loss, val_loss], axis=1)[None]])
         for k in map(int, np.flatnonzero((val_loss < [b.val_loss for b in best]) & running)):

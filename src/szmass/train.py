@@ -196,6 +196,43 @@ def epoch_order(seed: int, epoch: int, indices: NDArray[np.int64]) -> NDArray[np
     return np.random.default_rng([seed, epoch]).permutation(indices)
 
 
+DIHEDRAL_CODES = 8
+"""The symmetries of a square map: rotations by 0, 90, 180, 270 degrees, each with or without a flip."""
+
+
+def dihedral(maps: NDArray[np.float32], codes: NDArray[np.integer]) -> NDArray[np.float32]:
+    """Each square map of ``maps`` (N, py, px) turned by ``codes[i] % 4`` quarter turns and, for codes 4-7,
+    transposed first (code 0: unchanged). Pixel values are moved, never interpolated."""
+    if maps.shape[-1] != maps.shape[-2]:
+        raise ValueError(f"dihedral augmentation needs square maps, got {maps.shape[-2]} x {maps.shape[-1]} pixels")
+    out = np.array(maps, copy=True)
+    codes = np.asarray(codes)
+    for code in np.unique(codes):
+        sel = codes == code
+        turned = np.swapaxes(maps[sel], -1, -2) if code >= 4 else maps[sel]
+        out[sel] = np.rot90(turned, k=int(code) % 4, axes=(-2, -1))
+    return out
+
+
+def augment_codes(seed: int, epoch: int, n: int) -> NDArray[np.int8]:
+    """The symmetry (:func:`dihedral` code) of each of the ``n`` training maps of epoch ``epoch`` (0-based), in
+    the epoch's order: uniform draws from ``default_rng([seed, epoch, 1])``, so a resumed run repeats them."""
+    return np.random.default_rng([seed, epoch, 1]).integers(0, DIHEDRAL_CODES, n).astype(np.int8)
+
+
+def turned_reader(
+    source: MapSource, target: NDArray[np.float32], order: NDArray[np.int64], codes: NDArray[np.int8]
+) -> Callable[[NDArray[np.int64]], tuple[NDArray[np.float32], NDArray[np.float32]]]:
+    """``read(pos)`` for :func:`batch_dataset` over the positions of an epoch's ``order``: the maps
+    ``order[pos]`` turned by ``codes[pos]`` (:func:`dihedral`), with a channel axis, and their targets."""
+
+    def read(pos: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        i = order[pos]
+        return dihedral(source.take(i), codes[pos])[..., None], target[i, None]
+
+    return read
+
+
 def configure_determinism(seed: int, *, deterministic: bool = True) -> None:
     """Seed Python, numpy and TensorFlow (``keras.utils.set_random_seed``) and, if ``deterministic``,
     make TF ops deterministic for the rest of the process (TensorFlow cannot switch that off again;
@@ -419,6 +456,7 @@ def train_run(
     test_identities: Collection[str] | None = None,
     target_mass: str = "M500",
     patience: int | None = None,
+    augment: bool = False,
 ) -> RunResult:
     """Train one seeded run on the maps of ``ds`` (one redshift bin of a map store) and write its outputs.
 
@@ -430,6 +468,9 @@ def train_run(
     (:func:`szmass.splits.test_identities`) instead of the draw with ``test_seed``. ``fractions``: of the
     cluster identities in train, validation and test. ``patience``: stop after that many epochs without a new
     least validation loss (None: train all ``epochs``); history.csv then ends at the last epoch trained.
+    ``augment``: each training map of each epoch goes through one of the 8 symmetries of the square
+    (:func:`dihedral`, :func:`augment_codes`): a cluster's y-map has no preferred orientation and the noise
+    is isotropic, so each is a map as likely as the original; validation and test maps are not turned.
 
     ``target_mass``: the mass trained on and written as log10_M_true (:data:`szmass.rundir.TARGET_MASSES`); the split
     is by cluster, so the same clusters are trained and tested on either way.
@@ -472,7 +513,7 @@ def train_run(
         "identity": identity, "fractions": list(map(float, fractions)), "n_maps": source.n_maps,
         "map_shape": list(source.map_shape), "split": split.digest(), "mean": mean, "std": std,
         "init_output_bias": init_output_bias, "architecture": architecture.as_dict(), "mixed_precision": mixed_precision,
-        "target_mass": target_mass,
+        "target_mass": target_mass, "augment": augment,
     }  # fmt: skip
     ckpt_path = out / CHECKPOINT_DIR / CHECKPOINT_FILE
     history: list[tuple[float, float, float]] = []
@@ -497,7 +538,12 @@ def train_run(
         if patience_spent(epoch, best_epoch, patience):
             log.info("seed %d: stopped after epoch %d (no better validation loss since epoch %d)", seed, epoch, best_epoch)
             break
-        train_data = batch_dataset(read, epoch_order(seed, epoch, split.train), batch_size, sig)
+        order = epoch_order(seed, epoch, split.train)
+        if augment:  # batches of positions in the epoch's order
+            read_turned = turned_reader(source, target, order, augment_codes(seed, epoch, len(order)))
+            train_data = batch_dataset(read_turned, np.arange(len(order)), batch_size, sig)
+        else:
+            train_data = batch_dataset(read, order, batch_size, sig)
         fit = model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + 1,
                         shuffle=False, verbose=0, callbacks=list(callbacks))  # fmt: skip
         loss, val_loss = float(fit.history["loss"][-1]), float(fit.history["val_loss"][-1])

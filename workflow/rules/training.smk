@@ -13,7 +13,8 @@ SEEDS_PER_JOB = TRAIN["seeds_per_job"]
 # the options of szmass.train.train_run / szmass.ensemble.train_ensemble that the config sets (the studies' too;
 # training.target_mass is the main networks' only: the studies train on M500)
 TRAIN_OPTIONS = {
-    key: TRAIN[key] for key in ("init_output_bias", "deterministic", "jit_compile", "mixed_precision", "patience")
+    key: TRAIN[key]
+    for key in ("init_output_bias", "deterministic", "jit_compile", "mixed_precision", "patience", "augment")
 }
 
 

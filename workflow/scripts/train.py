@@ -3,7 +3,7 @@
 One run (params ``seed``) with szmass.train.train_run, or K runs at once (params ``seeds`` and ``run_dirs``,
 rule training.seeds_per_job) with the vectorised szmass.ensemble.train_ensemble; the same outputs per run.
 Optional params: ``init_output_bias``, ``deterministic``, ``jit_compile``, ``mixed_precision``, ``patience``,
-``fractions`` (training options, defaults as in szmass.train.train_run), ``target_mass`` (the mass trained on: M500, the default,
+``augment``, ``fractions`` (training options, defaults as in szmass.train.train_run), ``target_mass`` (the mass trained on: M500, the default,
 or M200; the mass cut stays on M500). Also the training job of the studies
 (workflow/rules/studies.smk): ``zbin`` (else the wildcard), ``models`` (gas models to keep), ``test_scope``
 ("bin": the bin's own test draw; "all": one test set drawn over every redshift), ``architecture``
@@ -47,6 +47,7 @@ options = dict(test_seed=p.test_seed, epochs=p.epochs, batch_size=p.batch_size, 
                identity=p.identity, architecture=arch, test_identities=test_ids,
                init_output_bias=p.get("init_output_bias", True), deterministic=p.get("deterministic", True),
                jit_compile=p.get("jit_compile", False), target_mass=target_mass, patience=p.get("patience"),
+               augment=p.get("augment", False),
                fractions=p.get("fractions", DEFAULT_FRACTIONS))
 if p.get("seeds"):
     if p.get("mixed_precision", False):
