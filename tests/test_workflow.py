@@ -7,6 +7,8 @@ import xarray as xr
 from workflow_utils import REPO, snakemake
 
 from szmass.cosmology import make_cosmology, rho_crit_msun_kpc3
+from szmass.mapstore import open_maps
+from szmass.splits import cluster_identity
 
 pytestmark = pytest.mark.workflow
 MAP_COORDS = ["sim", "region", "snapshot", "halo_id", "projection", "redshift", "M500", "R500", "M200", "R200",
@@ -238,6 +240,8 @@ def test_products_follow_the_contract(run):
     assert whole.loc[("planck", "b_t"), "n"] == len(tests)
     b = 1 - 10 ** (tests["log10_M_true"] - tests["log10_M_cnn"])
     assert whole.loc[("planck", "b_t"), "median"] == pytest.approx(np.median(b), rel=1e-5)
+    clusters = cluster_identity(open_maps(run / "results" / "maps" / "planck.zarr").isel(map=tests["map"].to_numpy()))
+    assert whole.loc[("planck", "b_t"), "n_clusters"] == len(set(clusters)) < len(tests)  # bootstrap over clusters
     assert whole.loc[("golden", "b_P"), "n"] == int(sky["golden"].sum())
     coverage = pd.read_csv(run / "results" / "tables" / "posterior_coverage.csv").set_index("zbin")
     assert 0 <= coverage.loc["all", "coverage_68"] <= coverage.loc["all", "coverage_95"] <= 1
