@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from szmass.architecture import PAPER_ARCHITECTURE, Architecture
+from szmass.saliency import saliency_by_bin
 from szmass.sbi import KDEPosterior
 from szmass.supp_plots import (
     architecture_diagram,
@@ -27,6 +29,7 @@ from szmass.supplementary import (
     bias_samples,
     centroid_offset,
     distribution_summary,
+    has_saliency,
     kde_density,
     layer_table,
     nearest_clusters,
@@ -231,6 +234,16 @@ def test_unit_sum_maps_sum_to_one():
     np.testing.assert_allclose(unit_sum(maps).sum(axis=(1, 2)), 1.0, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="unit_sum: map 1 is zero everywhere"):
         unit_sum(np.stack([maps[0], np.zeros((24, 24))]))
+
+
+def test_a_flat_network_has_no_saliency_and_is_flagged():
+    """A network whose output does not depend on the map (zero weights: one that never learnt) gives zero saliency,
+    which has_saliency flags (unit_sum would refuse it); a network that reads the map does not."""
+    maps = np.random.default_rng(3).random((4, 12, 12)).astype(np.float32)
+    flat = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(1, kernel_initializer="zeros")])
+    reads = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(1, kernel_initializer="ones")])
+    zbins = np.array([1, 1, 2, 2])
+    assert has_saliency(saliency_by_bin([flat, reads], maps, zbins)).tolist() == [False, False, True, True]
 
 
 def test_radial_distribution_of_a_ring_peaks_at_its_radius():

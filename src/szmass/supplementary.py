@@ -323,6 +323,12 @@ def pick_saliency_examples(
 # -- Supplementary Figure 10 -----------------------------------------------------------------------
 
 
+def has_saliency(saliency: ArrayLike) -> NDArray[np.bool_]:
+    """Per map of ``saliency`` (n, py, px), >= 0: True unless it is zero everywhere, as around a map where its
+    network is flat (a network that did not learn, whose ReLUs are all off, has a zero gradient)."""
+    return np.asarray(saliency, dtype=float).sum(axis=(1, 2)) > 0
+
+
 def unit_sum(saliency: ArrayLike) -> NDArray[np.float64]:
     """Each map of ``saliency`` (n, py, px), >= 0, divided by its sum, so that every map sums to one; an
     all-zero map is a ValueError (it has no distribution)."""

@@ -16,6 +16,7 @@ from szmass.supp_plots import example_label, radial_distribution_figure, salienc
 from szmass.supplementary import (
     centroid_offset,
     distribution_summary,
+    has_saliency,
     peak_radius,
     pick_saliency_examples,
     radial_distribution,
@@ -33,7 +34,13 @@ tests = sample_rows(pd.read_csv(sm.input.tests), p.max_maps, p.seed)
 ds = open_maps(sm.input.maps).isel(map=tests["map"].to_numpy())
 maps = ds["y"].values.astype(np.float32)
 r500 = r500_pixels(ds["R500"].values, ds["redshift"].values, cosmo, p.pixel_arcmin)
-saliency = unit_sum(saliency_by_bin(models, maps, tests["zbin"].to_numpy()))
+raw = saliency_by_bin(models, maps, tests["zbin"].to_numpy())
+keep = has_saliency(raw)
+if not keep.all():  # a bin's network flat around these maps: they have no saliency distribution
+    log.warning("%d of %d test maps left out: zero saliency (bins %s)", (~keep).sum(), keep.size,
+                sorted(set(tests.loc[~keep, "zbin"])))  # fmt: skip
+    tests, ds, maps, r500, raw = tests[keep].reset_index(drop=True), ds.isel(map=np.flatnonzero(keep)), maps[keep], r500[keep], raw[keep]
+saliency = unit_sum(raw)
 
 # the disturbance of a cluster is read off its clean map (the same map index), free of the mocks' noise
 clean = open_maps(sm.input.clean)["y"].isel(map=tests["map"].to_numpy()).values
@@ -58,7 +65,12 @@ sky = sky_table.loc[names].reset_index()
 m_cnn = 10.0 ** sky["log10_M_cnn"].to_numpy(float)
 sky_r500 = r500_pixels(r500_from_m500(cosmo, m_cnn, sky["redshift"].to_numpy(float)), sky["redshift"].to_numpy(float),
                        cosmo, p.pixel_arcmin)  # fmt: skip
-sky_saliency = unit_sum(saliency_by_bin(models, cutouts["y"].values.astype(np.float32), sky["zbin"].to_numpy()))
+raw = saliency_by_bin(models, cutouts["y"].values.astype(np.float32), sky["zbin"].to_numpy())
+keep = has_saliency(raw)
+if not keep.all():
+    log.warning("%d of %d sky clusters left out: zero saliency (bins %s)", (~keep).sum(), keep.size,
+                sorted(set(sky.loc[~keep, "zbin"])))  # fmt: skip
+sky, sky_r500, sky_saliency = sky[keep].reset_index(drop=True), sky_r500[keep], unit_sum(raw[keep])
 golden = sky["golden"].to_numpy(bool)
 samples = {f"{p.dataset} test maps": (saliency, r500), "sky": (sky_saliency, sky_r500),
            "Golden sample": (sky_saliency[golden], sky_r500[golden])}
