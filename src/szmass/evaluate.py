@@ -202,13 +202,6 @@ def _cluster_labels(table: pd.DataFrame, clusters: str | None) -> NDArray:
     return table[clusters].to_numpy()
 
 
-def _interval(values: NDArray, labels: NDArray, statistic: str, n_boot: int, seed: int) -> tuple[float, float]:
-    """:func:`cluster_bootstrap`, with (NaN, NaN) for an empty selection."""
-    if values.size == 0:
-        return float("nan"), float("nan")
-    return cluster_bootstrap(values, labels, statistic, n_boot=n_boot, seed=seed)
-
-
 def bias_table(
     table: pd.DataFrame,
     *,
@@ -246,7 +239,7 @@ def bias_table(
         cuts = (("all", np.ones(b.size, dtype=bool)), (f"M_CNN>{_mass_label(high_mass)}", m > high_mass),
                 (f"M_CNN<{_mass_label(low_mass)}", m < low_mass))
         for name, keep in cuts:
-            lo, hi = _interval(b[keep], c[keep], "median", n_boot, seed)
+            lo, hi = cluster_bootstrap(b[keep], c[keep], "median", n_boot=n_boot, seed=seed)
             rows.append({"zbin": label, "mass_range": name, "median_lo": lo, "median_hi": hi,
                          "n_clusters": len(pd.unique(c[keep]))} | bias_summary(b[keep]))  # fmt: skip
     return pd.DataFrame(rows, columns=list(BIAS_COLUMNS))
@@ -273,7 +266,8 @@ def moments_table(
     for label, part in _redshift_groups(work, zbin):
         cnn_m, ref_m, c = part[cnn].to_numpy(float), part[ref].to_numpy(float), part["_cluster"].to_numpy()
         moments = log_residual_moments(cnn_m, ref_m)  # checks the masses first
-        (mean_lo, mean_hi), (std_lo, std_hi) = (_interval(cnn_m - ref_m, c, s, n_boot, seed) for s in ("mean", "std"))
+        (mean_lo, mean_hi), (std_lo, std_hi) = (cluster_bootstrap(cnn_m - ref_m, c, s, n_boot=n_boot, seed=seed)
+                                                for s in ("mean", "std"))  # fmt: skip
         rows.append({"zbin": label, "mean_lo": mean_lo, "mean_hi": mean_hi, "std_lo": std_lo, "std_hi": std_hi,
                      "n_clusters": len(pd.unique(c))} | moments)  # fmt: skip
     return pd.DataFrame(rows, columns=list(MOMENT_COLUMNS))
