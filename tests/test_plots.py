@@ -266,7 +266,9 @@ def test_learning_curves_every_run_per_bin() -> None:
                 assert np.array_equal(line.get_xdata(), h["epoch"]) and np.array_equal(line.get_ydata(), h[col])
         assert ax.get_yscale() == "log"
     assert by_gid(fig.axes[0], "loss:z1:seed2")[0].get_color() == "k"  # the selected run stands out
+    assert "M_{500}" in fig.axes[0].get_ylabel()
     render(fig)
+    assert "M_{200}" in learning_curves(histories, mass="M200").axes[1].get_ylabel()  # an M200 run's networks
     with pytest.raises(ValueError, match=r"learning_curves: z1 seed0: column\(s\) \['val_loss'\] missing"):
         learning_curves({"z1": {"seed0": histories["z1"]["seed0"].drop(columns="val_loss")}})
 

@@ -438,11 +438,14 @@ def _bin_panels(n: int, width: float = 3.6, height: float = 3.2) -> tuple[Figure
     return fig, axes[:n]
 
 
-def learning_curves(histories: Mapping[str, Mapping[str, pd.DataFrame]], selected: Mapping[str, str] | None = None) -> Figure:
-    """Training and validation loss (MSE of log10 M500 [dex^2]) against epoch of every run, one panel per redshift
-    bin (``histories``: bin label -> run label -> its ``history.csv`` table with epoch, loss, val_loss). Each run's
-    training loss is a thin solid line (gid "loss:<bin>:<run>"), its validation loss a dashed one
-    ("val_loss:<bin>:<run>"); the run ``selected[bin]`` is drawn in black on top."""
+def learning_curves(
+    histories: Mapping[str, Mapping[str, pd.DataFrame]], selected: Mapping[str, str] | None = None, mass: str = "M500"
+) -> Figure:
+    """Training and validation loss (MSE of log10 of the networks' target ``mass``, e.g. M500 or M200 [dex^2])
+    against epoch of every run, one panel per redshift bin (``histories``: bin label -> run label -> its
+    ``history.csv`` table with epoch, loss, val_loss). Each run's training loss is a thin solid line (gid
+    "loss:<bin>:<run>"), its validation loss a dashed one ("val_loss:<bin>:<run>"); the run ``selected[bin]`` is
+    drawn in black on top."""
     if not histories:
         raise ValueError("learning_curves: no histories given")
     selected = dict(selected or {})
@@ -460,7 +463,7 @@ def learning_curves(histories: Mapping[str, Mapping[str, pd.DataFrame]], selecte
         ax.set_yscale("log")
         ax.set_title(f"{zlabel} ({len(runs)} runs)", fontsize="small")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(r"MSE of $\log_{10} M_{500}$ [dex$^2$]")
+        ax.set_ylabel(rf"MSE of $\log_{{10}} M_{{{mass[1:]}}}$ [dex$^2$]")
         if zlabel in selected:
             ax.legend(fontsize="x-small")
     return fig

@@ -72,6 +72,7 @@ rule training_figures:
     params:
         selections=lambda w: selections(w.dataset),
         edges=TRAIN["redshift_edges"],
+        target_mass=TRAIN["target_mass"],
     script:
         "../scripts/training_figures.py"
 

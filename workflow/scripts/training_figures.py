@@ -17,7 +17,7 @@ for zbin, path in p.selections.items():
     label = f"z{zbin}"
     histories[label] = {os.path.basename(run): read_history(run) for run in table["run_dir"]}
     selected[label] = os.path.basename(selected_run(table))
-save_figure(learning_curves(histories, selected), sm.output.learning_curves)
+save_figure(learning_curves(histories, selected, mass=p.target_mass), sm.output.learning_curves)
 save_figure(predicted_vs_true(pd.read_csv(sm.input.tests), edges=p.edges), sm.output.predicted_vs_true)
 log.info("-> %s, %s", sm.output.learning_curves, sm.output.predicted_vs_true)
 stamp_job(sm)
