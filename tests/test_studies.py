@@ -17,6 +17,7 @@ from szmass.splits import cluster_identity
 pytestmark = pytest.mark.workflow
 MODELS = {"gx": "gadget_x", "simba": "gizmo_simba"}
 KERNELS = (1, 3)
+FRACTIONS = (0.5, 0.2, 0.3)  # train, validation, test
 # conv 3 kernel k filters 16 (16, 32, 64), dense 200, 100, 20, 1: k^2 (16 + 16*32 + 32*64) + 16 + 32 + 64 + 36,141
 PARAMETERS = {k: k * k * (16 + 16 * 32 + 32 * 64) + (16 + 32 + 64) + (64 * 200 + 200 + 200 * 100 + 100 + 100 * 20 + 20 + 21)
               for k in KERNELS}  # fmt: skip
@@ -31,6 +32,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg["sims"] = {name: base | {"synthetic": base["synthetic"] | {"gas_model": model}} for name, model in MODELS.items()}
     cfg["ymaps"].update(hires_npix=256, pixel_arcsec=37.5, projections=4)  # the same 160 arcmin field, fewer pixels
     cfg["training"]["redshift_edges"] = [0.0, 0.2, 1.0]  # every training bin holds one of the two snapshots
+    cfg["training"]["split_fractions"] = list(FRACTIONS)  # not the default: the studies must follow them
     cfg["studies"] = {
         "zbins": {"enabled": True, "models": ["gadget_x"], "schemes": [[0.0, 1.0], [0.0, 0.2, 1.0]]},
         "hyperparameters": {"enabled": True, "models": ["gadget_x"], "redshift_range": [0.1, 0.2],
@@ -71,6 +73,7 @@ def test_zbin_study_tests_every_scheme_on_the_same_clusters(study: Path) -> None
         # a test cluster is tested in every bin it appears in, never trained on or validated
         assert all(labels[m] == "test" for m, i in zip(maps["map"].values, ids, strict=True) if i in tested[n])
     assert tested[1] == tested[2] and tested[1]
+    assert len(tested[1]) == max(1, round(FRACTIONS[2] * len(set(ids))))  # training.split_fractions' test share
     n_test = int(np.isin(ids, list(tested[1])).sum())
     assert list(combined["n"]) == [n_test, n_test]
     for n, part in table.groupby("n_bins"):
@@ -111,7 +114,10 @@ def test_cross_model_table(study: Path) -> None:
     for model in models:
         runs = run_predictions(root / model)
         own_tests = runs[runs["split"] == "test"].sort_values("map")
-        assert len(own_tests) > 0
+        maps = clean_maps(study, model)
+        identity = dict(zip(maps["map"].values, cluster_identity(maps), strict=True))
+        n_tested = len({identity[m] for m in own_tests["map"]})
+        assert n_tested == max(1, round(FRACTIONS[2] * len(set(identity.values()))))  # training.split_fractions
         # every network is tested on the same maps of a model: that model's own runs' test maps
         assert (table.loc[table["test_model"] == model, "n"] == len(own_tests)).all()
         for train_model in models:

@@ -311,6 +311,7 @@ rule study_cross_model_predict:
         edges=XM_EDGES,
         test_seed=XM_TEST_SEED,
         identity=TRAIN["split_identity"],
+        fractions=TRAIN["split_fractions"],
     script:
         "../scripts/study_cross_model_predict.py"
 

@@ -17,7 +17,8 @@ models = {b: keras.saving.load_model(path, compile=False) for b, path in enumera
 parts = []
 for test_model in p.test_models:
     maps = select_gas_models(store, [test_model])
-    held_out = test_identities(cluster_identity(maps, p.identity), test_seed=p.test_seed)
+    held_out = test_identities(cluster_identity(maps, p.identity), test_seed=p.test_seed,
+                               fractions=p.fractions)
     tests = maps_of_identities(maps, held_out, p.identity)
     parts.append(predict_maps_by_bin(tests, models, p.edges).assign(train_model=sm.wildcards.train_model,
                                                                      test_model=test_model))

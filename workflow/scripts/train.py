@@ -28,8 +28,9 @@ zbin = int(p.get("zbin") or sm.wildcards.zbin)
 target_mass = p.get("target_mass", "M500")
 maps = select_gas_models(open_maps(sm.input.maps, need=[target_mass]), p.get("models") or ())
 test_ids = None
+fractions = p.get("fractions", DEFAULT_FRACTIONS)
 if p.get("test_scope", "bin") == "all":
-    test_ids = test_identities(cluster_identity(maps, p.identity), test_seed=p.test_seed)
+    test_ids = test_identities(cluster_identity(maps, p.identity), test_seed=p.test_seed, fractions=fractions)
     log.info("test set over all redshifts: %d cluster identities", len(test_ids))
 cuts = sm.input.get("cuts")  # by name (the Planck mocks' S/N mass cuts)
 cut = read_mass_cuts(cuts)[zbin] if cuts else None
@@ -39,7 +40,7 @@ if cut is not None:
     log.info("mass cut M500 >= %.3g Msun: %d maps kept", cut, ds.sizes["map"])
 if p.get("train_fraction") is not None:  # the training-set-size study: the bin's whole test set, fewer clusters
     if test_ids is None:
-        test_ids = test_identities(cluster_identity(ds, p.identity), test_seed=p.test_seed)
+        test_ids = test_identities(cluster_identity(ds, p.identity), test_seed=p.test_seed, fractions=fractions)
     ds = training_subset(ds, test_ids, p.train_fraction, seed=p.seed, identity=p.identity)
     log.info("training on %.3g of the training clusters: %d maps kept", p.train_fraction, ds.sizes["map"])
 arch = Architecture.from_mapping(p.get("architecture"))
@@ -48,7 +49,7 @@ options = dict(test_seed=p.test_seed, epochs=p.epochs, batch_size=p.batch_size, 
                init_output_bias=p.get("init_output_bias", True), deterministic=p.get("deterministic", True),
                jit_compile=p.get("jit_compile", False), target_mass=target_mass, patience=p.get("patience"),
                augment=p.get("augment", False),
-               fractions=p.get("fractions", DEFAULT_FRACTIONS))
+               fractions=fractions)
 if p.get("seeds"):
     if p.get("mixed_precision", False):
         raise ValueError("training.mixed_precision: not available with training.seeds_per_job > 1 (the vectorised "
