@@ -98,6 +98,16 @@ def test_selection_cuts_mass_contamination_and_converts_units():
     assert (row["sim"], row["region"], row["snapshot"], row["model"]) == ("s", 3, 120, "gadget_x")
 
 
+def test_selection_of_main_halos_only_leaves_out_sub_halos():
+    # halo 2 is a sub-halo of halo 1 (hostHalo 1), heavy enough and uncontaminated: kept unless main halos only
+    sub = ahf_table(M500c=[1.2e15, 2e14, 3e14, 3e13])
+    assert run_selection(sub)["halo_id"].tolist() == [1, 2]
+    main_only = HaloSelection.from_mapping(DEFAULTS | {"main_halos_only": True})
+    out = select_halos(sub, ahf_path="x.AHF_halos", sim="s", region=3, snapshot=120, redshift=0.2, h=0.6777,
+                       model="gadget_x", selection=main_only, cosmo=COSMO)
+    assert out["halo_id"].tolist() == [1]
+
+
 def test_selection_outside_redshift_range_is_empty():
     assert run_selection(ahf_table(), redshift=1.5).empty
 
@@ -161,6 +171,7 @@ def test_selection_config_rejects_unknown_key():
 
 
 def test_selection_from_a_validated_config_and_a_missing_key():
-    assert HaloSelection.from_mapping(DEFAULTS) == HaloSelection(m500_min=1e14, fmhires_min=0.98, z_min=0.0, z_max=1.0)
+    assert HaloSelection.from_mapping(DEFAULTS) == HaloSelection(m500_min=1e14, fmhires_min=0.98, z_min=0.0, z_max=1.0,
+                                                                 main_halos_only=False)
     with pytest.raises(MissingKeyError, match=r"^halo_selection: missing key\(s\) halo_selection.z_max;"):
         HaloSelection.from_mapping({k: v for k, v in DEFAULTS.items() if k != "z_max"})

@@ -35,7 +35,8 @@ AHF_NEEDED = ["ID", "hostHalo", "Mvir", "Xc", "Yc", "Zc", "Rvir", "fMhires"]
 
 @dataclass(frozen=True)
 class HaloSelection:
-    """Selection thresholds: ``m500_min`` [h^-1 Msun], ``fmhires_min`` (fraction), redshift range (z_min, z_max].
+    """Selection thresholds: ``m500_min`` [h^-1 Msun], ``fmhires_min`` (fraction), redshift range (z_min, z_max],
+    and ``main_halos_only``: leave out the sub-halos (AHF ``hostHalo`` != -1).
 
     Every field required (the defaults live in the workflow's config schema, ``halo_selection``).
     """
@@ -44,13 +45,14 @@ class HaloSelection:
     fmhires_min: float
     z_min: float
     z_max: float
+    main_halos_only: bool
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, float]) -> "HaloSelection":
+    def from_mapping(cls, d: Mapping[str, float | bool]) -> "HaloSelection":
         """From the ``halo_selection`` section of a validated config; ValueError naming an unknown key,
         :class:`szmass.settings.MissingKeyError` naming a missing one."""
         d = exact_keys(d, cls, "halo_selection")
-        return cls(**{k: float(v) for k, v in d.items()})
+        return cls(**{k: (bool(v) if k == "main_halos_only" else float(v)) for k, v in d.items()})
 
 
 def overdensity_radius(r: np.ndarray, m_enc: np.ndarray, threshold: float) -> float | None:
@@ -140,7 +142,10 @@ def select_halos(
         return pd.DataFrame(columns=HALO_COLUMNS)
     a = 1.0 / (1.0 + redshift)
     m_min_msun = selection.m500_min / h
-    cand = ahf[(ahf["fMhires"] >= selection.fmhires_min) & (ahf["Mvir"] / h > m_min_msun)]
+    keep = (ahf["fMhires"] >= selection.fmhires_min) & (ahf["Mvir"] / h > m_min_msun)
+    if selection.main_halos_only:
+        keep &= ahf["hostHalo"] == -1
+    cand = ahf[keep]
     centres = cand[["Xc", "Yc", "Zc"]].to_numpy(float) * a / h
     radii = cand["Rvir"].to_numpy(float) * a / h  # R500 < R200 < Rvir (Delta_vir < 200 at z <= 1)
     so: dict[str, np.ndarray] = {}

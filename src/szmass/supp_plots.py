@@ -379,6 +379,7 @@ def train_size_figure(table: pd.DataFrame) -> Figure:
     ax.plot(median["n_train"], median["std"], "o-", color="tab:red", label="median over seeds", gid="median")
     ax.set_xscale("log")
     ax.set_xlabel("training maps")
-    ax.set_ylabel(r"scatter of $\log_{10}(M_{\rm CNN} / M_{\rm true})$ on the test maps [dex]")
+    ax.set_ylabel(r"std of $\log_{10}(M_{\rm CNN} / M_{\rm true})$ [dex]")
+    ax.set_title("scatter on the test maps", fontsize="small")
     ax.legend(fontsize="small")
     return fig
