@@ -52,7 +52,8 @@ class HaloSelection:
         """From the ``halo_selection`` section of a validated config; ValueError naming an unknown key,
         :class:`szmass.settings.MissingKeyError` naming a missing one."""
         d = exact_keys(d, cls, "halo_selection")
-        return cls(**{k: (bool(v) if k == "main_halos_only" else float(v)) for k, v in d.items()})
+        return cls(m500_min=float(d["m500_min"]), fmhires_min=float(d["fmhires_min"]), z_min=float(d["z_min"]),
+                   z_max=float(d["z_max"]), main_halos_only=bool(d["main_halos_only"]))
 
 
 def overdensity_radius(r: np.ndarray, m_enc: np.ndarray, threshold: float) -> float | None:
