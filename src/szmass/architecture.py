@@ -10,6 +10,11 @@ chosen so that the published network is one point of the grid):
 * ``dense_layers`` blocks of (dropout, dense, ReLU) after the global average pool, 200 units in the
   first and half as many in each next one (200, 100, 50, ...);
 * then the fixed head: dense 20 (ReLU) and dense 1 (linear, log10 of a mass).
+
+Another reading, N dense layers of 200 units followed by fixed layers of 100 and 20, also holds the
+published network (N = 1), but not its dropout: the published network has a dropout before its 200 and
+before its 100 units and none before its 20, so its dense layers come as two (dropout, dense) blocks and a
+plain head. Counting those blocks (2 for the published network) keeps every grid point built the same way.
 """
 
 from __future__ import annotations
