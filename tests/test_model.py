@@ -85,10 +85,13 @@ def n_trainable(model: keras.Model) -> int:
 #   dense 512*200+200 + 200*20+20 + 20+1 = 102,600 + 4,020 + 21 = 106,641; total 804,081
 # conv 3, kernel 3, filters 16, dense 1: the paper's minus dense 100 (200*100+100), with dense 20 fed by 200
 #   58,437 - 20,100 - 2,020 + (200*20+20) = 40,337
+# the paper's with flatten: dense 200 fed by 10*10*64 = 6,400 features instead of 64
+#   58,437 - (64*200+200) + (6,400*200+200) = 58,437 - 13,000 + 1,280,200 = 1,325,637
 HAND_COUNTS = [
     (Architecture(conv_layers=4, kernel_size=1), 58_949, 6),  # 96 -> 48 -> 24 -> 12 -> 6
     (Architecture(conv_layers=5, kernel_size=2, filters=32, dense_layers=1, dropout=0.2), 804_081, 2),  # 95 47 46 23 22 11 10 5 4 2
     (Architecture(dense_layers=1), 40_337, 10),
+    (Architecture(pooling="flatten"), 1_325_637, 10),
 ]
 
 
@@ -129,6 +132,12 @@ def test_architecture_names_and_bad_options() -> None:
     assert Architecture.from_name(arch.name) == arch
     assert Architecture.from_mapping(arch.as_dict()) == arch
     assert PAPER_ARCHITECTURE.name == "conv3_dense2_kernel3_filters16_dropout0.1"
+    flat = Architecture(dropout=0.2, pooling="flatten")
+    assert flat.name == "conv3_dense2_kernel3_filters16_dropout0.2_flatten"
+    assert Architecture.from_name(flat.name) == flat
+    assert Architecture.from_mapping(flat.as_dict()) == flat
+    with pytest.raises(ValueError, match="'pooling' must be one of global_average, flatten"):
+        Architecture(pooling="max")
     with pytest.raises(ValueError, match="unknown key.*'kernel'"):
         Architecture.from_mapping({"kernel": 3})
     with pytest.raises(ValueError, match="'conv_layers' must be an integer >= 1"):

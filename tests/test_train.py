@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import re
 from pathlib import Path
@@ -237,8 +239,13 @@ SMALL = Architecture(conv_layers=2, dense_layers=1, kernel_size=2, filters=8, dr
 """A non-default network for 32 x 32 maps: 32 -> 31 -> 15 -> 14 -> 7 pixels, filters 8 and 16, dense 200, 20, 1."""
 
 
+SMALL_FLAT = dataclasses.replace(SMALL, pooling="flatten")
+"""SMALL with its 7 x 7 x 16 features flattened (784 inputs to the dense 200) instead of averaged."""
+
+
 @pytest.mark.parametrize(("split_conv", "arch"), [(True, Architecture()), (False, Architecture()), (True, SMALL),
-                                                  (False, SMALL)], ids=["split", "grouped", "split-small", "grouped-small"])
+                                                  (False, SMALL), (True, SMALL_FLAT), (False, SMALL_FLAT)],
+                         ids=["split", "grouped", "split-small", "grouped-small", "split-flat", "grouped-flat"])
 def test_vectorised_model_computes_each_run_as_its_single_network(split_conv: bool, arch: Architecture) -> None:
     means, stds = [1e-7, -2e-7, 0.0], [1e-6, 2e-6, 5e-7]
     cnns = [build_cnn(input_shape=(NPIX, NPIX, 1), seed=s, architecture=arch) for s in (3, 4, 5)]

@@ -11,6 +11,12 @@ chosen so that the published network is one point of the grid):
   first and half as many in each next one (200, 100, 50, ...);
 * then the fixed head: dense 20 (ReLU) and dense 1 (linear, log10 of a mass).
 
+Between the convolutions and the dense blocks, ``pooling``: the paper's global average pool (each
+feature's mean over the map: translation-invariant, so a second cluster anywhere in the 160' field adds to
+the features as the centred one does), or ``flatten``, which keeps where each feature is (the cluster is at
+the centre of every map) at the cost of dense weights per position (1,325,637 parameters instead of 58,437
+for the published network on 96 x 96 maps). Measured in docs/validation.md.
+
 Another reading, N dense layers of 200 units followed by fixed layers of 100 and 20, also holds the
 published network (N = 1), but not its dropout: the published network has a dropout before its 200 and
 before its 100 units and none before its 20, so its dense layers come as two (dropout, dense) blocks and a
@@ -39,10 +45,12 @@ FIRST_DENSE_UNITS = 200
 """Units of the first dense block; each further block has half as many as the one before."""
 HEAD_UNITS = 20
 """Units of the last hidden dense layer (no dropout before it), ahead of the output."""
+POOLINGS = ("global_average", "flatten")
+"""The layers that may join the convolutions to the dense blocks (the first: the paper's)."""
 OUTPUT_LAYER = "log10_mass"
 """Name of the output layer (one unit, linear: log10 M500)."""
 
-_NAME = re.compile(r"^conv(\d+)_dense(\d+)_kernel(\d+)_filters(\d+)_dropout([0-9.]+)$")
+_NAME = re.compile(r"^conv(\d+)_dense(\d+)_kernel(\d+)_filters(\d+)_dropout([0-9.]+?)(?:_(flatten))?$")
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,8 @@ class Architecture:
 
     ``conv_layers`` convolution + pooling blocks with ``kernel_size`` x ``kernel_size`` kernels and
     ``filters`` x 2**i filters in block i; ``dense_layers`` dropout + dense blocks with dropout rate
-    ``dropout`` (a fraction); then dense 20 and dense 1.
+    ``dropout`` (a fraction); then dense 20 and dense 1. ``pooling`` (:data:`POOLINGS`) joins the
+    convolutions to the dense blocks.
     """
 
     conv_layers: int = 3
@@ -59,11 +68,15 @@ class Architecture:
     kernel_size: int = 3
     filters: int = 16
     dropout: float = DROPOUT_RATE
+    pooling: str = POOLINGS[0]
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "dropout":
+            if f.name == "pooling":
+                if value not in POOLINGS:
+                    raise ValueError(f"architecture: 'pooling' must be one of {', '.join(POOLINGS)}, got {value!r}")
+            elif f.name == "dropout":
                 if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
                     raise ValueError(f"architecture: 'dropout' must be a fraction in [0, 1), got {value!r}")
                 object.__setattr__(self, "dropout", float(value))
@@ -107,39 +120,50 @@ class Architecture:
 
     @property
     def name(self) -> str:
-        """A path-safe label, e.g. ``conv3_dense2_kernel3_filters16_dropout0.1`` (:meth:`from_name` reads it)."""
+        """A path-safe label, e.g. ``conv3_dense2_kernel3_filters16_dropout0.1`` (:meth:`from_name` reads it), with
+        ``_flatten`` appended for that pooling."""
+        suffix = "" if self.pooling == POOLINGS[0] else f"_{self.pooling}"
         return (f"conv{self.conv_layers}_dense{self.dense_layers}_kernel{self.kernel_size}_filters{self.filters}"
-                f"_dropout{self.dropout:g}")  # fmt: skip
+                f"_dropout{self.dropout:g}{suffix}")  # fmt: skip
 
     @classmethod
     def from_name(cls, name: str) -> Architecture:
         """The architecture of a :attr:`name` label; ValueError for anything else."""
         m = _NAME.match(name)
         if m is None:
-            raise ValueError(f"architecture name {name!r}: expected conv<N>_dense<N>_kernel<N>_filters<N>_dropout<rate>")
+            raise ValueError(f"architecture name {name!r}: expected conv<N>_dense<N>_kernel<N>_filters<N>_dropout<rate>"
+                             "[_flatten]")  # fmt: skip
         c, d, k, f = (int(g) for g in m.groups()[:4])
-        return cls(conv_layers=c, dense_layers=d, kernel_size=k, filters=f, dropout=float(m.group(5)))
+        return cls(conv_layers=c, dense_layers=d, kernel_size=k, filters=f, dropout=float(m.group(5)),
+                   pooling=m.group(6) or POOLINGS[0])  # fmt: skip
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> Architecture:
         """From a config mapping (missing keys take the paper's values); ValueError naming an unknown key."""
         return cls(**known_keys(d, cls, "architecture"))
 
-    def as_dict(self) -> dict[str, int | float]:
+    def as_dict(self) -> dict[str, int | float | str]:
         """The fields as a plain dict (for configs, params and tables)."""
         return asdict(self)
 
-    def n_parameters(self, channels: int = MAP_SHAPE[2]) -> int:
-        """Trainable parameters (kernels and biases) for inputs of ``channels`` channels; independent of the
-        map size, as the global average pool ends the convolutions (58,437 for the paper's network)."""
+    def n_parameters(self, channels: int = MAP_SHAPE[2], side: int = MAP_SHAPE[0]) -> int:
+        """Trainable parameters (kernels and biases) for ``side`` x ``side`` inputs of ``channels`` channels (58,437
+        for the paper's network, whatever the side: the global average pool ends the convolutions)."""
         n, c_in = 0, int(channels)
         for c_out in self.conv_filters:
             n += self.kernel_size**2 * c_in * c_out + c_out
             c_in = c_out
+        c_in = self.pooled_features(side)
         for units in (*self.dense_units, 1):
             n += c_in * units + units
             c_in = units
         return n
+
+    def pooled_features(self, side: int) -> int:
+        """Inputs of the first dense layer for square maps of ``side`` pixels: the last convolution's filters
+        (global average pool), times the last feature map's pixels (flatten)."""
+        n = self.conv_filters[-1]
+        return n if self.pooling == POOLINGS[0] else n * self.feature_side(side) ** 2
 
     def feature_side(self, side: int) -> int:
         """Side [pixels] of the last feature map for square inputs of ``side`` pixels; ValueError if the

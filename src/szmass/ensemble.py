@@ -240,8 +240,14 @@ def build_ensemble(
     for i, (name, filters) in enumerate(zip(arch.conv_names, arch.conv_filters, strict=True), start=1):
         h = GroupedConv2D(filters, k, split=split_conv, kernel_size=arch.kernel_size, name=name)(h)
         h = keras.layers.MaxPooling2D(2, name=f"pool{i}")(h)
-    h = keras.layers.GlobalAveragePooling2D(name="global_average")(h)
-    h = keras.layers.Reshape((k, arch.conv_filters[-1]), name="runs")(h)
+    if arch.pooling == "flatten":  # run r's features in the single network's Flatten order (row, column, filter)
+        side, filters = arch.feature_side(min(map_shape)), arch.conv_filters[-1]
+        h = keras.layers.Reshape((side, side, k, filters), name="split_runs")(h)
+        h = keras.layers.Permute((3, 1, 2, 4), name="runs_first")(h)
+        h = keras.layers.Reshape((k, side * side * filters), name="runs")(h)
+    else:
+        h = keras.layers.GlobalAveragePooling2D(name="global_average")(h)
+        h = keras.layers.Reshape((k, arch.conv_filters[-1]), name="runs")(h)
     for i, (name, units) in enumerate(zip(arch.dense_names[:-1], arch.dense_units, strict=True)):
         if i < arch.dense_layers:
             h = GroupedDropout(arch.dropout, k, name=arch.dropout_names[i])(h)

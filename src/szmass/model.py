@@ -43,7 +43,7 @@ def build_cnn(
     """Return the CNN, uncompiled: by default the paper's (58,437 trainable parameters for 96 x 96 x 1 inputs).
 
     conv 3x3x16, max-pool 2, conv 3x3x32, max-pool 2, conv 3x3x64, max-pool 2, global average
-    pool, dropout 0.1, dense 200, dropout 0.1, dense 100, dense 20, dense 1; ReLU on the hidden
+    pool (or flatten: ``architecture.pooling``), dropout 0.1, dense 200, dropout 0.1, dense 100, dense 20, dense 1; ReLU on the hidden
     layers, linear output (log10 of a mass). Inputs are standardised y-maps (dimensionless).
     ``architecture`` changes the depth, kernels, filters and dropout (module docs).
     ``seed`` fixes the Glorot-uniform kernel initialisation and the dropout masks: each layer
@@ -69,7 +69,10 @@ def build_cnn(
         layers += [keras.layers.Conv2D(filters, arch.kernel_size, activation="relu", kernel_initializer=init, name=name,
                                        dtype=dtype),
                    keras.layers.MaxPooling2D(2, name=f"pool{i}", dtype=dtype)]  # fmt: skip
-    layers.append(keras.layers.GlobalAveragePooling2D(name="global_average", dtype=dtype))
+    if arch.pooling == "flatten":
+        layers.append(keras.layers.Flatten(name="flatten", dtype=dtype))
+    else:
+        layers.append(keras.layers.GlobalAveragePooling2D(name="global_average", dtype=dtype))
     hidden = zip(arch.dense_names[:-1], arch.dense_units, strict=True)
     for i, (name, units) in enumerate(hidden):
         if i < arch.dense_layers:

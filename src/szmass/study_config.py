@@ -13,14 +13,16 @@ from szmass.architecture import Architecture
 from szmass.settings import known_keys, require_keys
 from szmass.zbins import check_edges
 
-SCAN_GRID: dict[str, tuple[int | float, ...]] = {
+SCAN_GRID: dict[str, tuple[int | float | str, ...]] = {
     "conv_layers": (3, 4, 5),
     "dense_layers": (1, 2),
     "kernel_size": (1, 2, 3),
     "filters": (16, 32),
     "dropout": (0.1, 0.2),
+    "pooling": ("global_average",),
 }
-"""The paper's hyperparameter scan: 3 x 2 x 3 x 2 x 2 = 72 architectures (the published one among them)."""
+"""The paper's hyperparameter scan: 3 x 2 x 3 x 2 x 2 = 72 architectures (the published one among them), all
+with its global average pool (a grid may add ``pooling: [global_average, flatten]``)."""
 
 STUDY_KEYS: dict[str, tuple[str, ...]] = {
     "zbins": ("enabled", "dataset", "models", "schemes"),
@@ -66,7 +68,7 @@ def check_schemes(schemes: Sequence[Sequence[float]]) -> tuple[tuple[float, ...]
     return out
 
 
-def architecture_grid(grid: Mapping[str, Sequence[int | float]] | None = None) -> list[Architecture]:
+def architecture_grid(grid: Mapping[str, Sequence[int | float | str]] | None = None) -> list[Architecture]:
     """Every combination of the values in ``grid`` (field -> values; a field left out takes all its values
     of the paper's scan, :data:`SCAN_GRID`), in field order: the first field varies slowest."""
     values = SCAN_GRID | known_keys(grid, Architecture, "hyperparameter grid")
@@ -78,7 +80,8 @@ def architecture_grid(grid: Mapping[str, Sequence[int | float]] | None = None) -
 
 
 def study_architectures(
-    architectures: Sequence[Mapping[str, int | float]] | None = None, grid: Mapping[str, Sequence[int | float]] | None = None
+    architectures: Sequence[Mapping[str, int | float | str]] | None = None,
+    grid: Mapping[str, Sequence[int | float | str]] | None = None,
 ) -> list[Architecture]:
     """The networks of a scan: the explicit ``architectures`` (missing fields: the paper's) if given,
     else :func:`architecture_grid` of ``grid``. ValueError for a network listed twice."""

@@ -155,7 +155,7 @@ def example_pairs(
 def layer_table(arch: Architecture, side: int = 96, channels: int = 1) -> pd.DataFrame:
     """The layers of ``arch`` (:mod:`szmass.architecture`) on ``side`` x ``side`` x ``channels`` maps, in order:
     columns layer (name), kind, output_shape (a tuple, batch axis left out) and parameters (kernels and
-    biases). The parameters sum to ``arch.n_parameters(channels)``."""
+    biases). The parameters sum to ``arch.n_parameters(channels, side)``."""
     arch.feature_side(side)  # ValueError if the maps shrink to nothing
     rows: list[dict[str, object]] = [{"layer": "input", "kind": "input", "output_shape": (side, side, channels),
                                       "parameters": 0}]  # fmt: skip
@@ -167,7 +167,9 @@ def layer_table(arch: Architecture, side: int = 96, channels: int = 1) -> pd.Dat
         s //= 2
         rows.append({"layer": f"pool{i}", "kind": "max-pool 2x2", "output_shape": (s, s, c_out), "parameters": 0})
         c_in = c_out
-    rows.append({"layer": "global_average", "kind": "global average pool", "output_shape": (c_in,), "parameters": 0})
+    c_in = arch.pooled_features(side)
+    pooled = ("flatten", "flatten") if arch.pooling == "flatten" else ("global_average", "global average pool")
+    rows.append({"layer": pooled[0], "kind": pooled[1], "output_shape": (c_in,), "parameters": 0})
     hidden = arch.dense_names[:-1]
     for i, (name, units) in enumerate(zip(hidden, arch.dense_units, strict=True)):
         if i < arch.dense_layers:

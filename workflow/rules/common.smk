@@ -154,7 +154,8 @@ def selections(dataset):
 
 def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, architecture=None, learning_rate=None):
     """Params of rule `train` for one study run (see workflow/scripts/train.py); the training section's
-    split fractions, and its learning rate unless ``learning_rate`` is given."""
+    split fractions, its network (training.architecture) unless ``architecture`` is given, and its learning
+    rate unless ``learning_rate`` is given."""
     return dict(
         edges=edges,
         zbin=zbin,
@@ -167,7 +168,7 @@ def study_params(study, edges, zbin, models, scope, seed_keys, test_seed, archit
         learning_rate=learning_rate or TRAIN["learning_rate"],
         identity=TRAIN["split_identity"],
         fractions=TRAIN["split_fractions"],
-        architecture=architecture or {},
+        architecture=architecture or TRAIN["architecture"],
         **TRAIN_OPTIONS,
     )
 

@@ -28,6 +28,7 @@ rule supp_architecture:
         "../../envs/products.yaml"
     params:
         map_npix=config["instrument"]["map_npix"],
+        architecture=config["training"]["architecture"],
     script:
         "../scripts/supp_architecture.py"
 

@@ -53,6 +53,7 @@ rule train:
         identity=TRAIN["split_identity"],
         fractions=TRAIN["split_fractions"],
         target_mass=TRAIN["target_mass"],
+        architecture=TRAIN["architecture"],
     script:
         "../scripts/train.py"
 
@@ -104,6 +105,7 @@ for _group in SEED_GROUPS:
             identity=TRAIN["split_identity"],
             fractions=TRAIN["split_fractions"],
             target_mass=TRAIN["target_mass"],
+            architecture=TRAIN["architecture"],
         script:
             "../scripts/train.py"
 
