@@ -13,8 +13,8 @@ r = log10(M_CNN / M_true) [dex] taken apart four ways.
   brightest within 3 pixels of it (near 1: a second cluster as bright in the 96 x 96 field); the std of r
   below and above the bin's median ratio.
 * **Aperture photometry on the same maps**, fitted on the selected run's training maps (all halos) and
-  scored on its test main halos: the best single aperture (log10 M = a + b log10 Y(< r), r = 2 ... 46
-  pixels) and a ridge regression on the log aperture fluxes of every radius (their asinh on the Planck
+  scored on its test main halos: the single aperture (log10 M = a + b log10 Y(< r), r = 2 ... 46 pixels)
+  whose residual std is least on the validation maps, and a ridge regression on the log aperture fluxes of every radius (their asinh on the Planck
   mocks, whose sums can be negative), the ridge weight chosen on the validation maps.
 
     python benchmarks/residual_anatomy.py RUN_DIR [--config config/validation.yaml] [--rmin 12]
@@ -68,17 +68,18 @@ def aperture_scores(
     flux: NDArray[np.float64], t: NDArray[np.float64], train: NDArray[np.bool_], val: NDArray[np.bool_],
     test: NDArray[np.bool_], noisy: bool,
 ) -> tuple[float, int, float]:
-    """Test residual std [dex] of the best single aperture, its radius [pixels], and of the ridge on all."""
+    """Test residual std [dex] of the single aperture best on the validation maps, its radius [pixels], and of
+    the ridge on all."""
     singles = []
     for k, radius in enumerate(RADII):
         if np.any(flux[:, k] <= 0):  # a noisy aperture with a negative sum has no log
             continue
         lf = np.log10(flux[:, k])
-        coef = np.polyfit(lf[train], t[train], 1)
-        singles.append((float(np.std(np.polyval(coef, lf[test]) - t[test])), int(radius)))
+        r = np.polyval(np.polyfit(lf[train], t[train], 1), lf) - t
+        singles.append((float(np.std(r[val])), float(np.std(r[test])), int(radius)))
     feats = np.arcsinh(flux / np.median(np.abs(flux[train]), axis=0)) if noisy else np.log10(np.clip(flux, 1e-300, None))
-    best = min(singles) if singles else (float("nan"), 0)
-    return best[0], best[1], float(np.std(ridge_predict(feats, t, train, val)[test] - t[test]))
+    best = min(singles) if singles else (float("nan"), float("nan"), 0)
+    return best[1], best[2], float(np.std(ridge_predict(feats, t, train, val)[test] - t[test]))
 
 
 def main() -> None:
