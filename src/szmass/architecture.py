@@ -50,7 +50,7 @@ POOLINGS = ("global_average", "flatten")
 OUTPUT_LAYER = "log10_mass"
 """Name of the output layer (one unit, linear: log10 M500)."""
 
-_NAME = re.compile(r"^conv(\d+)_dense(\d+)_kernel(\d+)_filters(\d+)_dropout([0-9.]+?)(?:_(flatten))?$")
+_NAME = re.compile(rf"^conv(\d+)_dense(\d+)_kernel(\d+)_filters(\d+)_dropout([0-9.]+?)(?:_({'|'.join(POOLINGS[1:])}))?$")
 
 
 @dataclass(frozen=True)

@@ -69,10 +69,8 @@ def build_cnn(
         layers += [keras.layers.Conv2D(filters, arch.kernel_size, activation="relu", kernel_initializer=init, name=name,
                                        dtype=dtype),
                    keras.layers.MaxPooling2D(2, name=f"pool{i}", dtype=dtype)]  # fmt: skip
-    if arch.pooling == "flatten":
-        layers.append(keras.layers.Flatten(name="flatten", dtype=dtype))
-    else:
-        layers.append(keras.layers.GlobalAveragePooling2D(name="global_average", dtype=dtype))
+    pool = keras.layers.Flatten if arch.pooling == "flatten" else keras.layers.GlobalAveragePooling2D
+    layers.append(pool(name=arch.pooling, dtype=dtype))  # the layer is named after the pooling
     hidden = zip(arch.dense_names[:-1], arch.dense_units, strict=True)
     for i, (name, units) in enumerate(hidden):
         if i < arch.dense_layers:
