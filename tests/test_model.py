@@ -87,11 +87,13 @@ def n_trainable(model: keras.Model) -> int:
 #   58,437 - 20,100 - 2,020 + (200*20+20) = 40,337
 # the paper's with flatten: dense 200 fed by 10*10*64 = 6,400 features instead of 64
 #   58,437 - (64*200+200) + (6,400*200+200) = 58,437 - 13,000 + 1,280,200 = 1,325,637
+# the paper's with the weighted pool: 58,437 + 10*10*64 = 64,837
 HAND_COUNTS = [
     (Architecture(conv_layers=4, kernel_size=1), 58_949, 6),  # 96 -> 48 -> 24 -> 12 -> 6
     (Architecture(conv_layers=5, kernel_size=2, filters=32, dense_layers=1, dropout=0.2), 804_081, 2),  # 95 47 46 23 22 11 10 5 4 2
     (Architecture(dense_layers=1), 40_337, 10),
     (Architecture(pooling="flatten"), 1_325_637, 10),
+    (Architecture(pooling="weighted"), 58_437 + 10 * 10 * 64, 10),  # one weight per position and filter, no bias
 ]
 
 
@@ -117,6 +119,26 @@ def test_architecture_layers_follow_the_options() -> None:
     assert [la.name for la in cnn.layers if la.weights] == [*arch.conv_names, *arch.dense_names]
 
 
+def test_weighted_pool_starts_as_the_global_average_and_weighs_each_position() -> None:
+    """An untrained weighted network is the global-average network of the same seed (same weights, same outputs:
+    its pool starts at 1 / 100 on the 10 x 10 feature map); once its pool weights change, a map's output depends
+    on where a feature lies, which the global average cannot see."""
+    x = np.random.default_rng(2).standard_normal((4, 96, 96, 1)).astype(np.float32)
+    gap, weighted = build_cnn(seed=7), build_cnn(seed=7, architecture=Architecture(pooling="weighted"))
+    pool = weighted.get_layer("weighted")
+    assert pool.kernel.shape == (10, 10, 64, 1) and np.all(pool.kernel.numpy() == np.float32(0.01))
+    mine = [w for layer in weighted.layers if layer.name != "weighted" for w in layer.get_weights()]
+    assert all(np.array_equal(a, b) for a, b in zip(gap.get_weights(), mine, strict=True))
+    np.testing.assert_allclose(weighted.predict(x, verbose=0), gap.predict(x, verbose=0), rtol=0, atol=1e-5)
+    features = keras.Sequential(weighted.layers[: weighted.layers.index(pool) + 2])
+    shifted = np.roll(x, 8, axis=(1, 2))  # the same map moved by one feature-map pixel (8 input pixels)
+    kernel = np.zeros((10, 10, 64, 1), np.float32)
+    kernel[4:6, 4:6] = 0.25  # the central 2 x 2 feature pixels only
+    pool.kernel.assign(kernel)
+    a, b = features.predict(x, verbose=0), features.predict(shifted, verbose=0)
+    assert np.abs(a - b).max() > 0.1 * np.abs(a).max()
+
+
 def test_default_architecture_is_the_paper_network() -> None:
     assert Architecture() == PAPER_ARCHITECTURE
     assert (PAPER_ARCHITECTURE.conv_filters, PAPER_ARCHITECTURE.dense_units) == ((16, 32, 64), (200, 100, 20))
@@ -136,7 +158,10 @@ def test_architecture_names_and_bad_options() -> None:
     assert flat.name == "conv3_dense2_kernel3_filters16_dropout0.2_flatten"
     assert Architecture.from_name(flat.name) == flat
     assert Architecture.from_mapping(flat.as_dict()) == flat
-    with pytest.raises(ValueError, match="'pooling' must be one of global_average, flatten"):
+    weighted = Architecture(pooling="weighted")
+    assert weighted.name == "conv3_dense2_kernel3_filters16_dropout0.1_weighted"
+    assert Architecture.from_name(weighted.name) == weighted
+    with pytest.raises(ValueError, match="'pooling' must be one of global_average, flatten, weighted"):
         Architecture(pooling="max")
     with pytest.raises(ValueError, match="unknown key.*'kernel'"):
         Architecture.from_mapping({"kernel": 3})

@@ -110,10 +110,11 @@ def test_layer_table_of_the_paper_network():
     assert "58,437" in fig.axes[0].get_title()
 
 
-def test_layer_table_matches_the_keras_model():
+@pytest.mark.parametrize("pooling", ["global_average", "flatten", "weighted"])
+def test_layer_table_matches_the_keras_model(pooling: str):
     from szmass.model import build_cnn
 
-    arch = Architecture(conv_layers=4, dense_layers=1, kernel_size=2, filters=8, dropout=0.2)
+    arch = Architecture(conv_layers=4, dense_layers=1, kernel_size=2, filters=8, dropout=0.2, pooling=pooling)
     model = build_cnn(architecture=arch)
     layers = layer_table(arch).iloc[1:]  # the input is no Keras layer of a Sequential model
     assert list(layers["layer"]) == [layer.name for layer in model.layers]

@@ -241,14 +241,22 @@ SMALL = Architecture(conv_layers=2, dense_layers=1, kernel_size=2, filters=8, dr
 
 SMALL_FLAT = dataclasses.replace(SMALL, pooling="flatten")
 """SMALL with its 7 x 7 x 16 features flattened (784 inputs to the dense 200) instead of averaged."""
+SMALL_WEIGHTED = dataclasses.replace(SMALL, pooling="weighted")
+"""SMALL with a learned weight per position (7 x 7) and filter (16) in place of the average."""
 
 
 @pytest.mark.parametrize(("split_conv", "arch"), [(True, Architecture()), (False, Architecture()), (True, SMALL),
-                                                  (False, SMALL), (True, SMALL_FLAT), (False, SMALL_FLAT)],
-                         ids=["split", "grouped", "split-small", "grouped-small", "split-flat", "grouped-flat"])
+                                                  (False, SMALL), (True, SMALL_FLAT), (False, SMALL_FLAT),
+                                                  (True, SMALL_WEIGHTED), (False, SMALL_WEIGHTED)],
+                         ids=["split", "grouped", "split-small", "grouped-small", "split-flat", "grouped-flat",
+                              "split-weighted", "grouped-weighted"])  # fmt: skip
 def test_vectorised_model_computes_each_run_as_its_single_network(split_conv: bool, arch: Architecture) -> None:
     means, stds = [1e-7, -2e-7, 0.0], [1e-6, 2e-6, 5e-7]
     cnns = [build_cnn(input_shape=(NPIX, NPIX, 1), seed=s, architecture=arch) for s in (3, 4, 5)]
+    for k, cnn in enumerate(cnns):  # distinct position weights per run: a wrong slice of the ensemble's would show
+        if arch.pooling == "weighted":
+            pool = cnn.get_layer("weighted")
+            pool.kernel.assign(np.random.default_rng(k).uniform(0, 0.05, pool.kernel.shape).astype(np.float32))
     ensemble = build_ensemble(means, stds, map_shape=(NPIX, NPIX), split_conv=split_conv, architecture=arch)
     for k, cnn in enumerate(cnns):
         load_run(ensemble, k, cnn)
@@ -258,6 +266,18 @@ def test_vectorised_model_computes_each_run_as_its_single_network(split_conv: bo
         single = with_standardisation(cnn, means[k], stds[k]).predict(x[..., k : k + 1], verbose=0)[:, 0]
         assert np.allclose(out[:, k], single, rtol=0, atol=1e-5)
         assert all(np.array_equal(a, b) for a, b in zip(run_weights(ensemble, k), cnn.get_weights(), strict=True))
+
+
+def test_weighted_runs_train_alike_single_and_vectorised(bin1: xr.Dataset, tmp_path: Path) -> None:
+    """Training moves the weighted pool off its start (1 / 49 on the 7 x 7 map), and the vectorised ensemble trains
+    each run's pool, as the rest of its network, as the single run does."""
+    kwargs = {"test_seed": TEST_SEED, "epochs": EPOCHS, "batch_size": BATCH, "architecture": SMALL_WEIGHTED}
+    singles = [train_run(bin1, out_dir=tmp_path / f"w{s}", seed=s, **kwargs) for s in (SEED, 14)]
+    ensemble = train_ensemble(bin1, out_dirs=[tmp_path / "ens11", tmp_path / "ens14"], seeds=[SEED, 14], **kwargs)
+    for single, run in zip(singles, ensemble, strict=True):
+        assert max_weight_diff(single.out_dir, run.out_dir) < 1e-5
+    pool = keras.saving.load_model(singles[0].out_dir / rundir.MODEL_FILE).get_layer("deepplanck_cnn").get_layer("weighted")
+    assert np.abs(pool.kernel.numpy() - 1 / 49).max() > 1e-4
 
 
 def test_ensemble_refuses_a_network_of_another_architecture() -> None:

@@ -15,7 +15,11 @@ Between the convolutions and the dense blocks, ``pooling``: the paper's global a
 feature's mean over the map: translation-invariant, so a second cluster anywhere in the 160' field adds to
 the features as the centred one does), or ``flatten``, which keeps where each feature is (the cluster is at
 the centre of every map) at the cost of dense weights per position (1,325,637 parameters instead of 58,437
-for the published network on 96 x 96 maps). Measured in docs/validation.md.
+for the published network on 96 x 96 maps), or ``weighted``: each feature's sum over the map with a learned
+weight per position and filter (a depthwise convolution whose kernel spans the last feature map, no bias;
+6,400 more parameters on 96 x 96 maps). Its weights start at the global average's 1 / side**2, so a weighted
+network starts as the global-average network of the same seed and learns where each feature counts.
+Measured in docs/validation.md.
 
 Another reading, N dense layers of 200 units followed by fixed layers of 100 and 20, also holds the
 published network (N = 1), but not its dropout: the published network has a dropout before its 200 and
@@ -45,7 +49,7 @@ FIRST_DENSE_UNITS = 200
 """Units of the first dense block; each further block has half as many as the one before."""
 HEAD_UNITS = 20
 """Units of the last hidden dense layer (no dropout before it), ahead of the output."""
-POOLINGS = ("global_average", "flatten")
+POOLINGS = ("global_average", "flatten", "weighted")
 """The layers that may join the convolutions to the dense blocks (the first: the paper's)."""
 OUTPUT_LAYER = "log10_mass"
 """Name of the output layer (one unit, linear: log10 M500)."""
@@ -148,12 +152,15 @@ class Architecture:
 
     def n_parameters(self, channels: int = MAP_SHAPE[2], side: int = MAP_SHAPE[0]) -> int:
         """Trainable parameters (kernels and biases) for ``side`` x ``side`` inputs of ``channels`` channels (58,437
-        for the paper's network, whatever the side: the global average pool ends the convolutions)."""
+        for the paper's network, whatever the side: the global average pool ends the convolutions; the weighted
+        pool adds one weight per position of the last feature map and filter)."""
         n, c_in = 0, int(channels)
         for c_out in self.conv_filters:
             n += self.kernel_size**2 * c_in * c_out + c_out
             c_in = c_out
         c_in = self.pooled_features(side)
+        if self.pooling == "weighted":
+            n += self.feature_side(side) ** 2 * c_in
         for units in (*self.dense_units, 1):
             n += c_in * units + units
             c_in = units
@@ -161,9 +168,9 @@ class Architecture:
 
     def pooled_features(self, side: int) -> int:
         """Inputs of the first dense layer for square maps of ``side`` pixels: the last convolution's filters
-        (global average pool), times the last feature map's pixels (flatten)."""
+        (global average and weighted pools), times the last feature map's pixels (flatten)."""
         n = self.conv_filters[-1]
-        return n if self.pooling == POOLINGS[0] else n * self.feature_side(side) ** 2
+        return n * self.feature_side(side) ** 2 if self.pooling == "flatten" else n
 
     def feature_side(self, side: int) -> int:
         """Side [pixels] of the last feature map for square inputs of ``side`` pixels; ValueError if the

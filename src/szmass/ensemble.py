@@ -55,6 +55,7 @@ from szmass.model import (
     PAPER_ARCHITECTURE,
     Architecture,
     build_cnn,
+    pooling_layers,
     with_standardisation,
 )
 from szmass.splits import DEFAULT_FRACTIONS, SPLITS, IdentityKey
@@ -245,8 +246,9 @@ def build_ensemble(
         h = keras.layers.Reshape((side, side, k, filters), name="split_runs")(h)
         h = keras.layers.Permute((3, 1, 2, 4), name="runs_first")(h)
         h = keras.layers.Reshape((k, side * side * filters), name="runs")(h)
-    else:
-        h = keras.layers.GlobalAveragePooling2D(name="global_average")(h)
+    else:  # one feature per channel; run r's are channels r * filters ... (r + 1) * filters - 1
+        for layer in pooling_layers(arch, map_shape):
+            h = layer(h)
         h = keras.layers.Reshape((k, arch.conv_filters[-1]), name="runs")(h)
     for i, (name, units) in enumerate(zip(arch.dense_names[:-1], arch.dense_units, strict=True)):
         if i < arch.dense_layers:
@@ -269,7 +271,8 @@ def _layers(ensemble: keras.Model, cls: type[keras.layers.Layer]) -> list[keras.
 def load_run(ensemble: keras.Model, run: int, cnn: keras.Model) -> None:
     """Copy the single network ``cnn`` (:func:`szmass.model.build_cnn`) into run ``run`` of ``ensemble``,
     weights and dropout generator states. ValueError if their layers do not match."""
-    kinds = ((GroupedConv2D, keras.layers.Conv2D), (GroupedDense, keras.layers.Dense), (GroupedDropout, keras.layers.Dropout))
+    kinds = ((GroupedConv2D, keras.layers.Conv2D), (keras.layers.DepthwiseConv2D, keras.layers.DepthwiseConv2D),
+             (GroupedDense, keras.layers.Dense), (GroupedDropout, keras.layers.Dropout))
     for grouped, single in kinds:
         names, theirs = [la.name for la in _layers(ensemble, grouped)], [la.name for la in cnn.layers if isinstance(la, single)]
         if names != theirs:
@@ -279,6 +282,10 @@ def load_run(ensemble: keras.Model, run: int, cnn: keras.Model) -> None:
         s = _conv_slice(run, src.filters)
         dst.kernel.assign(keras.ops.slice_update(dst.kernel, (0, 0, 0, s.start), src.kernel))
         dst.bias.assign(keras.ops.slice_update(dst.bias, (s.start,), src.bias))
+    for dst in _layers(ensemble, keras.layers.DepthwiseConv2D):  # the weighted pool: one kernel slice per run
+        src = cnn.get_layer(dst.name)
+        start = run * src.kernel.shape[2]
+        dst.kernel.assign(keras.ops.slice_update(dst.kernel, (0, 0, start, 0), src.kernel))
     for dst in _layers(ensemble, GroupedDense):
         src = cnn.get_layer(dst.name)
         dst.kernel.assign(keras.ops.slice_update(dst.kernel, (run, 0, 0), src.kernel[None]))
@@ -293,9 +300,16 @@ def run_weights(ensemble: keras.Model, run: int) -> list[NDArray[np.float32]]:
     for layer in _layers(ensemble, GroupedConv2D):
         s = _conv_slice(run, layer.filters)
         out += [layer.kernel.numpy()[..., s], layer.bias.numpy()[s]]
+    for layer in _layers(ensemble, keras.layers.DepthwiseConv2D):
+        s = _conv_slice(run, layer.kernel.shape[2] // ensemble.output_shape[-1])
+        out.append(layer.kernel.numpy()[:, :, s])
     for layer in _layers(ensemble, GroupedDense):
         out += [layer.kernel.numpy()[run], layer.bias.numpy()[run]]
     return out
+
+
+def _repeat_column(v: tf.Tensor, repeats: int) -> tf.Tensor:
+    return tf.repeat(v, repeats)[:, None]
 
 
 def _spread(ensemble: keras.Model) -> list[Callable[[tf.Tensor], tf.Tensor]]:
@@ -304,6 +318,10 @@ def _spread(ensemble: keras.Model) -> list[Callable[[tf.Tensor], tf.Tensor]]:
     for layer in _layers(ensemble, GroupedConv2D):
         for var in (layer.kernel, layer.bias):
             spread[var.path] = functools.partial(tf.repeat, repeats=layer.filters)
+    runs = ensemble.output_shape[-1]
+    for layer in _layers(ensemble, keras.layers.DepthwiseConv2D):  # kernel (py, px, K * filters, 1)
+        filters = layer.kernel.shape[2] // runs
+        spread[layer.kernel.path] = functools.partial(_repeat_column, repeats=filters)
     for layer in _layers(ensemble, GroupedDense):
         spread[layer.kernel.path] = lambda v: v[:, None, None]
         spread[layer.bias.path] = lambda v: v[:, None]

@@ -43,7 +43,7 @@ def build_cnn(
     """Return the CNN, uncompiled: by default the paper's (58,437 trainable parameters for 96 x 96 x 1 inputs).
 
     conv 3x3x16, max-pool 2, conv 3x3x32, max-pool 2, conv 3x3x64, max-pool 2, global average
-    pool (or flatten: ``architecture.pooling``), dropout 0.1, dense 200, dropout 0.1, dense 100, dense 20, dense 1; ReLU on the hidden
+    pool (or another: ``architecture.pooling``), dropout 0.1, dense 200, dropout 0.1, dense 100, dense 20, dense 1; ReLU on the hidden
     layers, linear output (log10 of a mass). Inputs are standardised y-maps (dimensionless).
     ``architecture`` changes the depth, kernels, filters and dropout (module docs).
     ``seed`` fixes the Glorot-uniform kernel initialisation and the dropout masks: each layer
@@ -69,8 +69,7 @@ def build_cnn(
         layers += [keras.layers.Conv2D(filters, arch.kernel_size, activation="relu", kernel_initializer=init, name=name,
                                        dtype=dtype),
                    keras.layers.MaxPooling2D(2, name=f"pool{i}", dtype=dtype)]  # fmt: skip
-    pool = keras.layers.Flatten if arch.pooling == "flatten" else keras.layers.GlobalAveragePooling2D
-    layers.append(pool(name=arch.pooling, dtype=dtype))  # the layer is named after the pooling
+    layers += pooling_layers(arch, input_shape[:2], dtype)
     hidden = zip(arch.dense_names[:-1], arch.dense_units, strict=True)
     for i, (name, units) in enumerate(hidden):
         if i < arch.dense_layers:
@@ -78,6 +77,21 @@ def build_cnn(
         layers.append(dense(units, "relu", name))
     layers.append(dense(1, None, OUTPUT_LAYER, "float32" if dtype and dtype.startswith("mixed") else dtype))
     return keras.Sequential(layers, name="deepplanck_cnn")
+
+
+def pooling_layers(arch: Architecture, map_shape: tuple[int, int], dtype: str | None = None) -> list[keras.layers.Layer]:
+    """The layers joining the last feature map (of ``map_shape`` [pixels] inputs) to the dense blocks, the
+    first named after ``arch.pooling``: a global average pool, a flatten, or (weighted) a bias-free
+    depthwise convolution spanning the feature map, initialised to 1 / (its pixels), then a flatten."""
+    if arch.pooling == "flatten":
+        return [keras.layers.Flatten(name="flatten", dtype=dtype)]
+    if arch.pooling == "global_average":
+        return [keras.layers.GlobalAveragePooling2D(name="global_average", dtype=dtype)]
+    side = (arch.feature_side(map_shape[0]), arch.feature_side(map_shape[1]))
+    uniform = keras.initializers.Constant(1.0 / (side[0] * side[1]))
+    return [keras.layers.DepthwiseConv2D(side, use_bias=False, depthwise_initializer=uniform, name="weighted",
+                                         dtype=dtype),
+            keras.layers.Flatten(name="weighted_features", dtype=dtype)]  # fmt: skip
 
 
 STANDARDISE_LAYER = "standardise"

@@ -22,7 +22,7 @@ SCAN_GRID: dict[str, tuple[int | float | str, ...]] = {
     "pooling": ("global_average",),
 }
 """The paper's hyperparameter scan: 3 x 2 x 3 x 2 x 2 = 72 architectures (the published one among them), all
-with its global average pool (a grid may add ``pooling: [global_average, flatten]``)."""
+with its global average pool (a grid may add ``pooling: [global_average, flatten, weighted]``)."""
 
 STUDY_KEYS: dict[str, tuple[str, ...]] = {
     "zbins": ("enabled", "dataset", "models", "schemes"),

@@ -168,8 +168,13 @@ def layer_table(arch: Architecture, side: int = 96, channels: int = 1) -> pd.Dat
         rows.append({"layer": f"pool{i}", "kind": "max-pool 2x2", "output_shape": (s, s, c_out), "parameters": 0})
         c_in = c_out
     c_in = arch.pooled_features(side)
-    kind = "flatten" if arch.pooling == "flatten" else "global average pool"
-    rows.append({"layer": arch.pooling, "kind": kind, "output_shape": (c_in,), "parameters": 0})
+    if arch.pooling == "weighted":
+        rows += [{"layer": "weighted", "kind": f"weighted sum {s}x{s} (depthwise)", "output_shape": (1, 1, c_in),
+                  "parameters": s * s * c_in},
+                 {"layer": "weighted_features", "kind": "flatten", "output_shape": (c_in,), "parameters": 0}]  # fmt: skip
+    else:
+        kind = "flatten" if arch.pooling == "flatten" else "global average pool"
+        rows.append({"layer": arch.pooling, "kind": kind, "output_shape": (c_in,), "parameters": 0})
     hidden = arch.dense_names[:-1]
     for i, (name, units) in enumerate(zip(hidden, arch.dense_units, strict=True)):
         if i < arch.dense_layers:
