@@ -137,3 +137,19 @@ def test_cross_model_table(study: Path) -> None:
     assert not set(tests[models[0]]["map"][tests[models[0]]["test_model"] == models[1]]) & set(
         run_predictions(root / models[0])["map"])
     assert np.isfinite(table[["mean", "stderr", "median", "p16", "p84"]].to_numpy()).all()
+
+
+def test_hyperparameter_table_counts_parameters_for_the_maps_side(tmp_path: Path) -> None:
+    """The scan table's parameter count is that of the network built for the run's maps: a flattened network on
+    32 x 32 maps (2 x 2 x 64 features into dense 200: 32 -> 15 -> 6 -> 2) is not the 96 x 96 one (10 x 10 x 64)."""
+    from szmass.architecture import Architecture
+    from szmass.rundir import HISTORY_COLUMNS, HISTORY_FILE
+    from szmass.studies import hyperparameter_table
+
+    history = pd.DataFrame({c: [1.0, 2.0] for c in HISTORY_COLUMNS})
+    history["epoch"], history["val_loss"] = [1, 2], [0.02, 0.01]
+    history.to_csv(tmp_path / HISTORY_FILE, index=False)
+    flat = Architecture(pooling="flatten")
+    table = hyperparameter_table([(flat, 0, tmp_path)], side=32)
+    assert table["n_parameters"].tolist() == [58_437 - (64 * 200 + 200) + (2 * 2 * 64 * 200 + 200)]
+    assert (table["best_epoch"].tolist(), table["best_val_loss"].tolist()) == ([2], [0.01])

@@ -44,7 +44,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
-from szmass.architecture import Architecture
+from szmass.architecture import MAP_SHAPE, Architecture
 from szmass.evaluate import (
     bias_summary,
     moments_table,
@@ -154,14 +154,15 @@ def plot_zbin_study(predictions: Mapping[int, pd.DataFrame], moments: pd.DataFra
 # -- hyperparameter scan -----------------------------------------------------------------------------
 
 
-def hyperparameter_table(runs: Sequence[tuple[Architecture, int, str | os.PathLike[str]]]) -> pd.DataFrame:
+def hyperparameter_table(runs: Sequence[tuple[Architecture, int, str | os.PathLike[str]]], side: int = MAP_SHAPE[0]
+                         ) -> pd.DataFrame:  # fmt: skip
     """One row per run (architecture, seed, run directory holding ``history.csv``): the architecture's
-    fields and parameter count (96 x 96 x 1 inputs), the seed, best epoch, least validation loss [dex^2]
+    fields and parameter count (``side`` x ``side`` x 1 inputs [pixels]), the seed, best epoch, least validation loss [dex^2]
     and the epochs trained. Columns :data:`SCAN_COLUMNS`."""
     rows = []
     for arch, seed, run_dir in runs:
         epoch, loss, epochs = best_epoch(run_dir)
-        rows.append({"architecture": arch.name, **arch.as_dict(), "n_parameters": arch.n_parameters(),
+        rows.append({"architecture": arch.name, **arch.as_dict(), "n_parameters": arch.n_parameters(side=side),
                      "seed": int(seed), "best_epoch": epoch, "best_val_loss": loss, "epochs": epochs})  # fmt: skip
     return pd.DataFrame(rows, columns=list(SCAN_COLUMNS))
 

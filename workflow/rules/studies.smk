@@ -146,6 +146,7 @@ rule study_hyperparameters_table:
         "../../envs/products.yaml"
     params:
         runs=[(a, s, f"{HP_ROOT}/{a}/seed{s}") for a in HP_ARCHS for s in range(HP["seeds"])],
+        map_npix=config["instrument"]["map_npix"],
     script:
         "../scripts/study_hyperparameters.py"
 

@@ -8,7 +8,8 @@ from szmass.tables import write_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
-table = hyperparameter_table([(Architecture.from_name(a), int(s), d) for a, s, d in sm.params.runs])
+runs = [(Architecture.from_name(a), int(s), d) for a, s, d in sm.params.runs]
+table = hyperparameter_table(runs, side=sm.params.map_npix)
 write_table(table, sm.output.table)
 save_figure(validation_boxplot(validation_losses(table)), sm.output.figure)
 log.info("median least validation loss [dex^2]:\n%s", table.groupby("architecture", sort=False)["best_val_loss"].median())
