@@ -159,12 +159,18 @@ class Architecture:
             n += self.kernel_size**2 * c_in * c_out + c_out
             c_in = c_out
         c_in = self.pooled_features(side)
-        if self.pooling == "weighted":
-            n += self.feature_side(side) ** 2 * c_in
+        n += self.pooling_parameters(side)
         for units in (*self.dense_units, 1):
             n += c_in * units + units
             c_in = units
         return n
+
+    def pooling_parameters(self, side: int) -> int:
+        """Trainable parameters of the pool for square maps of ``side`` pixels: one weight per position of the
+        last feature map and filter for the weighted pool, none for the others."""
+        if self.pooling != "weighted":
+            return 0
+        return self.feature_side(side) ** 2 * self.conv_filters[-1]
 
     def pooled_features(self, side: int) -> int:
         """Inputs of the first dense layer for square maps of ``side`` pixels: the last convolution's filters

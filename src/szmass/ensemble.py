@@ -284,8 +284,8 @@ def load_run(ensemble: keras.Model, run: int, cnn: keras.Model) -> None:
         dst.bias.assign(keras.ops.slice_update(dst.bias, (s.start,), src.bias))
     for dst in _layers(ensemble, keras.layers.DepthwiseConv2D):  # the weighted pool: one kernel slice per run
         src = cnn.get_layer(dst.name)
-        start = run * src.kernel.shape[2]
-        dst.kernel.assign(keras.ops.slice_update(dst.kernel, (0, 0, start, 0), src.kernel))
+        s = _conv_slice(run, src.kernel.shape[2])
+        dst.kernel.assign(keras.ops.slice_update(dst.kernel, (0, 0, s.start, 0), src.kernel))
     for dst in _layers(ensemble, GroupedDense):
         src = cnn.get_layer(dst.name)
         dst.kernel.assign(keras.ops.slice_update(dst.kernel, (run, 0, 0), src.kernel[None]))

@@ -170,7 +170,7 @@ def layer_table(arch: Architecture, side: int = 96, channels: int = 1) -> pd.Dat
     c_in = arch.pooled_features(side)
     if arch.pooling == "weighted":
         rows += [{"layer": "weighted", "kind": f"weighted sum {s}x{s} (depthwise)", "output_shape": (1, 1, c_in),
-                  "parameters": s * s * c_in},
+                  "parameters": arch.pooling_parameters(side)},
                  {"layer": "weighted_features", "kind": "flatten", "output_shape": (c_in,), "parameters": 0}]  # fmt: skip
     else:
         kind = "flatten" if arch.pooling == "flatten" else "global average pool"
