@@ -131,6 +131,24 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert "2 problem(s)" in msg and "cosmology: Ob0" in msg and "training.redshift_edges" in msg
 
 
+def test_training_options_that_exclude_each_other_stop_the_start(tmp_path):
+    """mixed_precision with seeds_per_job > 1 (the vectorised ensemble trains in float32) and jit_compile with
+    deterministic (the default) are refused at start, naming both keys and what is needed; each option alone,
+    and jit_compile with deterministic: false, pass."""
+    msg = problems(ci(training={"mixed_precision": True, "seeds_per_job": 2}), tmp_path)
+    assert "1 problem(s)" in msg
+    assert "training.mixed_precision, training.seeds_per_job: mixed_precision: true needs seeds_per_job: 1, got 2 " \
+           "(the vectorised ensemble trains in float32); set seeds_per_job: 1 or mixed_precision: false" in msg
+    msg = problems(ci(training={"jit_compile": True}), tmp_path)
+    assert "1 problem(s)" in msg
+    assert "training.jit_compile, training.deterministic: jit_compile: true needs deterministic: false" in msg
+    for fine in ({"mixed_precision": True}, {"seeds_per_job": 2}, {"jit_compile": True, "deterministic": False}):
+        cfg = ci(training=fine)
+        check_schema(cfg, SCHEMA)
+        validate(cfg, str(SCHEMA))
+        check_values(cfg, tmp_path)
+
+
 def test_synthetic_sims_share_one_format(tmp_path):
     cfg = ci()
     cfg["sims"]["other"] = {**copy.deepcopy(cfg["sims"]["synth"]), "format": "gadget2"}

@@ -18,6 +18,7 @@ from astropy.io import fits
 from reference_data import CUTOUT, KNOWN_LOG10_M500, WEIGHTS
 from reference_data import needs_deepplanck as needs_data
 
+from szmass.architecture import POOLINGS
 from szmass.model import (
     PAPER_ARCHITECTURE,
     Architecture,
@@ -243,13 +244,19 @@ def predict_with_plain_keras(model_path: Path, x: np.ndarray, work: Path) -> np.
     return np.load(work / "y.npy")
 
 
-def test_saved_model_loads_with_plain_keras(tmp_path: Path) -> None:
-    """A saved raw-map model (as train writes model.keras / best.keras) loads and predicts in a process
-    that imports keras only: no custom layer needs szmass."""
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_saved_model_loads_with_plain_keras(tmp_path: Path, pooling: str) -> None:
+    """A saved raw-map model (as train writes model.keras / best.keras) of each pooling loads and predicts in a
+    process that imports keras only: no custom layer needs szmass. The weights are moved off their seeded
+    initialisers (the weighted pool's off 1 / side**2), so equal predictions show them read from the file."""
     mean, std = INPUT_MEAN[2], INPUT_STD[2]
-    model = with_standardisation(build_cnn(seed=5), mean, std, output_offset=-0.2)
+    npix = 32  # the paper's convolutions leave 2 x 2 positions for the flatten and weighted pools
+    cnn = build_cnn(input_shape=(npix, npix, 1), seed=5, architecture=Architecture(pooling=pooling))
+    rng = np.random.default_rng(3)
+    cnn.set_weights([w + rng.uniform(-0.05, 0.05, w.shape).astype(w.dtype) for w in cnn.get_weights()])
+    model = with_standardisation(cnn, mean, std, output_offset=-0.2)
     model.save(tmp_path / "best.keras")
-    x = (mean + std * np.random.default_rng(2).standard_normal((3, 96, 96, 1))).astype(np.float32)
+    x = (mean + std * np.random.default_rng(2).standard_normal((3, npix, npix, 1))).astype(np.float32)
     np.testing.assert_array_equal(predict_with_plain_keras(tmp_path / "best.keras", x, tmp_path), model.predict_on_batch(x))
 
 

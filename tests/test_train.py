@@ -343,6 +343,65 @@ def test_mixed_precision_computes_hidden_layers_in_float16(bin1: xr.Dataset, tmp
     assert abs(float(np.median(predictions["log10_M_cnn"] - predictions["log10_M_true"]))) < 1.0  # near the targets
 
 
+class Started(Exception):
+    """Raised once a test has seen the start of a run, so that the run does not train."""
+
+
+class OutputBiasAtStart(keras.callbacks.Callback):
+    """Record the output layer's bias when ``fit`` starts, then stop the run (:class:`Started`) before its first step."""
+
+    bias: float
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.bias = float(self.model.get_layer("deepplanck_cnn").get_layer(train.OUTPUT_LAYER).bias.numpy()[0])
+        raise Started
+
+
+@pytest.mark.parametrize("init_output_bias", [True, False])
+def test_output_bias_starts_at_the_training_mean_or_zero(bin1: xr.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         init_output_bias: bool) -> None:  # fmt: skip
+    """training.init_output_bias: the output layer's bias starts at the mean log10 M500 [Msun] of the run's own
+    training maps (True) or at 0 (False, as the paper), in single runs and in each run of the vectorised ensemble."""
+    seeds = [SEED, 14]
+    log_m = np.log10(bin1["M500"].values)
+    means = [float(np.mean(log_m[split_maps(cluster_identity(bin1), test_seed=TEST_SEED, seed=s) == "train"])) for s in seeds]
+    assert abs(means[0] - means[1]) > 1e-3  # another seed, other training maps: a bias shared by the runs would show
+    expected = means if init_output_bias else [0.0, 0.0]
+    kwargs = {"test_seed": TEST_SEED, "epochs": EPOCHS, "batch_size": BATCH, "init_output_bias": init_output_bias}
+    single = []
+    for s in seeds:
+        start = OutputBiasAtStart()
+        with pytest.raises(Started):
+            train_run(bin1, out_dir=tmp_path / f"run{s}", seed=s, callbacks=[start], **kwargs)
+        single.append(start.bias)
+    vectorised: list[float] = []
+
+    def stop_before_training(ensemble: keras.Model, *args: object, **kw: object) -> None:
+        vectorised.extend(float(run_weights(ensemble, k)[-1][0]) for k in range(len(seeds)))
+        raise Started
+
+    monkeypatch.setattr("szmass.ensemble.make_steps", stop_before_training)
+    with pytest.raises(Started):
+        train_ensemble(bin1, out_dirs=[tmp_path / f"ens{s}" for s in seeds], seeds=seeds, **kwargs)
+    np.testing.assert_allclose(single, expected, rtol=0, atol=1e-5)  # float32 bias of ~14.5
+    np.testing.assert_allclose(vectorised, expected, rtol=0, atol=1e-5)
+
+
+def test_jit_compile_needs_deterministic_false(bin1: xr.Dataset, tmp_path: Path) -> None:
+    """XLA with op determinism is refused by check_settings, and so by both trainers before they write anything;
+    jit_compile without determinism passes the check."""
+    message = r"^jit_compile=True needs deterministic=False: TensorFlow has no deterministic XLA max-pool gradient$"
+    with pytest.raises(ValueError, match=message):
+        train.check_settings(EPOCHS, BATCH, 1e-4, deterministic=True, jit_compile=True)
+    train.check_settings(EPOCHS, BATCH, 1e-4, deterministic=False, jit_compile=True)
+    kwargs = {"test_seed": TEST_SEED, "epochs": EPOCHS, "jit_compile": True, "deterministic": True}
+    with pytest.raises(ValueError, match=message):
+        train_run(bin1, out_dir=tmp_path / "run", seed=SEED, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        train_ensemble(bin1, out_dirs=[tmp_path / "ens"], seeds=[SEED], **kwargs)
+    assert not any(tmp_path.iterdir())
+
+
 def test_seeds_per_job_trains_groups_of_seeds_in_one_job(tmp_path: Path) -> None:
     """training.seeds_per_job = 2 on config/ci.yaml: one train_seeds job per data set and bin writes both seeds'
     outputs (the vectorised ensemble, equal to single runs: test_vectorised_runs_match_single_runs); no

@@ -8,7 +8,7 @@ Two steps, called from ``workflow/rules/common.smk``:
    schema cannot say — ``Ob0 < Om0``, ``z_min < z_max``, redshift bin edges in strictly increasing order
    with a configured snapshot in each bin, a halo selection that can keep halos, and configured input
    files that exist, are files, lie outside the workflow's output folders and, for HEALPix maps, hold
-   the needed column.
+   the needed column; training options that exclude each other.
 
 Every problem found is reported at once, in a :class:`ConfigError` with one line per problem.
 """
@@ -147,6 +147,19 @@ def _study_problems(config: Mapping[str, Any], redshifts: Sequence[float]) -> li
     return problems
 
 
+def _training_problems(training: Mapping[str, Any]) -> list[str]:
+    """Options of the ``training`` section that exclude each other, found before any training job runs."""
+    problems = []
+    if training["jit_compile"] and training["deterministic"]:
+        problems.append("training.jit_compile, training.deterministic: jit_compile: true needs deterministic: false "
+                        "(TensorFlow has no deterministic XLA max-pool gradient)")
+    if training["mixed_precision"] and training["seeds_per_job"] > 1:
+        problems.append(f"training.mixed_precision, training.seeds_per_job: mixed_precision: true needs seeds_per_job: 1, "
+                        f"got {training['seeds_per_job']} (the vectorised ensemble trains in float32); set "
+                        "seeds_per_job: 1 or mixed_precision: false")
+    return problems
+
+
 def output_dir_of(path: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> str | None:
     """The output folder of :data:`OUTPUT_DIRS` that ``path`` is, or lies under (None if none).
 
@@ -254,8 +267,9 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
     Checks ``cosmology.Ob0 < Om0``; one ``format`` for all synthetic sims; ``halo_selection``
     (``z_min < z_max``, a redshift range holding snapshots of every sim, ``m500_min`` below a synthetic
     sim's configured ``m500_max``); ``training.redshift_edges`` and the studies' edges (strictly increasing, a
-    selected snapshot in every bin); ``training.split_fractions`` summing to 1; the configured input files (:func:`input_problems`), relative paths
-    taken from ``workdir``.
+    selected snapshot in every bin); ``training.split_fractions`` summing to 1; ``training.jit_compile`` only
+    with ``deterministic: false`` and ``mixed_precision`` only with ``seeds_per_job: 1``; the configured input
+    files (:func:`input_problems`), relative paths taken from ``workdir``.
     """
     problems = []
     cosmo = config["cosmology"]
@@ -274,6 +288,7 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
     if abs(sum(fractions) - 1) > 1e-9:
         problems.append(f"training.split_fractions: train, validation and test fractions must sum to 1, got {fractions} "
                         f"(sum {sum(fractions):g})")
+    problems += _training_problems(config["training"])
     templates = template_problems(config)
     problems += templates or input_problems(config, workdir)  # the inputs' paths need valid templates
     _fail(problems, f"working directory {Path(workdir).absolute()}")

@@ -50,10 +50,7 @@ options = dict(test_seed=p.test_seed, epochs=p.epochs, batch_size=p.batch_size, 
                jit_compile=p.get("jit_compile", False), target_mass=target_mass, patience=p.get("patience"),
                augment=p.get("augment", False),
                fractions=fractions)
-if p.get("seeds"):
-    if p.get("mixed_precision", False):
-        raise ValueError("training.mixed_precision: not available with training.seeds_per_job > 1 (the vectorised "
-                         "ensemble trains in float32); set seeds_per_job: 1 or mixed_precision: false")
+if p.get("seeds"):  # mixed_precision is single-seed only (refused with seeds_per_job > 1 at workflow start)
     results = train_ensemble(ds, out_dirs=p.run_dirs, seeds=p.seeds, **options)
 else:
     results = [train_run(ds, out_dir=os.path.dirname(sm.output.model), seed=p.seed,
