@@ -144,10 +144,12 @@ def test_learning_rate_table_orders_rates_and_reads_the_least_loss(tmp_path: Pat
 
 
 def test_training_subset_keeps_the_test_set_and_a_fraction_of_the_rest(tmp_path: Path) -> None:
-    ids = np.repeat(np.arange(20), 3)  # 20 clusters, 3 maps each
+    ids = np.tile(np.arange(20), 3)  # 20 clusters, 3 maps each, not next to each other in the store
     ds = xr.Dataset({"y": (("map", "py", "px"), np.zeros((60, 2, 2)))},
-                    coords={"sim": ("map", ["s"] * 60), "region": ("map", ids), "halo_id": ("map", np.zeros(60, int))})
-    test = [str(i) for i in cluster_identity(ds, "halo")[:6:3]]  # the clusters of maps 0 and 3
+                    coords={"map": np.arange(60), "sim": ("map", ["s"] * 60), "region": ("map", ids),
+                            "halo_id": ("map", np.zeros(60, int))})  # fmt: skip
+    identity = cluster_identity(ds, "halo")
+    test = [str(i) for i in identity[:6:3]]  # the clusters of maps 0 and 3
     half = training_subset(ds, test, 0.5, seed=1, identity="halo")
     kept = cluster_identity(half, "halo")
     assert set(test) <= set(kept) and np.unique(kept).size == 2 + 9  # the test set and round(0.5 x 18) others
@@ -156,12 +158,23 @@ def test_training_subset_keeps_the_test_set_and_a_fraction_of_the_rest(tmp_path:
     with pytest.raises(ValueError, match=r"fractions must lie in \(0, 1\], got 0"):
         training_subset(ds, test, 0, seed=1)
     for fraction, std in ((0.5, 0.2), (1.0, 0.1)):
+        maps = training_subset(ds, test, fraction, seed=1, identity="halo")
+        labels = cluster_identity(maps, "halo")
+        is_test = np.isin(labels, test)
+        split = np.where(is_test, "test", "train")
+        split[labels == labels[-1]] = "val"  # the last kept cluster validates: not a training cluster
         d = tmp_path / f"f{fraction:g}"
         d.mkdir()
-        r = np.array([-std, 0.0, std])
-        pd.DataFrame({"map": np.arange(7), "split": ["train"] * 4 + ["test"] * 3, "redshift": 0.1,
-                      "log10_M_true": 14.5, "log10_M_cnn": np.r_[np.full(4, 14.5), 14.5 + r]}).to_csv(
-            d / "predictions.csv", index=False)
-    table = train_size_table([(1.0, 0, tmp_path / "f1"), (0.5, 0, tmp_path / "f0.5")])
-    assert list(table["fraction"]) == [0.5, 1.0] and list(table["n_train"]) == [4, 4]
-    np.testing.assert_allclose(table["std"], [0.2, 0.1], rtol=1e-12)
+        r = np.zeros(labels.size)
+        r[is_test] = np.tile([-std, 0.0, std], 2)  # the 6 test maps
+        pd.DataFrame({"map": maps["map"].values, "split": split, "redshift": 0.1, "log10_M_true": 14.5,
+                      "log10_M_cnn": 14.5 + r}).to_csv(d / "predictions.csv", index=False)  # fmt: skip
+    runs = [(1.0, 0, tmp_path / "f1"), (0.5, 0, tmp_path / "f0.5")]
+    table = train_size_table(runs, identity)
+    assert list(table["fraction"]) == [0.5, 1.0]
+    # 9 (half) and 18 (all) of the 18 non-test clusters, one of them validating; 3 maps each
+    assert list(table["n_train_clusters"]) == [8, 17] and list(table["n_train"]) == [24, 51]
+    assert list(table["n_test"]) == [6, 6]
+    np.testing.assert_allclose(table["std"], np.array([0.2, 0.1]) * np.sqrt(4 / 5), rtol=1e-12)
+    with pytest.raises(ValueError, match="map indices beyond the 30 maps of the map store"):
+        train_size_table(runs, identity[:30])

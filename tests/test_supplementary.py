@@ -313,11 +313,19 @@ def test_histograms_of_values_beyond_the_clip_range():
 def test_train_size_figure_draws_runs_and_medians():
     from szmass.supp_plots import train_size_figure
 
-    table = pd.DataFrame({"fraction": [0.5, 0.5, 1.0, 1.0], "n_train": [40, 40, 80, 80], "std": [0.2, 0.3, 0.1, 0.2]})
+    table = pd.DataFrame({"fraction": [0.5, 0.5, 1.0, 1.0], "n_train": [40, 44, 80, 80],
+                          "n_train_clusters": [10, 11, 20, 20], "std": [0.2, 0.3, 0.1, 0.2]})  # fmt: skip
     fig = train_size_figure(table)
     render(fig)
-    median = next(line for line in fig.axes[0].lines if line.get_gid() == "median")
+    ax = fig.axes[0]
+    median = next(line for line in ax.lines if line.get_gid() == "median")
+    np.testing.assert_allclose(median.get_xdata(), [10.5, 20])  # against clusters, not maps
     np.testing.assert_allclose(median.get_ydata(), [0.25, 0.15])
+    runs = next(c for c in ax.collections if c.get_gid() == "runs")
+    np.testing.assert_allclose(runs.get_offsets()[:, 0], [10, 11, 20, 20])
+    assert ax.get_xlabel() == "training clusters" and "4.0 training maps per cluster" in ax.get_title()
+    with pytest.raises(ValueError, match=r"missing \['n_train_clusters'\]"):
+        train_size_figure(table.drop(columns="n_train_clusters"))
 
 
 def test_centroid_offset_is_nan_without_positive_y_inside_r500_and_never_the_merger():

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from workflow_utils import REPO, snakemake
+from workflow_utils import REPO, pristine_results, snakemake
 
 from szmass.cosmology import make_cosmology, rho_crit_msun_kpc3
 from szmass.mapstore import open_maps
@@ -254,3 +254,13 @@ def test_products_follow_the_contract(run):
     html = (run / "results" / "report.html").read_text(errors="replace")
     for name in ["figure1.png", "supp_table2_bias.csv", "psz2_cnn_masses.csv", "posterior_pit.png"]:
         assert name in html, name
+    # every supplementary figure, the training figures and every figure the run made, each a key of the report's
+    # embedded results (JSON keyed by the output path)
+    supplementary = ["supp_fig1_mass_redshift", "supp_fig2_example_maps", "supp_fig3_architecture",
+                     "supp_fig5_run_errors", "supp_fig6_bias_distributions", "supp_fig7_kde", "supp_fig8_log_ratio",
+                     "supp_fig9_saliency_examples", "supp_fig10_saliency_radial"]  # fmt: skip
+    per_dataset = [f"{kind}_{dataset}" for kind in ("supp_fig4", "learning_curves", "predicted_vs_true")
+                   for dataset in ("clean", "planck")]  # fmt: skip
+    made = [p.stem for p in (pristine_results(run) / "figures").glob("*.png")]
+    for name in sorted({*supplementary, *per_dataset, *made}):
+        assert f'"results/figures/{name}.png"' in html, name

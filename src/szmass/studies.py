@@ -19,7 +19,7 @@ summarises them here; ``workflow/rules/studies.smk`` wires them up; their settin
   (:func:`learning_rate_table`).
 * **Training-set size**: the paper's network trained on a seeded fraction of the training clusters
   (:func:`training_subset`; the test set is the same for every fraction), summarised by the scatter of
-  log10 M_CNN / M_true on the test maps against the number of training maps (:func:`train_size_table`).
+  log10 M_CNN / M_true on the test maps against the number of training clusters (:func:`train_size_table`).
 * **Cross-model test** (Supplementary Table 3): networks trained on the maps of one gas model (the map
   store's ``model`` coordinate), tested on the test clusters of every model: mean b_t = (M_CNN - M_true) /
   M_CNN and its standard error per (train model, test model) pair (:func:`cross_model_table`). The test
@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from szmass.architecture import MAP_SHAPE, Architecture
 from szmass.evaluate import (
@@ -58,7 +58,7 @@ ZBIN_COLUMNS = ("n_bins", "edges", "zbin", "mean", "std", "skewness", "kurtosis"
 SCAN_COLUMNS = ("architecture", *(f.name for f in fields(Architecture)), "n_parameters", "seed", "best_epoch",
                 "best_val_loss", "epochs")  # fmt: skip
 RATE_COLUMNS = ("learning_rate", "seed", "best_epoch", "best_val_loss", "epochs")
-SIZE_COLUMNS = ("fraction", "seed", "n_train", "n_test", "mean", "std")
+SIZE_COLUMNS = ("fraction", "seed", "n_train", "n_train_clusters", "n_test", "mean", "std")
 CROSS_COLUMNS = ("train_model", "test_model", "mean", "stderr", "median", "p16", "p84", "n")
 
 
@@ -199,20 +199,28 @@ def training_subset(
     return ds.isel(map=np.flatnonzero(is_test | np.isin(ids, keep)))
 
 
-def train_size_table(runs: Sequence[tuple[float, int, str | os.PathLike[str]]]) -> pd.DataFrame:
+def train_size_table(runs: Sequence[tuple[float, int, str | os.PathLike[str]]], identity: ArrayLike) -> pd.DataFrame:
     """The training-set-size curve: one row per run (fraction of the training clusters, seed, run directory
-    holding ``predictions.csv``) with the number of training maps and the mean and scatter (std, ddof = 1) of
-    r = log10 M_CNN / M_true [dex] on its test maps, ordered by fraction, then seed. Columns
+    holding ``predictions.csv``) with the number of training maps and of their distinct clusters, and the mean
+    and scatter (std, ddof = 1) of r = log10 M_CNN / M_true [dex] on its test maps, ordered by fraction, then
+    seed. ``identity``: each map's cluster identity in the map store the runs trained on
+    (:func:`szmass.splits.cluster_identity`), indexed by the predictions' ``map`` column. Columns
     :data:`SIZE_COLUMNS`."""
+    ids = np.asarray(identity)
     rows = []
     for fraction, seed, run_dir in runs:
         table = read_predictions(run_dir)
+        if not table["map"].between(0, ids.size - 1).all():
+            raise ValueError(f"{Path(run_dir) / PREDICTIONS_FILE}: map indices beyond the {ids.size} maps of the "
+                             "map store given; not the store these runs trained on")  # fmt: skip
         test = table[table["split"] == "test"]
         r = (test["log10_M_cnn"] - test["log10_M_true"]).to_numpy(float)
         if r.size < 2:
             raise ValueError(f"{Path(run_dir) / PREDICTIONS_FILE}: {r.size} test map(s); the scatter needs >= 2")
-        rows.append({"fraction": float(fraction), "seed": int(seed), "n_train": int((table["split"] == "train").sum()),
-                     "n_test": int(r.size), "mean": float(r.mean()), "std": float(r.std(ddof=1))})  # fmt: skip
+        train = table["map"][table["split"] == "train"].to_numpy(np.int64)
+        rows.append({"fraction": float(fraction), "seed": int(seed), "n_train": int(train.size),
+                     "n_train_clusters": int(np.unique(ids[train]).size), "n_test": int(r.size),
+                     "mean": float(r.mean()), "std": float(r.std(ddof=1))})  # fmt: skip
     table = pd.DataFrame(rows, columns=list(SIZE_COLUMNS))
     return table.sort_values(["fraction", "seed"], kind="stable").reset_index(drop=True)
 

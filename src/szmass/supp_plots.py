@@ -367,19 +367,23 @@ def cross_model_figure(tests: pd.DataFrame, *, min_log10_m500: float | None = No
 
 def train_size_figure(table: pd.DataFrame) -> Figure:
     """The training-set-size curve: the scatter of log10 M_CNN / M_true on the test maps [dex] of every run
-    against its number of training maps (points, gid "runs"), and the median over seeds per fraction (line,
-    gid "median"); ``table`` from :func:`szmass.studies.train_size_table`."""
-    missing = [c for c in ("fraction", "n_train", "std") if c not in table.columns]
+    against its number of training clusters (points, gid "runs"), and the median over seeds per fraction
+    (line, gid "median"), titled with the training maps per cluster over all runs; ``table`` from
+    :func:`szmass.studies.train_size_table`."""
+    missing = [c for c in ("fraction", "n_train", "n_train_clusters", "std") if c not in table.columns]
     if missing or table.empty:
-        raise ValueError(f"train_size_figure: need a table with columns fraction, n_train, std; missing {missing}")
+        raise ValueError("train_size_figure: need a table with columns fraction, n_train, n_train_clusters, std; "
+                         f"missing {missing}")  # fmt: skip
     fig = Figure(figsize=(5.2, 3.8), layout="constrained")
     ax = fig.add_subplot()
-    ax.scatter(table["n_train"], table["std"], s=14, color="k", alpha=0.6, label="seeded runs", gid="runs")
-    median = table.groupby("fraction", sort=True)[["n_train", "std"]].median()
-    ax.plot(median["n_train"], median["std"], "o-", color="tab:red", label="median over seeds", gid="median")
+    ax.scatter(table["n_train_clusters"], table["std"], s=14, color="k", alpha=0.6, label="seeded runs", gid="runs")
+    median = table.groupby("fraction", sort=True)[["n_train_clusters", "std"]].median()
+    ax.plot(median["n_train_clusters"], median["std"], "o-", color="tab:red", label="median over seeds",
+            gid="median")  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xlabel("training maps")
+    ax.set_xlabel("training clusters")
     ax.set_ylabel(r"std of $\log_{10}(M_{\rm CNN} / M_{\rm true})$ [dex]")
-    ax.set_title("scatter on the test maps", fontsize="small")
+    per_cluster = table["n_train"].sum() / table["n_train_clusters"].sum()
+    ax.set_title(f"scatter on the test maps ({per_cluster:.1f} training maps per cluster)", fontsize="small")
     ax.legend(fontsize="small")
     return fig

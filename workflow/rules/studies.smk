@@ -229,9 +229,11 @@ use rule train as study_train_size_train with:
 
 
 rule study_train_size_table:
-    """The training-set-size curve: the scatter of log10 M_CNN / M_true on the test maps per fraction and seed."""
+    """The training-set-size curve: the scatter of log10 M_CNN / M_true on the test maps per fraction and seed,
+    against the number of training clusters (identities in the map store)."""
     input:
-        [f"{TS_ROOT}/f{f}/seed{s}/predictions.csv" for f in TS_FRACTIONS for s in range(TS["seeds"])],
+        runs=[f"{TS_ROOT}/f{f}/seed{s}/predictions.csv" for f in TS_FRACTIONS for s in range(TS["seeds"])],
+        maps=f"results/maps/{TS['dataset']}.zarr",
     output:
         table=report(
             "results/tables/train_size_curve.csv", category="Studies", caption="../report/train_size_curve.rst"
@@ -249,6 +251,7 @@ rule study_train_size_table:
             for f, fraction in TS_FRACTIONS.items()
             for s in range(TS["seeds"])
         ],
+        identity=TRAIN["split_identity"],
     script:
         "../scripts/study_train_size.py"
 
