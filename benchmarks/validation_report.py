@@ -5,7 +5,8 @@ Prints, per data set and redshift bin, on the selected models' test maps: N maps
 median b_t = (M_CNN - M_true) / M_CNN with its 16th/84th percentiles, standard error and 68% bootstrap
 interval over clusters, and the mean and std of log10(M_CNN / M_true) [dex] with their bootstrap intervals;
 the same above the Planck mocks' S/N mass cut of each bin; the runs' convergence (epochs trained, best
-epoch) and how many passed the selection rule; the ensemble against the selected run; the synthetic sky's
+epoch), how many passed the selection rule, the test scatter of every run and of the mean over all runs of
+a bin (no selection); the ensemble against the selected run; the synthetic sky's
 closure (median b_P of M_CNN > 5e14 Msun against the configured b, b_t per bin); the posterior coverage
 before and after recalibration; and the CPU and wall time of each rule from the jobs' benchmark files.
 
@@ -23,7 +24,7 @@ import yaml
 
 from szmass.evaluate import bias_table, moments_table
 from szmass.mapstore import open_maps
-from szmass.rundir import HISTORY_FILE, read_selection
+from szmass.rundir import HISTORY_FILE, read_predictions, read_selection
 from szmass.splits import cluster_identity, read_mass_cuts
 
 TARGETS = {"clean": 0.06, "planck": 0.08}
@@ -59,20 +60,30 @@ def print_mock_table(rows: pd.DataFrame, dataset: str) -> None:
 
 
 def convergence(run: Path, dataset: str) -> None:
-    """Epochs trained and best epoch of every run; runs passing the selection rule, per bin."""
+    """Epochs trained and best epoch of every run; runs passing the selection rule; the test std of
+    log10(M_CNN / M_true) [dex] of every run and of the mean of log10 M_CNN over all runs of the bin (no
+    selection), per bin and over all bins."""
     print(f"\n### convergence and selection, {dataset}\n")
-    print("| bin | runs passed / all | selected seed | epochs trained (min-max) | best epoch (min-max) |")
-    print("|---|---|---|---|---|")
+    print("| bin | runs passed / all | selected seed | epochs trained (min-max) | best epoch (min-max) "
+          "| test std per run (min-max) | test std of the mean of all runs |")
+    print("|---|---|---|---|---|---|---|")
+    residuals = []
     for sel_path in sorted((run / "results" / "models" / dataset).glob("z*/selection.csv")):
         sel = read_selection(sel_path)
-        lengths, best = [], []
+        lengths, best, tests = [], [], []
         for run_dir in sel["run_dir"]:
             h = pd.read_csv(run / run_dir / HISTORY_FILE)
             lengths.append(len(h))
             best.append(int(h["epoch"].to_numpy()[np.argmin(h["val_loss"].to_numpy())]))
+            p = read_predictions(run / run_dir)
+            tests.append(p[p["split"] == "test"].sort_values("map"))
+        runs_std = [float((t["log10_M_cnn"] - t["log10_M_true"]).std(ddof=0)) for t in tests]
+        mean = np.mean([t["log10_M_cnn"].to_numpy() for t in tests], axis=0)  # the runs share the test maps
+        residuals.append(mean - tests[0]["log10_M_true"].to_numpy())
         chosen = Path(sel.loc[sel["selected"].astype(bool), "run_dir"].iloc[0]).name
         print(f"| {sel_path.parent.name} | {int(sel['passed'].sum())}/{len(sel)} | {chosen} | {min(lengths)}-{max(lengths)} "
-              f"| {min(best)}-{max(best)} |")
+              f"| {min(best)}-{max(best)} | {min(runs_std):.3f}-{max(runs_std):.3f} | {residuals[-1].std():.3f} |")
+    print(f"| all | | | | | | {np.concatenate(residuals).std():.3f} |")
 
 
 def sky_closure(run: Path, hydrostatic_bias: float, seed: int) -> None:
