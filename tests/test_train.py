@@ -390,7 +390,7 @@ def test_output_bias_starts_at_the_training_mean_or_zero(bin1: xr.Dataset, tmp_p
 def test_jit_compile_needs_deterministic_false(bin1: xr.Dataset, tmp_path: Path) -> None:
     """XLA with op determinism is refused by check_settings, and so by both trainers before they write anything;
     jit_compile without determinism passes the check."""
-    message = r"^jit_compile=True needs deterministic=False: TensorFlow has no deterministic XLA max-pool gradient$"
+    message = r"^jit_compile: true needs deterministic: false \(TensorFlow has no deterministic XLA max-pool gradient\)$"
     with pytest.raises(ValueError, match=message):
         train.check_settings(EPOCHS, BATCH, 1e-4, deterministic=True, jit_compile=True)
     train.check_settings(EPOCHS, BATCH, 1e-4, deterministic=False, jit_compile=True)

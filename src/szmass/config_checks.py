@@ -25,6 +25,7 @@ import yaml
 from astropy.io import fits
 
 from szmass import layout
+from szmass.settings import xla_determinism_problem
 from szmass.study_config import STUDY_KEYS
 
 OUTPUT_DIRS: tuple[str, ...] = ("results", "resources", "logs", "benchmarks/out", ".snakemake")
@@ -150,9 +151,9 @@ def _study_problems(config: Mapping[str, Any], redshifts: Sequence[float]) -> li
 def _training_problems(training: Mapping[str, Any]) -> list[str]:
     """Options of the ``training`` section that exclude each other, found before any training job runs."""
     problems = []
-    if training["jit_compile"] and training["deterministic"]:
-        problems.append("training.jit_compile, training.deterministic: jit_compile: true needs deterministic: false "
-                        "(TensorFlow has no deterministic XLA max-pool gradient)")
+    xla = xla_determinism_problem(jit_compile=training["jit_compile"], deterministic=training["deterministic"])
+    if xla:
+        problems.append(f"training.jit_compile, training.deterministic: {xla}")
     if training["mixed_precision"] and training["seeds_per_job"] > 1:
         problems.append(f"training.mixed_precision, training.seeds_per_job: mixed_precision: true needs seeds_per_job: 1, "
                         f"got {training['seeds_per_job']} (the vectorised ensemble trains in float32); set "

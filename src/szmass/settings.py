@@ -66,3 +66,11 @@ def use_private_numba_cache(environ: MutableMapping[str, str]) -> str:
     job = environ.get("SLURM_JOB_ID") or str(os.getpid())
     default = os.path.join(environ.get("TMPDIR") or tempfile.gettempdir(), f"szmass-numba-{job}")
     return environ.setdefault("NUMBA_CACHE_DIR", default)
+
+
+def xla_determinism_problem(*, jit_compile: bool, deterministic: bool) -> str | None:
+    """Why ``jit_compile`` cannot go with ``deterministic`` (TensorFlow has no deterministic XLA max-pool
+    gradient); None when the pair is allowed. Checked at workflow start and by the trainers."""
+    if jit_compile and deterministic:
+        return "jit_compile: true needs deterministic: false (TensorFlow has no deterministic XLA max-pool gradient)"
+    return None

@@ -71,6 +71,7 @@ from szmass.model import (
     with_standardisation,
 )
 from szmass.rundir import HISTORY_COLUMNS, HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE, check_target_mass
+from szmass.settings import xla_determinism_problem
 from szmass.splits import (
     DEFAULT_FRACTIONS,
     SPLITS,
@@ -315,8 +316,9 @@ def check_settings(
         raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be >= 1 epoch (or None: no early stopping), got {patience}")
-    if jit_compile and deterministic:
-        raise ValueError("jit_compile=True needs deterministic=False: TensorFlow has no deterministic XLA max-pool gradient")
+    problem = xla_determinism_problem(jit_compile=jit_compile, deterministic=deterministic)
+    if problem:
+        raise ValueError(problem)
 
 
 def patience_spent(completed: int, best_epoch: int, patience: int | None) -> bool:
