@@ -40,16 +40,14 @@ def observed_maps(snap_path: Path, projections: range) -> tuple[float, float, np
     from ymap_cluster import main_halo  # sibling harness
 
     from szmass.cosmology import make_cosmology
-    from szmass.instrument import intermediate_grid, observe
+    from szmass.instrument import Instrument
     from szmass.sims import read_snapshot
     from szmass.ymap import project_halo, selection_radius_kpc
 
     cosmo = make_cosmology()
     header, main, centre, r500 = main_halo(snap_path)
     snap = read_snapshot(snap_path, centre=centre, radius=float(selection_radius_kpc(r500, header.redshift, cosmo)))
-    npix_mid, pixel_mid = intermediate_grid(1920, 5.0, 10.0)
-    halo = project_halo(snap, centre, r500, cosmo=cosmo, npix=npix_mid, pixel_arcsec=pixel_mid, projections=projections,
-                        observe=lambda m, p: observe(m, p, pixel_window=True))  # fmt: skip
+    halo = project_halo(snap, centre, r500, cosmo=cosmo, projections=projections, instrument=Instrument())
     return float(main["M500c"]) / header.h, float(header.redshift), np.asarray(halo.maps)
 
 

@@ -5,8 +5,8 @@ Generates (once, cached under ``--out``) a synthetic THE THREE HUNDRED-like regi
 process (so that the peak memory is the projection's own), reads the halo's sphere with the real reader,
 centres, rotates and projects the gas along the 27 lines of sight,
 computes Y500, and observes each map with the instrument (10' beam, 96 x 96 pixels of 1.7'), by both
-routes, each in its own process: ``hires`` (1920 x 1920 pixels of 5") and ``fast`` (the same field on the
-intermediate grid of ``szmass.instrument.intermediate_grid``, 640 x 15"). Prints the wall time of each
+routes, each in its own process: ``hires`` (1920 x 1920 pixels of 5") and ``fast`` (the 96 x 96 maps of the
+same field straight from the particles' moments, ``szmass.moments``). Prints the wall time of each
 stage, the peak resident memory (ru_maxrss), the end-to-end speed-up and the largest difference between
 the routes' maps (relative to each map's peak). Not a test; CI does not gate on it.
 
@@ -71,20 +71,21 @@ def measure(snap_path: Path, n_projections: int, npix: int, route: str, maps_out
     The observed maps and Y500_cyl go to ``maps_out`` (npz) for the comparison of the routes.
     """
     from szmass.cosmology import make_cosmology
-    from szmass.instrument import intermediate_grid, observe
+    from szmass.instrument import Instrument, observe
     from szmass.sims import read_snapshot
     from szmass.sph import project
-    from szmass.ymap import HaloGas, pixel_kpc, project_halo, selection_radius_kpc
+    from szmass.ymap import HaloGas, morton_order, pixel_kpc, project_halo, selection_radius_kpc
 
     # compile (or load from numba's cache) outside the timed region
     project(np.zeros(1), np.zeros(1), np.ones(1), np.ones(1), npix=8, pixel_size=1.0)
     one = HaloGas(np.zeros((1, 3)), np.ones(1), np.ones(1), r500_kpc=1.0, d_a_kpc=1.0, label="warm-up")
     one.y500_cyl_arcmin2(*one.prism(0, half_width_kpc=1.0))
+    morton_order(np.zeros((1, 3)), 1.0)
+    one.observed(0, npix=8, pixel_arcsec=1e3, kernel="wendland_c4", depth_r500=None, instrument=Instrument())
     cosmo = make_cosmology()
     header, main, centre, r500 = main_halo(snap_path)
     h = header.h
     radius = float(selection_radius_kpc(r500, header.redshift, cosmo, npix=npix))
-    grid_npix, grid_arcsec = intermediate_grid(npix, 5.0, 10.0) if route == "fast" else (npix, 5.0)
     t_observe = 0.0
 
     def timed_observe(ymap: np.ndarray, pixel_arcmin: float) -> np.ndarray:
@@ -97,18 +98,20 @@ def measure(snap_path: Path, n_projections: int, npix: int, route: str, maps_out
     t0 = time.perf_counter()
     snap = read_snapshot(snap_path, centre=centre, radius=radius)
     t_read = time.perf_counter() - t0
-    hm = project_halo(snap, centre, r500, cosmo=cosmo, npix=grid_npix, pixel_arcsec=grid_arcsec,
-                      projections=range(n_projections), observe=timed_observe)
+    if route == "fast":
+        hm = project_halo(snap, centre, r500, cosmo=cosmo, npix=npix, pixel_arcsec=5.0,
+                          projections=range(n_projections), instrument=Instrument())
+    else:
+        hm = project_halo(snap, centre, r500, cosmo=cosmo, npix=npix, pixel_arcsec=5.0,
+                          projections=range(n_projections), observe=timed_observe)
     t_total = time.perf_counter() - t0
     np.savez(maps_out, maps=hm.maps, y500_cyl=hm.y500_cyl)
-    pix = pixel_kpc(hm.d_a_kpc, grid_arcsec)
     return {
         "gas_particles_read": int(len(snap.mass)),
         "M500_msun": float(main["M500c"]) / h,
         "R500_kpc": r500,
         "redshift": header.redshift,
-        "grid": f"{grid_npix} x {grid_arcsec:g} arcsec",
-        "median_hsml_pixels": float(np.median(snap.hsml) / pix),
+        "median_hsml_arcmin": float(np.median(snap.hsml) / pixel_kpc(hm.d_a_kpc, 60.0)),
         "projections": n_projections,
         "read_s": t_read,
         "end_to_end_s": t_total,

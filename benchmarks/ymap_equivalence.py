@@ -53,7 +53,7 @@ def make_cluster(out: Path, k: int, m500: float, redshift: float, seed: int) -> 
 def compare(snap_path: Path, projections: range) -> dict[str, object]:
     """Both routes on the main halo of ``snap_path``: per-map relative differences and the Y500_cyl figures."""
     from szmass.cosmology import make_cosmology
-    from szmass.instrument import intermediate_grid, observe
+    from szmass.instrument import Instrument, observe
     from szmass.sims import read_snapshot
     from szmass.ymap import project_halo, selection_radius_kpc, y500_cyl_arcmin2
     from ymap_cluster import main_halo  # the sibling harness (benchmarks/ is the script's folder)
@@ -62,12 +62,12 @@ def compare(snap_path: Path, projections: range) -> dict[str, object]:
     header, main, centre, r500 = main_halo(snap_path)
     h = header.h
     snap = read_snapshot(snap_path, centre=centre, radius=float(selection_radius_kpc(r500, header.redshift, cosmo)))
-    common = dict(cosmo=cosmo, projections=projections, observe=lambda m, p: observe(m, p, pixel_window=True))
-    npix_mid, pixel_mid = intermediate_grid(1920, 5.0, 10.0)
+    common = dict(cosmo=cosmo, projections=projections, npix=1920, pixel_arcsec=5.0)
     t0 = time.perf_counter()
-    fast = project_halo(snap, centre, r500, npix=npix_mid, pixel_arcsec=pixel_mid, **common)
+    fast = project_halo(snap, centre, r500, instrument=Instrument(), **common)
     t1 = time.perf_counter()
-    hires = project_halo(snap, centre, r500, npix=1920, pixel_arcsec=5.0, keep_hires=True, **common)
+    hires = project_halo(snap, centre, r500, keep_hires=True, observe=lambda m, p: observe(m, p, pixel_window=True),
+                         **common)
     t2 = time.perf_counter()
     peak = np.abs(hires.maps).max(axis=(1, 2))
     r500_arcmin = r500 / hires.d_a_kpc * 60.0 * 180.0 / np.pi

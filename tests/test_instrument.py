@@ -10,7 +10,6 @@ from scipy.special import ndtr
 from szmass.instrument import (
     FWHM_PER_SIGMA,
     beam_matrix,
-    intermediate_grid,
     observe,
     overlap_matrix,
     pixel_edges,
@@ -150,7 +149,7 @@ def test_observe_bad_input(args: tuple, kwargs: dict, match: str) -> None:
         observe(*args, **kwargs)
 
 
-# ---------------------------------------------------------------- coarse input grids (the fast route)
+# ---------------------------------------------------------------- coarse input grids (pixel window)
 
 
 def gaussian_pixel_means(npix: int, pixel: float, centre: float, width: float) -> np.ndarray:
@@ -183,14 +182,6 @@ def test_window_response_conserves_flux_and_is_cached() -> None:
     assert a is window_response_matrix(640, 0.25, 10.0, 96, 1.7) and not a.flags.writeable
     # a pixel near the centre: all its flux lands in the 163.2' output field
     np.testing.assert_allclose(a[:, 320].sum() * 1.7 / 0.25, 1.0, rtol=0, atol=1e-14)
-
-
-def test_intermediate_grid_keeps_the_field() -> None:
-    assert intermediate_grid(1920, 5.0, 10.0) == (640, 15.0)
-    assert intermediate_grid(960, 10.0, 10.0) == (640, 15.0)
-    assert intermediate_grid(256, 37.5, 10.0) == (256, 37.5)  # never finer than the input grid
-    npix, pixel = intermediate_grid(1000, 7.0, 7.0)
-    assert npix * pixel == pytest.approx(7000.0, rel=1e-15) and pixel <= 7.0 * 60.0 / 40.0
 
 
 @pytest.mark.parametrize(

@@ -23,24 +23,22 @@ a cost of two (96 x 1920) matrix products per map instead of a 2000^2 convolutio
 Total flux, sum(out) * A_out = sum(in) * A_in, is conserved to rounding when the beam-smoothed signal
 lies inside the output field.
 
-Coarse input grids (``observe(..., pixel_window=True)``, the fast map route). A map of pixel averages on a
-grid of pixel d is the sky convolved with the pixel's box (variance d^2 / 12 per axis) and sampled at the
-pixel centres. :func:`window_response_matrix` spreads each pixel's flux from its centre with a Gaussian of
+Coarse input grids (``observe(..., pixel_window=True)``). A map of pixel averages on a grid of pixel d is the
+sky convolved with the pixel's box (variance d^2 / 12 per axis) and sampled at the pixel centres.
+:func:`window_response_matrix` spreads each pixel's flux from its centre with a Gaussian of
 sigma_eff^2 = sigma^2 - d^2 / 12 and integrates it exactly over the output pixels (no padding, any grid
 alignment), which removes the window's leading term: box * G_eff = G up to the box's fourth cumulant,
--d^4 / 120, which leaves about d^4 / (480 sigma^4) of a point source's peak (2e-8 at d = FWHM / 40,
-1.6e-5 at FWHM / 8, the largest pixel accepted; tests/test_instrument.py). What it cannot remove is the
-aliasing of structure smaller than d: flux is taken at the pixel centre, so a source much smaller than a
-pixel is displaced by up to d / 2 (a first-order error of ~d / sigma of its own peak). In a simulated cluster
-the particles smaller than a pixel are dense enough that this averages out: for the 10' beam, pixels of
-FWHM / 40 (:data:`INTERMEDIATE_PIXEL`) keep the 96 x 96 maps within 1e-4 of their peak of the 1920^2
-route's down to z = 1 (FWHM / 30: up to 1.1e-4, FWHM / 20: 3.5e-4 at z = 1; benchmarks/ymap_equivalence.py).
+-d^4 / 120, which leaves about d^4 / (480 sigma^4) of a point source's peak (1.6e-5 at FWHM / 8, the largest
+pixel accepted; tests/test_instrument.py). What it cannot remove is the aliasing of structure smaller than
+d: flux is taken at the pixel centre, so a source much smaller than a pixel is displaced by up to d / 2. The
+fast map route (:mod:`szmass.moments`) uses it only for particles larger than several such pixels.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr
@@ -51,8 +49,15 @@ FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 MAX_WINDOW_PIXEL = 1.0 / 8.0
 """Largest pixel, in units of the beam FWHM, whose window :func:`window_response_matrix` may compensate."""
 
-INTERMEDIATE_PIXEL = 1.0 / 40.0
-"""Pixel of the fast route's intermediate grid, in units of the beam FWHM (:func:`intermediate_grid`)."""
+
+@dataclass(frozen=True)
+class Instrument:
+    """A Gaussian beam of ``fwhm_arcmin`` [arcmin] and the output grid: ``npix_out`` pixels of ``pixel_arcmin_out``
+    [arcmin] per side, centred on the cluster."""
+
+    fwhm_arcmin: float = 10.0
+    npix_out: int = 96
+    pixel_arcmin_out: float = 1.7
 
 
 def pixel_edges(npix: int, pixel: float) -> np.ndarray:
@@ -100,7 +105,7 @@ def response_matrix(npix_in: int, pixel_in: float, fwhm: float, npix_out: int, p
     return a
 
 
-def _gaussian_mass(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def gaussian_mass(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Phi(hi) - Phi(lo) of the standard normal, from the tail nearer to both (no cancellation near 1)."""
     upper = lo > 0.0
     return np.where(upper, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))
@@ -135,21 +140,10 @@ def window_response_matrix(npix_in: int, pixel_in: float, fwhm: float, npix_out:
     sigma = window_sigma(fwhm, pixel_in)
     centres = 0.5 * (pixel_edges(npix_in, pixel_in)[:-1] + pixel_edges(npix_in, pixel_in)[1:])
     edges = pixel_edges(npix_out, pixel_out)
-    a = _gaussian_mass((edges[:-1, None] - centres[None, :]) / sigma, (edges[1:, None] - centres[None, :]) / sigma)
+    a = gaussian_mass((edges[:-1, None] - centres[None, :]) / sigma, (edges[1:, None] - centres[None, :]) / sigma)
     a *= pixel_in / pixel_out
     a.setflags(write=False)
     return a
-
-
-def intermediate_grid(npix: int, pixel_arcsec: float, fwhm_arcmin: float) -> tuple[int, float]:
-    """The fast route's grid (npix_mid, pixel_arcsec_mid): the field of ``npix`` x ``pixel_arcsec`` [arcsec] cut
-    into pixels of at most ``INTERMEDIATE_PIXEL`` FWHM (``fwhm_arcmin`` [arcmin]), never finer than the input grid.
-
-    The field is the same, so the same particles are projected and the same flux leaves the field's edges.
-    """
-    field_arcsec = npix * pixel_arcsec
-    npix_mid = min(int(npix), math.ceil(field_arcsec / (INTERMEDIATE_PIXEL * fwhm_arcmin * 60.0) - 1e-9))
-    return npix_mid, field_arcsec / npix_mid
 
 
 def observe(

@@ -83,9 +83,9 @@ class MapConfig:
 
     Projection grid: ``hires_npix`` pixels of ``pixel_arcsec`` [arcsec], SPH ``kernel``, line-of-sight depth
     +- ``depth_r500`` R500 (None: all particles read), ``projections`` (line-of-sight indices, 0..26).
-    ``route``: ``"fast"`` projects the same field onto the coarse grid of
-    :func:`szmass.instrument.intermediate_grid`, ``"hires"`` onto the ``hires_npix`` grid (also whenever the
-    high-resolution maps are written); both observe with the pixel window compensated.
+    ``route``: ``"fast"`` makes the observed maps of the same field straight from the particles
+    (:mod:`szmass.moments`), ``"hires"`` projects onto the ``hires_npix`` grid and observes that map (also
+    whenever the high-resolution maps are written).
     Observed maps (the instrument): beam ``fwhm_arcmin`` [arcmin], ``npix_out`` pixels of ``pixel_arcmin_out``
     [arcmin].
     """

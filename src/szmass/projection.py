@@ -21,7 +21,7 @@ import xarray as xr
 from astropy.cosmology import FLRW
 
 from szmass.atomic import atomic_path
-from szmass.instrument import intermediate_grid, observe
+from szmass.instrument import Instrument, observe
 from szmass.logs import progress
 from szmass.mapstore import HIRES_COORDS, HiresWriter, MapConfig, maps_dataset, part_name, write_part
 from szmass.ymap import ARCMIN_PER_ARCSEC, GasSnapshot, HaloGas, selection_radius_kpc
@@ -80,8 +80,10 @@ def clean_part(
         if len(halos):
             snap = _read_gas(snapshot_path, halos, cosmo, config)
             coords["redshift"][:] = snap.redshift
-            # the grid projected on: the high-resolution one when it is kept, else the route's
-            npix, pixel_arcsec = (config.hires_npix, config.pixel_arcsec) if hires is not None else _grid(config)
+            npix, pixel_arcsec = config.hires_npix, config.pixel_arcsec
+            # the fast route makes the maps from the particles; the high-resolution maps, when kept, are the hires route's
+            instrument = Instrument(config.fwhm_arcmin, config.npix_out, config.pixel_arcmin_out)
+            fast = config.route == "fast" and hires is None
             label = f"{sim} region {region} snapshot {snapshot}"
             each_halo = progress(enumerate(halos.itertuples(index=False)), total=len(halos),
                                  desc=f"{label}: halos projected")
@@ -93,6 +95,12 @@ def clean_part(
                 gas.check_field(npix=npix, pixel_arcsec=pixel_arcsec)
                 rows = range(i * n_proj, (i + 1) * n_proj)
                 for row in rows:
+                    if fast:
+                        y[row], coords["Y500_cyl"][row] = gas.observed(
+                            int(coords["projection"][row]), npix=npix, pixel_arcsec=pixel_arcsec, kernel=config.kernel,
+                            depth_r500=config.depth_r500, instrument=instrument,
+                        )
+                        continue
                     ymap, coords["Y500_cyl"][row] = gas.line_of_sight(
                         int(coords["projection"][row]), npix=npix, pixel_arcsec=pixel_arcsec, kernel=config.kernel,
                         depth_r500=config.depth_r500,
@@ -125,14 +133,6 @@ def _read_gas(
                              radius=radii)
     log.info("%s: %d gas particles read for %d halo(s)", snapshot_path, len(snap.mass), len(halos))
     return snap
-
-
-def _grid(config: MapConfig) -> tuple[int, float]:
-    """(pixels, pixel [arcsec]) of the grid of ``config.route``: the high-resolution grid, or for the fast route
-    the coarse grid of the same field matched to the beam (:func:`szmass.instrument.intermediate_grid`)."""
-    if config.route == "fast":
-        return intermediate_grid(config.hires_npix, config.pixel_arcsec, config.fwhm_arcmin)
-    return config.hires_npix, config.pixel_arcsec
 
 
 def write_clean_parts(

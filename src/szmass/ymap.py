@@ -25,10 +25,11 @@ pixels; an aperture reaching outside the field is an error. ``Y500_sph`` [arcmin
 the particles whose centres lie inside the 3D sphere of radius R500 (independent of the line of sight).
 :func:`y500_cyl_arcmin2` measures the same aperture on a map (pixels weighted by their area inside it).
 
-Routes. The map handed to ``observe`` is either the 1920^2 high-resolution map (route ``hires``) or, for the
-fast route, a map of the same field on a coarse grid matched to the beam (pixels of FWHM / 40), observed
-with the pixel window compensated (:func:`szmass.instrument.observe` ``pixel_window``); both give the same
-96 x 96 maps to < 1e-4 of their peak, median ~1e-5 (benchmarks/ymap_equivalence.py, docs/benchmarks.md).
+Routes. Route ``hires`` makes the 1920^2 high-resolution map (:meth:`HaloGas.line_of_sight`) and hands it to
+``observe``; the fast route (:meth:`HaloGas.observed`) makes the observed map of the same field straight from
+the particles' moments (:mod:`szmass.moments`), with no high-resolution map. Both give the same 96 x 96 maps
+to ~1e-5 of their peak (benchmarks/ymap_equivalence.py, docs/benchmarks.md). The gas of a halo is kept in
+Morton order (:func:`morton_order`), which keeps the fast route's deposit in cache.
 
 Memory. One high-resolution map (1920^2 float64, 29 MB) exists at a time: :meth:`HaloGas.line_of_sight`
 makes one map and its Y500_cyl; a caller observes it before the next one (:mod:`szmass.projection`, and
@@ -50,7 +51,9 @@ from numba import njit, prange
 from szmass.aperture import aperture_sum
 from szmass.constants import ARCMIN_PER_RAD, K_B_ERG_K, KPC_CM, M_P_G, ME_C2_ERG, MSUN_G, SIGMA_T_CM2, X_H
 from szmass.cosmology import angular_diameter_distance_kpc
+from szmass.instrument import Instrument
 from szmass.logs import progress
+from szmass.moments import observe_prism, prism_member
 from szmass.rotations import N_PROJECTIONS, rotation_matrix
 from szmass.sph import project
 
@@ -59,6 +62,9 @@ Y_WEIGHT_KPC2: float = SIGMA_T_CM2 / KPC_CM**2 * K_B_ERG_K / ME_C2_ERG * X_H * M
 
 ARCMIN_PER_ARCSEC = 1.0 / 60.0
 """Arcminutes per arcsecond."""
+
+_MORTON_CELL_R500 = 1.0 / 64.0
+"""Side of the cells by which the gas of a halo is ordered in memory, in R500 (:func:`morton_order`)."""
 
 _SELECT_CHUNKS = 256
 """Fixed chunks of the parallel rotate-and-select pass (:func:`_select_prism`)."""
@@ -155,6 +161,33 @@ def y500_cyl_arcmin2(ymap: np.ndarray, pixel_arcmin: float, r500_arcmin: float) 
     return float(np.sum(ymap[s, s] * frac) * pixel_arcmin**2)
 
 
+_MORTON_BITS = 16
+"""Bits per axis of the Morton key (:func:`morton_order`)."""
+
+
+@njit(cache=True, parallel=True)
+def _morton_keys(pos: np.ndarray, cell: float) -> np.ndarray:
+    """Morton keys (N,) uint64 of cubic cells of side ``cell`` about the origin (clipped to 2^16 per axis)."""
+    keys = np.zeros(pos.shape[0], dtype=np.uint64)
+    half = 1 << (_MORTON_BITS - 1)
+    for p in prange(pos.shape[0]):
+        key = np.uint64(0)
+        for axis in range(3):
+            c = min(max(math.floor(pos[p, axis] / cell) + half, 0), 2 * half - 1)
+            for b in range(_MORTON_BITS):
+                key |= np.uint64((c >> b) & 1) << np.uint64(3 * b + axis)
+        keys[p] = key
+    return keys
+
+
+def morton_order(offset: np.ndarray, cell: float) -> np.ndarray:
+    """Indices (N,) that sort the points ``offset`` (N, 3) along a Morton (Z-order) curve of cubic cells of side
+    ``cell`` about the origin (stable). Neighbours in space become neighbours in memory for any projection,
+    which keeps the deposits of :mod:`szmass.moments` in cache; points of one cell keep their order, and the
+    order of a subset does not depend on the other points."""
+    return np.argsort(_morton_keys(np.ascontiguousarray(offset, dtype=np.float64), float(cell)), kind="stable")
+
+
 @dataclass(frozen=True)
 class HaloGas:
     """The gas of one snapshot around one halo, ready to be projected.
@@ -191,10 +224,11 @@ class HaloGas:
         if snapshot.box_size:
             box = snapshot.box_size * snapshot.scale_factor / snapshot.h
             offset -= box * np.round(offset / box)
+        order = morton_order(offset, _MORTON_CELL_R500 * float(r500_kpc))
         return cls(
-            offset_kpc=offset,
-            hsml_kpc=np.asarray(snapshot.hsml, dtype=float),
-            weight_kpc2=y_weight_kpc2(snapshot.mass, snapshot.temperature, snapshot.ne),
+            offset_kpc=offset[order],
+            hsml_kpc=np.asarray(snapshot.hsml, dtype=float)[order],
+            weight_kpc2=y_weight_kpc2(snapshot.mass, snapshot.temperature, snapshot.ne)[order],
             r500_kpc=float(r500_kpc),
             d_a_kpc=float(angular_diameter_distance_kpc(cosmo, snapshot.redshift)),
             label=name,
@@ -223,11 +257,16 @@ class HaloGas:
         depth = math.inf if depth_r500 is None else depth_r500 * self.r500_kpc
         x, y, index = _select_prism(self.offset_kpc, self.hsml_kpc, rotation_matrix(projection), depth, half_width_kpc)
         if index.size == 0:
-            raise ValueError(
-                f"{self.label}: no gas particle in the field ({2 * half_width_kpc:.0f} kpc wide) within "
-                f"+-{depth:.0f} kpc along line of sight {projection} ({self.offset_kpc.shape[0]} particles read)"
-            )
+            raise self._empty_prism(projection, 2.0 * half_width_kpc, depth_r500)
         return x, y, self.hsml_kpc[index], self.weight_kpc2[index]
+
+    def _empty_prism(self, projection: int, field_kpc: float, depth_r500: float | None) -> ValueError:
+        """The error for a prism without gas."""
+        depth = math.inf if depth_r500 is None else depth_r500 * self.r500_kpc
+        return ValueError(
+            f"{self.label}: no gas particle in the field ({field_kpc:.0f} kpc wide) within +-{depth:.0f} kpc along "
+            f"line of sight {projection} ({self.offset_kpc.shape[0]} particles read)"
+        )
 
     def ymap(
         self,
@@ -269,6 +308,29 @@ class HaloGas:
         y500_cyl = self.y500_cyl_arcmin2(x, y, hsml, weight, kernel=kernel)
         return project(x, y, hsml, weight, npix=npix, pixel_size=pix, kernel=kernel), y500_cyl
 
+    def observed(
+        self, projection: int, *, npix: int, pixel_arcsec: float, kernel: str, depth_r500: float | None,
+        instrument: Instrument,
+    ) -> tuple[np.ndarray, float]:
+        """The fast route: the map (npix_out, npix_out) float64 that ``instrument`` sees of the sky inside the ``npix``
+        x ``pixel_arcsec`` field along line of sight ``projection`` (0..26), and its Y500_cyl [arcmin^2].
+
+        The map comes straight from the particles (:func:`szmass.moments.observe_particles`), equal to
+        :meth:`line_of_sight` observed by :func:`szmass.instrument.observe` to ~1e-5 of its peak, with no map
+        on the ``npix`` grid; Y500_cyl as in :meth:`line_of_sight`.
+        """
+        field = npix * pixel_kpc(self.d_a_kpc, pixel_arcsec)
+        kpc_per_arcmin = self.d_a_kpc / ARCMIN_PER_RAD
+        seen = observe_prism(
+            self.offset_kpc, self.hsml_kpc, self.weight_kpc2, rotation_matrix(projection),
+            depth=math.inf if depth_r500 is None else depth_r500 * self.r500_kpc, aperture=self.r500_kpc, field=field,
+            fwhm=instrument.fwhm_arcmin * kpc_per_arcmin, npix_out=instrument.npix_out,
+            pixel_out=instrument.pixel_arcmin_out * kpc_per_arcmin, kernel=kernel,
+        )
+        if seen.n_particles == 0:
+            raise self._empty_prism(projection, field, depth_r500)
+        return seen.map, seen.aperture_weight / self.d_a_kpc**2 * ARCMIN_PER_RAD**2
+
     def y500_cyl_arcmin2(self, x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.ndarray, *,
                          kernel: str = "wendland_c4") -> float:
         """Y inside the aperture of radius R500 [arcmin^2] of the particles (x, y, hsml, weight) of :meth:`prism`.
@@ -278,18 +340,6 @@ class HaloGas:
         """
         inside = aperture_sum(x, y, hsml, weight, self.r500_kpc, kernel=kernel)
         return inside / self.d_a_kpc**2 * ARCMIN_PER_RAD**2
-
-
-@njit(cache=True, inline="always")
-def _prism_member(offset: np.ndarray, hsml: np.ndarray, rot: np.ndarray, depth: float, half_width: float,
-                  p: int) -> tuple[bool, float, float]:
-    """Whether particle ``p`` is in the prism, and its image-plane (x, y)."""
-    ox, oy, oz = offset[p, 0], offset[p, 1], offset[p, 2]
-    along = rot[2, 0] * ox + rot[2, 1] * oy + rot[2, 2] * oz
-    x = rot[0, 0] * ox + rot[0, 1] * oy + rot[0, 2] * oz
-    y = rot[1, 0] * ox + rot[1, 1] * oy + rot[1, 2] * oz
-    reach = half_width + hsml[p]
-    return abs(along) <= depth and abs(x) < reach and abs(y) < reach, x, y
 
 
 @njit(cache=True, parallel=True)
@@ -307,7 +357,7 @@ def _select_prism(
     for c in prange(_SELECT_CHUNKS):
         k = 0
         for p in range(c * size, min(n, (c + 1) * size)):
-            if _prism_member(offset, hsml, rot, depth, half_width, p)[0]:
+            if prism_member(offset, hsml, rot, depth, half_width, p)[0]:
                 k += 1
         counts[c + 1] = k
     start = np.cumsum(counts)
@@ -317,7 +367,7 @@ def _select_prism(
     for c in prange(_SELECT_CHUNKS):
         k = start[c]
         for p in range(c * size, min(n, (c + 1) * size)):
-            member, x, y = _prism_member(offset, hsml, rot, depth, half_width, p)
+            member, x, y = prism_member(offset, hsml, rot, depth, half_width, p)
             if member:
                 xs[k] = x
                 ys[k] = y
@@ -357,27 +407,36 @@ def project_halo(
     depth_r500: float | None = 5.0,
     projections: Iterable[int] = range(N_PROJECTIONS),
     observe: Observer | None = None,
+    instrument: Instrument | None = None,
     keep_hires: bool = False,
     label: str | None = None,
 ) -> HaloMaps:
     """Project the halo at ``centre_kpc`` [physical kpc] with R500 ``r500_kpc`` [physical kpc] along each line of sight.
 
-    Each map (``npix`` pixels of ``pixel_arcsec``: the 1920^2 high-resolution grid, or the coarse intermediate
-    grid of the fast route, :func:`szmass.instrument.intermediate_grid`) is passed to ``observe`` (with its
-    pixel size in arcmin) before the next one is made; Y500_cyl comes from the particles, not the map (module
-    docstring). ``label`` names the halo in errors and log lines. Raises ValueError when the R500 aperture
-    reaches outside the field.
+    Route ``hires``: each map of ``npix`` pixels of ``pixel_arcsec`` (the 1920^2 high-resolution grid) is passed
+    to ``observe`` (with its pixel size in arcmin) before the next one is made. Fast route (``instrument``
+    given, ``observe`` and ``keep_hires`` not): the maps ``instrument`` sees of the same field, made from the
+    particles (:meth:`HaloGas.observed`). Y500_cyl comes from the particles, not a map (module docstring).
+    ``label`` names the halo in errors and log lines. Raises ValueError when the R500 aperture reaches outside
+    the field.
     """
     gas = HaloGas.from_snapshot(snapshot, centre_kpc, r500_kpc, cosmo=cosmo, label=label)
     gas.check_field(npix=npix, pixel_arcsec=pixel_arcsec)
     indices = np.array(list(projections), dtype=np.int64)
     if indices.size == 0:
         raise ValueError(f"{gas.label}: no line of sight requested (projections is empty)")
+    if instrument is not None and (observe is not None or keep_hires):
+        raise ValueError(f"{gas.label}: the fast route (instrument) makes no high-resolution map to observe or keep")
     pixel_arcmin = pixel_arcsec * ARCMIN_PER_ARCSEC
     y500_cyl = np.empty(indices.size)
     maps: list[np.ndarray] = []
     hires = np.empty((indices.size, npix, npix)) if keep_hires else None
     for n, k in enumerate(progress(indices, desc=f"{gas.label}: lines of sight")):
+        if instrument is not None:
+            observed, y500_cyl[n] = gas.observed(int(k), npix=npix, pixel_arcsec=pixel_arcsec, kernel=kernel,
+                                                 depth_r500=depth_r500, instrument=instrument)
+            maps.append(observed)
+            continue
         ymap, y500_cyl[n] = gas.line_of_sight(int(k), npix=npix, pixel_arcsec=pixel_arcsec, kernel=kernel,
                                               depth_r500=depth_r500)
         if observe is not None:
