@@ -4,7 +4,8 @@ Generates ``--clusters`` single-cluster regions with the demo's particle masses 
 h^-1 Msun), main halos of M500 log-uniform in [1e14, 2e15] Msun at redshifts spread evenly in log(1 + z) over
 [0.03, 1] (cluster k: seed ``--seed`` + k), each written as a GADGET snapshot and read back with the real
 reader. Every cluster is projected along ``--projections`` lines of sight by both routes (the fast route's
-640 x 15" grid and the 1920 x 5" grid, both observed with the 10' beam onto 96 x 96 pixels of 1.7'), and
+maps straight from the particles' moments, and the 1920 x 5" grid observed with the 10' beam; both 96 x 96
+pixels of 1.7'), and
 the harness prints, per cluster and over all maps, max |fast - hires| / max |hires| (worst and median),
 Y500_cyl of the two routes (both the aperture integral of the particles: equal by construction), and
 how far the 1920^2 map's pixel-sampled aperture (``ymap.y500_cyl_arcmin2``) is from the exact aperture.

@@ -28,6 +28,7 @@ number of threads.
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 import numpy as np
@@ -40,6 +41,12 @@ N_NODES: Final[int] = 24
 """Gauss-Legendre nodes of the chord integral of a particle the aperture's circle crosses."""
 
 _NODES, _WEIGHTS = leggauss(N_NODES)
+
+TABLE_CELLS: Final[tuple[int, int]] = (512, 256)
+"""Cells of the table of crossed shares: in u = (r - R) / H over [-1, 1], and in v = H / R over [0, ``V_MAX``]."""
+
+V_MAX: Final[float] = 5.0
+"""Largest H / R tabulated; smaller discs (R < H / 5) are integrated for each particle."""
 
 
 @njit(cache=True, inline="always")
@@ -83,9 +90,58 @@ def _crossed_fraction(
 
 
 @njit(cache=True, parallel=True)
+def _build_table(factors: np.ndarray, slopes: np.ndarray, coeff: np.ndarray, nodes: np.ndarray, weights: np.ndarray,
+                 n_u: int, n_v: int, v_max: float) -> np.ndarray:
+    """Shares f at u_i = -1 + (i - 1) du (i = 0 .. n_u + 2, a node beyond each end) and v_j = j dv (j = 0 .. n_v);
+    v = 0 is the half-plane f = 1/2 - sign(u) 2 D(|u|, 1), the limit of a straight edge."""
+    du, dv = 2.0 / n_u, v_max / n_v
+    table = np.empty((n_u + 3, n_v + 1))
+    for i in prange(n_u + 3):
+        u = -1.0 + (i - 1) * du
+        strip = 0.0  # D(|u|, 1) = sum_m c_m S_m(|u|) S_m(1)
+        for m in range(coeff.size):
+            strip += coeff[m] * _interp(factors, u, m) * _interp(factors, 1.0, m)
+        table[i, 0] = 0.5 - np.copysign(2.0, u) * strip
+        for j in range(1, n_v + 1):
+            kappa = 1.0 / (j * dv)
+            table[i, j] = _crossed_fraction(abs(u + kappa), kappa, factors, slopes, coeff, nodes, weights)
+    return table
+
+
+@njit(cache=True, inline="always")
+def _lagrange(t: float, w: np.ndarray) -> None:
+    """Weights of the cubic through nodes 0, 1, 2, 3 at position ``t`` (in node spacings)."""
+    w[0] = -(t - 1.0) * (t - 2.0) * (t - 3.0) / 6.0
+    w[1] = t * (t - 2.0) * (t - 3.0) / 2.0
+    w[2] = -t * (t - 1.0) * (t - 3.0) / 2.0
+    w[3] = t * (t - 1.0) * (t - 2.0) / 6.0
+
+
+@njit(cache=True, inline="always")
+def _tabulated(table: np.ndarray, u: float, v: float, v_max: float) -> float:
+    """The share at (u, v) by bicubic Lagrange interpolation of ``table`` (:func:`_build_table`)."""
+    n_u, n_v = table.shape[0] - 3, table.shape[1] - 1
+    su = (u + 1.0) * n_u / 2.0 + 1.0  # position in node spacings from node 0
+    i0 = min(max(int(su) - 1, 0), n_u - 1)
+    sv = v * n_v / v_max
+    j0 = min(max(int(sv) - 1, 0), n_v - 3)
+    wu = np.empty(4)
+    wv = np.empty(4)
+    _lagrange(su - i0, wu)
+    _lagrange(sv - j0, wv)
+    total = 0.0
+    for a in range(4):
+        row = 0.0
+        for b in range(4):
+            row += wv[b] * table[i0 + a, j0 + b]
+        total += wu[a] * row
+    return total
+
+
+@njit(cache=True, parallel=True)
 def _fractions(
     x: np.ndarray, y: np.ndarray, hsml: np.ndarray, radius: float, factors: np.ndarray, slopes: np.ndarray,
-    coeff: np.ndarray, nodes: np.ndarray, weights: np.ndarray,
+    coeff: np.ndarray, nodes: np.ndarray, weights: np.ndarray, table: np.ndarray, v_max: float,
 ) -> np.ndarray:
     out = np.empty(x.size)
     for p in prange(x.size):
@@ -97,9 +153,20 @@ def _fractions(
             out[p] = 1.0
         elif r - h >= radius:
             out[p] = 0.0
+        elif h <= v_max * radius:
+            out[p] = _tabulated(table, (r - radius) / h, h / radius, v_max)
         else:
             out[p] = _crossed_fraction(r / h, radius / h, factors, slopes, coeff, nodes, weights)
     return out
+
+
+@functools.cache
+def _table(kernel: str) -> np.ndarray:
+    """The kernel's table of crossed shares (:func:`_build_table`); read-only, cached."""
+    factors, coeff = separable_quadrant(kernel)
+    table = _build_table(factors, separable_marginal(kernel), coeff, _NODES, _WEIGHTS, *TABLE_CELLS, V_MAX)
+    table.setflags(write=False)
+    return table
 
 
 def aperture_fractions(
@@ -119,7 +186,8 @@ def aperture_fractions(
     if np.any(hs < 0):
         raise ValueError("hsml has negative values; expected support radii >= 0")
     factors, coeff = separable_quadrant(kernel)
-    return _fractions(xs, ys, hs, float(radius), factors, separable_marginal(kernel), coeff, _NODES, _WEIGHTS)
+    return _fractions(xs, ys, hs, float(radius), factors, separable_marginal(kernel), coeff, _NODES, _WEIGHTS,
+                      _table(kernel), V_MAX)
 
 
 def aperture_sum(

@@ -58,21 +58,28 @@ from numpy.polynomial.hermite_e import hermeval
 from scipy.integrate import quad
 
 from szmass.aperture import aperture_fractions
-from szmass.instrument import FWHM_PER_SIGMA, gaussian_mass, observe, pixel_edges
-from szmass.kernels import KERNEL_NAMES, kernel_3d
+from szmass.instrument import FWHM_PER_SIGMA, gaussian_mass, pixel_edges, window_response_matrix
+from szmass.kernels import KERNEL_NAMES, N_FINE, kernel_3d, separable_marginal, separable_quadrant
 from szmass.sph import project
 
 MOMENT_PIXEL: Final[float] = 1.0 / 10.0
 """Pitch of the moment grid, in units of the beam FWHM (module docstring: the error is ~(d / 2 sigma)^5)."""
 
-EXACT_PIXEL: Final[float] = 1.0 / 40.0
-"""Pitch of the grid of the particles projected exactly, in units of the beam FWHM (module docstring)."""
+EXACT_PIXELS: Final[tuple[float, float]] = (1.0 / 20.0, 1.0 / 40.0)
+"""Pitches of the grids of the particles projected exactly, in units of the beam FWHM: the first for support
+radii of at least ``EXACT_RESOLVED`` of its pixels, the second for the others (module docstring)."""
+
+EXACT_RESOLVED: Final[float] = 6.0
+"""Support radius, in pixels, from which the edge correction leaves < ~1e-5 of a particle's own peak."""
 
 LARGE_KERNEL: Final[float] = 0.3
 """Particles with projected-kernel standard deviation s above this many beam sigmas are projected exactly."""
 
 CLASS_WIDTH: Final[float] = 0.02
 """Width of a class of kernel variance s^2, in units of the beam's sigma^2."""
+
+_N_CLASSES: Final[int] = math.ceil(LARGE_KERNEL**2 / CLASS_WIDTH - 1e-9)
+"""Classes of kernel variance: s^2 from 0 to LARGE_KERNEL^2 sigma^2 in steps of CLASS_WIDTH sigma^2."""
 
 ORDER: Final[int] = 5
 """Highest order a + b of the moments m_ab = E[x^a y^b] kept."""
@@ -184,15 +191,19 @@ def _deposit(
     crossed = np.zeros(_ROW_CHUNKS + 1, dtype=np.int64)
     inside = np.zeros(_ROW_CHUNKS)
     for c in prange(_ROW_CHUNKS):
+        in_chunk = 0.0
+        n_crossed = 0
         for p in range(c * size, min(n, (c + 1) * size)):
             member, x, y = prism_member(offset, hsml, rot, depth, half, p)
             row, crossing = _tag(member, x, y, hsml[p], npix, pitch, h_large, aperture)
             tags[p] = row + (npix + 2) * crossing
             counts[c, row] += 1
             if crossing:
-                crossed[c + 1] += 1
+                n_crossed += 1
             elif member and math.hypot(x, y) < aperture:
-                inside[c] += weight[p]
+                in_chunk += weight[p]
+        inside[c] = in_chunk
+        crossed[c + 1] = n_crossed
     # offsets: row-major over (row, chunk), so that each row's particles keep their input order
     start = np.empty((_ROW_CHUNKS, npix + 1), dtype=np.int64)
     total = 0
@@ -246,7 +257,10 @@ def _deposit(
             cell[_I22] += c22
             cell[_I32] += 3.0 * dx * c22
             cell[_I23] += 3.0 * dy * c22
-    return order[start[0, npix]:].copy(), cross, inside.sum(), total
+    total_inside = 0.0
+    for c in range(_ROW_CHUNKS):
+        total_inside += inside[c]
+    return order[start[0, npix]:].copy(), cross, total_inside, total
 
 
 def derivative_responses(npix_in: int, sigma: float, npix_out: int, pixel_out: float) -> np.ndarray:
@@ -277,15 +291,118 @@ def _image_plane(offset: np.ndarray, rot: np.ndarray, index: np.ndarray) -> tupl
     return x, y
 
 
+@njit(cache=True, inline="always")
+def _factor_row(table: np.ndarray, a: float, row: np.ndarray) -> None:
+    """``row[m]`` = the odd extension of column m of a factor table at ``a`` (clamped to [-1, 1]), interpolated
+    linearly as :func:`szmass.sph.project` does."""
+    t = min(abs(a), 1.0) * N_FINE
+    cell = min(int(t), N_FINE - 1)
+    f = t - cell
+    sign = np.copysign(1.0, a)
+    for m in range(row.size):
+        row[m] = sign * (table[cell, m] + f * (table[cell + 1, m] - table[cell, m]))
+
+
+@njit(cache=True, parallel=True)
+def _edge_profiles(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.ndarray, npix: int, pitch: float,
+                   factors: np.ndarray, slopes: np.ndarray, coeff: np.ndarray) -> np.ndarray:
+    """(4, npix): the particles' sky on the field's edges x = +half, x = -half, y = +half, y = -half, integrated
+    over each grid pixel's span along the edge [weight / L]: the projected kernel along a line at distance u
+    from the centre is sum_m c_m S_m'(u) S_m(t) (:func:`szmass.kernels.separable_marginal`)."""
+    half = 0.5 * npix * pitch
+    rank = coeff.size
+    profiles = np.zeros((4, npix))
+    for e in prange(4):  # one edge per thread, particles in order: the same sums for any number of threads
+        slope = np.empty(rank)
+        lo = np.empty(rank)
+        hi = np.empty(rank)
+        for p in range(x.size):
+            h = hsml[p]
+            if h <= 0.0:
+                continue
+            normal, along = (x[p], y[p]) if e < 2 else (y[p], x[p])
+            u = ((half if e % 2 == 0 else -half) - normal) / h
+            if abs(u) >= 1.0:
+                continue
+            _factor_row(slopes, abs(u), slope)  # S_m' is even
+            j0 = max(int(math.floor((along - h) / pitch + 0.5 * npix)), 0)
+            j1 = min(int(math.floor((along + h) / pitch + 0.5 * npix)), npix - 1)
+            _factor_row(factors, ((j0 - 0.5 * npix) * pitch - along) / h, lo)
+            for j in range(j0, j1 + 1):
+                _factor_row(factors, ((j + 1 - 0.5 * npix) * pitch - along) / h, hi)
+                value = 0.0
+                for m in range(rank):
+                    value += coeff[m] * slope[m] * (hi[m] - lo[m])
+                    lo[m] = hi[m]
+                profiles[e, j] += weight[p] * value / h
+    return profiles
+
+
+def _edge_correction(profiles: np.ndarray, response: np.ndarray, pitch: float, field: float, fwhm: float,
+                     npix_out: int, pixel_out: float) -> np.ndarray:
+    """The leading error, (npix_out, npix_out), of observing with the pixel window compensated a sky cut at the
+    field's edges: (d^2 / 12) f(edge) dG/dn along each edge (the midpoint rule's boundary term), from the edge
+    ``profiles`` of :func:`_edge_profiles` (pixels of ``pitch``) and the grid's window ``response``."""
+    sigma = fwhm / FWHM_PER_SIGMA
+    edges = pixel_edges(npix_out, pixel_out)
+    out = np.zeros((npix_out, npix_out))
+    for e, (b, sign) in enumerate(((0.5 * field, 1.0), (-0.5 * field, -1.0), (0.5 * field, 1.0), (-0.5 * field, -1.0))):
+        density = np.exp(-0.5 * ((edges - b) / sigma) ** 2) / (math.sqrt(2.0 * math.pi) * sigma)
+        normal = sign * pitch**2 / 12.0 * np.diff(density) / pixel_out  # mean dG/dn over each output pixel
+        along = response @ profiles[e]
+        out += np.outer(along, normal) if e < 2 else np.outer(normal, along)
+    return out
+
+
+def _observe_exactly(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.ndarray, *, field: float,
+                     fwhm: float, pixel: float, npix_out: int, pixel_out: float, scale: float,
+                     kernel: str) -> np.ndarray:
+    """The observed map of particles projected exactly (:func:`szmass.sph.project`) on a grid of ``pixel`` FWHM
+    covering the field, observed with the pixel window compensated, and the boundary term of the field's edges
+    removed (:func:`_edge_correction`). Lengths as in :func:`observe_prism`."""
+    npix, pitch = moment_grid(field, fwhm * pixel / MOMENT_PIXEL)
+    grid = project(x, y, hsml, weight, npix=npix, pixel_size=pitch * scale, kernel=kernel)
+    response = window_response_matrix(npix, pitch, fwhm, npix_out, pixel_out)
+    rows, cols = _occupied(grid != 0.0)
+    factors, coeff = separable_quadrant(kernel)
+    profiles = _edge_profiles(x, y, hsml, weight, npix, pitch * scale, factors, separable_marginal(kernel), coeff)
+    return (response[:, rows] @ grid[rows, cols] @ response[:, cols].T
+            - _edge_correction(profiles / (pitch * scale), response, pitch, field, fwhm, npix_out, pixel_out))
+
+
 @dataclass(frozen=True)
 class Observation:
     """One line of sight by :func:`observe_prism`: ``map`` (npix_out, npix_out) float64 the beam-smoothed
-    weight per unit area averaged over each output pixel; ``aperture_weight`` the prism's weight inside the
-    aperture (each particle's exact share, :mod:`szmass.aperture`); ``n_particles`` in the prism."""
+    weight per unit area [weight / L^2] averaged over each output pixel; ``aperture_weight`` the prism's
+    weight inside the aperture (each particle's exact share, :mod:`szmass.aperture`); ``n_particles`` in the
+    prism."""
 
     map: np.ndarray
     aperture_weight: float
     n_particles: int
+
+
+@functools.lru_cache(maxsize=4)
+def _class_responses(field: float, fwhm: float, npix_out: int, pixel_out: float) -> tuple[np.ndarray, ...]:
+    """Per class of kernel variance, :func:`derivative_responses` of its Gaussian on the moment grid (pixel
+    units); read-only, cached (the same for every halo of a run)."""
+    npix, pitch = moment_grid(field, fwhm)
+    sigma = fwhm / FWHM_PER_SIGMA / pitch
+    out = []
+    for k in range(_N_CLASSES):
+        r = derivative_responses(npix, math.sqrt(sigma**2 + (k + 0.5) * CLASS_WIDTH * sigma**2), npix_out,
+                                 pixel_out / pitch)
+        r.setflags(write=False)
+        out.append(r)
+    return tuple(out)
+
+
+def _occupied(nonzero: np.ndarray) -> tuple[slice, slice]:
+    """(rows, columns): the smallest ranges holding every True pixel of ``nonzero`` (empty when none)."""
+    rows, cols = np.flatnonzero(nonzero.any(axis=1)), np.flatnonzero(nonzero.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def observe_prism(
@@ -300,47 +417,48 @@ def observe_prism(
     fwhm: float,
     npix_out: int,
     pixel_out: float,
+    scale: float = 1.0,
     kernel: str = "wendland_c4",
 ) -> Observation:
     """What a Gaussian beam of FWHM ``fwhm`` sees of the gas ``offset`` (N, 3) [L] from the halo centre, along the
     line of sight ``rotation`` (3, 3; third row the line of sight), and the weight inside the aperture.
 
     The prism is that of the high-resolution maps: particles within +- ``depth`` [L] along the line of sight
-    whose support (``hsml`` [L], finite, >= 0) overlaps the square ``field`` [L]; the sky outside the field is
-    not observed. ``weight`` [L^2 for y], ``aperture`` radius, ``fwhm`` and output pixel ``pixel_out`` [L]. One
-    fused pass (rotate, select, classify, accumulate the moments) with no per-particle copies; the map equals
-    the projection on a fine grid observed by :func:`szmass.instrument.observe` to ~1e-5 of its peak (module
-    docstring).
+    whose support (``hsml`` [L], finite, >= 0) overlaps the square ``field``; the sky outside the field is not
+    observed. ``weight`` [e.g. L^2 for y], ``aperture`` radius [L]; ``field``, ``fwhm`` and the output pixel
+    ``pixel_out`` in sky units (e.g. arcmin) of ``scale`` L each. One fused pass (rotate, select, classify,
+    accumulate the moments) with no per-particle copies; the map equals the projection on a fine grid observed
+    by :func:`szmass.instrument.observe` to ~1e-5 of its peak (module docstring).
     """
     if kernel not in KERNEL_NAMES:
         raise ValueError(f"unknown SPH kernel {kernel!r}; expected one of {KERNEL_NAMES}")
-    if not (pixel_out > 0.0):
-        raise ValueError(f"pixel_out must be a positive length, got {pixel_out!r}")
+    if not (pixel_out > 0.0 and scale > 0.0):
+        raise ValueError(f"pixel_out and scale must be positive, got {pixel_out!r} and {scale!r}")
     npix, pitch = moment_grid(field, fwhm)
-    sigma = fwhm / FWHM_PER_SIGMA
+    sigma = fwhm / FWHM_PER_SIGMA / pitch  # pixel units
     s_per_h, kappa4_per_h4 = kernel_cumulants(kernel)
     rot = np.ascontiguousarray(rotation, dtype=np.float64)
-    width = CLASS_WIDTH * (sigma / pitch) ** 2  # pixel units
-    n_classes = math.ceil(LARGE_KERNEL**2 / CLASS_WIDTH - 1e-9)
-    moments = np.zeros((n_classes, npix, npix, len(POWERS)))
+    moments = np.zeros((_N_CLASSES, npix, npix, len(POWERS)))
     exact, cross, inside, n_particles = _deposit(
-        offset, hsml, weight, rot, float(depth), npix, pitch, LARGE_KERNEL * sigma / s_per_h, s_per_h, kappa4_per_h4,
-        width, float(aperture), moments,
+        offset, hsml, weight, rot, float(depth), npix, pitch * scale, LARGE_KERNEL * sigma * pitch * scale / s_per_h,
+        s_per_h, kappa4_per_h4, CLASS_WIDTH * sigma**2, float(aperture), moments,
     )
     out = np.zeros((npix_out, npix_out))
-    for k in range(n_classes):
-        responses = derivative_responses(npix, math.sqrt((sigma / pitch) ** 2 + (k + 0.5) * width), npix_out,
-                                         pixel_out / pitch)
+    for k, responses in enumerate(_class_responses(float(field), float(fwhm), int(npix_out), float(pixel_out))):
+        rows, cols = _occupied(np.any(moments[k] != 0.0, axis=-1))
         for q, (a, b) in enumerate(POWERS):
             coeff = (-1.0) ** (a + b) / (math.factorial(a) * math.factorial(b))
-            out += coeff * (responses[b] @ moments[k, :, :, q] @ responses[a].T)
-    out /= pitch**2
+            out += coeff * (responses[b][:, rows] @ moments[k, rows, cols, q] @ responses[a][:, cols].T)
+    out /= (pitch * scale) ** 2
     if exact.size:
         x, y = _image_plane(offset, rot, exact)
-        npix_exact, pitch_exact = moment_grid(field, fwhm * EXACT_PIXEL / MOMENT_PIXEL)
-        grid = project(x, y, hsml[exact], weight[exact], npix=npix_exact, pixel_size=pitch_exact, kernel=kernel)
-        out += observe(grid, pitch_exact, fwhm_arcmin=fwhm, npix_out=npix_out, pixel_arcmin_out=pixel_out,
-                       pixel_window=True)
+        h, w = hsml[exact], weight[exact]
+        coarse = h >= EXACT_RESOLVED * EXACT_PIXELS[0] * fwhm * scale
+        for group, pixel in ((coarse, EXACT_PIXELS[0]), (~coarse, EXACT_PIXELS[1])):
+            if group.any():
+                out += _observe_exactly(x[group], y[group], h[group], w[group], field=float(field),
+                                        fwhm=float(fwhm), pixel=pixel, npix_out=int(npix_out),
+                                        pixel_out=float(pixel_out), scale=scale, kernel=kernel)
     if cross.size:
         x, y = _image_plane(offset, rot, cross)
         inside += float(np.sum(weight[cross] * aperture_fractions(x, y, hsml[cross], aperture, kernel=kernel)))

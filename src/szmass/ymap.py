@@ -319,16 +319,15 @@ class HaloGas:
         :meth:`line_of_sight` observed by :func:`szmass.instrument.observe` to ~1e-5 of its peak, with no map
         on the ``npix`` grid; Y500_cyl as in :meth:`line_of_sight`.
         """
-        field = npix * pixel_kpc(self.d_a_kpc, pixel_arcsec)
         kpc_per_arcmin = self.d_a_kpc / ARCMIN_PER_RAD
         seen = observe_prism(
             self.offset_kpc, self.hsml_kpc, self.weight_kpc2, rotation_matrix(projection),
-            depth=math.inf if depth_r500 is None else depth_r500 * self.r500_kpc, aperture=self.r500_kpc, field=field,
-            fwhm=instrument.fwhm_arcmin * kpc_per_arcmin, npix_out=instrument.npix_out,
-            pixel_out=instrument.pixel_arcmin_out * kpc_per_arcmin, kernel=kernel,
+            depth=math.inf if depth_r500 is None else depth_r500 * self.r500_kpc, aperture=self.r500_kpc,
+            field=npix * pixel_arcsec * ARCMIN_PER_ARCSEC, fwhm=instrument.fwhm_arcmin, npix_out=instrument.npix_out,
+            pixel_out=instrument.pixel_arcmin_out, scale=kpc_per_arcmin, kernel=kernel,
         )
         if seen.n_particles == 0:
-            raise self._empty_prism(projection, field, depth_r500)
+            raise self._empty_prism(projection, npix * pixel_kpc(self.d_a_kpc, pixel_arcsec), depth_r500)
         return seen.map, seen.aperture_weight / self.d_a_kpc**2 * ARCMIN_PER_RAD**2
 
     def y500_cyl_arcmin2(self, x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.ndarray, *,
