@@ -45,7 +45,7 @@ def sha256(path: Path) -> str:
 
 
 def test_shipped_configs_pass(tmp_path):
-    for name in ("config.yaml", "ci.yaml", "study.yaml", "scale.yaml", "validation.yaml"):
+    for name in ("config.yaml", "ci.yaml", "study.yaml", "scale.yaml", "validation.yaml", "cross_model.yaml"):
         cfg = yaml.safe_load((REPO / "config" / name).read_text())
         check_schema(cfg, SCHEMA)
         validate(cfg, str(SCHEMA))

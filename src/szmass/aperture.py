@@ -19,7 +19,10 @@ radius R500, so Y500_cyl needs no map and does not depend on any pixel size:
   s(kappa) = 0 when the disc is smaller than the kernel (kappa < 1), removed by y = kappa sin(t);
   ``N_NODES`` Gauss-Legendre nodes then give f to ~5e-8 (Wendland C4) and ~4e-7 (cubic spline, the rank-8
   separable form's own accuracy) of the weight against a 2D scipy integral of F over the disc, for R / H
-  from 0.2 to 30 (tests/test_aperture.py checks 1e-6).
+  from 0.2 to 30 (tests/test_aperture.py checks 1e-6). Computed once per kernel on a table over
+  u = (r - R) / H in [-1, 1] and H / R in [0, ``V_MAX``] (the straight edge at 0) and interpolated
+  bicubically, f costs ~50 ns instead of ~1 us and moves by < 2e-7 (Wendland C4) and < 5e-7 (cubic
+  spline); discs smaller than H / ``V_MAX`` are integrated for each particle.
 
 Point particles (H = 0) count wholly inside (r < R), outside (r > R) or half (r = R).
 Fractions are computed in parallel (numba) and summed in a fixed order: the result does not depend on the

@@ -26,7 +26,7 @@ A key outside this list, a value of another type or out of range stops the run a
 `<name>` stands for a name of your choice (e.g. a simulation's), `[]` for each item of a list.
 The configs in this directory: `config.yaml` (the synthetic demo), `ci.yaml` (a tiny run of every stage),
 `study.yaml` (the supplement's studies), `validation.yaml` (the demo at a size whose statistics mean something,
-docs/validation.md), `scale.yaml` (timing at full resolution), `the300_planck.yaml` (THE THREE HUNDRED and the
+docs/validation.md), `cross_model.yaml` (Supplementary Table 3 with the paper's set-up), `scale.yaml` (timing at full resolution), `the300_planck.yaml` (THE THREE HUNDRED and the
 Planck sky: the paper's run).
 
 """
