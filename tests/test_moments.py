@@ -8,7 +8,7 @@ from scipy.integrate import quad
 
 from szmass.instrument import FWHM_PER_SIGMA, gaussian_mass, observe, pixel_edges
 from szmass.kernels import projected_kernel
-from szmass.moments import LARGE_KERNEL, kernel_cumulants, moment_grid, observe_particles
+from szmass.moments import LARGE_KERNEL, kernel_cumulants, square_grid, observe_particles
 from szmass.sph import project
 
 FWHM, FIELD, NPIX_OUT, PIXEL_OUT = 10.0, 40.0, 24, 1.7  # arcmin: a small field keeps the references cheap
@@ -46,7 +46,7 @@ def test_kernel_cumulants_match_the_projected_kernel(kernel: str) -> None:
 def test_point_sources_match_the_closed_form() -> None:
     """A point (H = 0) anywhere in a moment pixel, corners included: the beam integrated over the output pixels
     (a product of Gaussian masses), to the fifth-order residual (d / 2 sigma)^6 ~ 3e-6 of the peak."""
-    _, pitch = moment_grid(FIELD, FWHM)
+    _, pitch = square_grid(FIELD, FWHM)
     rng = np.random.default_rng(3)
     edges = pixel_edges(NPIX_OUT, PIXEL_OUT)
     spots = [(0.0, 0.0), (0.5 * pitch - 1e-9, 0.5 * pitch - 1e-9), (-0.5 * pitch, 0.5 * pitch - 1e-9)]

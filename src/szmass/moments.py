@@ -68,7 +68,7 @@ from szmass.kernels import KERNEL_NAMES, N_FINE, kernel_3d, separable_marginal, 
 from szmass.sph import project
 
 MOMENT_PIXEL: Final[float] = 1.0 / 10.0
-"""Pitch of the moment grid, in units of the beam FWHM (module docstring: the error is ~(d / 2 sigma)^5)."""
+"""Pitch of the moment grid, in units of the beam FWHM (module docstring: the error is ~(d / 2 sigma)^6)."""
 
 EXACT_PIXELS: Final[tuple[float, float]] = (1.0 / 20.0, 1.0 / 40.0)
 """Pitches of the grids of the particles projected exactly, in units of the beam FWHM: the first for support
@@ -108,12 +108,12 @@ def kernel_cumulants(kernel: str) -> tuple[float, float]:
     return math.sqrt(var), radial(4) / 5.0 - 3.0 * var * var
 
 
-def moment_grid(field: float, fwhm: float) -> tuple[int, float]:
-    """(pixels per side, pitch) of the moment grid of a square ``field`` (same length unit as ``fwhm``): pixels of
-    at most ``MOMENT_PIXEL`` FWHM that tile the field exactly."""
+def square_grid(field: float, fwhm: float, pixel: float = MOMENT_PIXEL) -> tuple[int, float]:
+    """(pixels per side, pitch) of the grid that tiles a square ``field`` (same length unit as ``fwhm``) exactly
+    with pixels of at most ``pixel`` FWHM (by default the moment grid's)."""
     if not (field > 0.0 and fwhm > 0.0):
         raise ValueError(f"need a positive field and beam FWHM, got field = {field!r}, fwhm = {fwhm!r}")
-    npix = math.ceil(field / (MOMENT_PIXEL * fwhm) - 1e-9)
+    npix = math.ceil(field / (pixel * fwhm) - 1e-9)
     return npix, field / npix
 
 
@@ -365,7 +365,7 @@ def _observe_exactly(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.
     """The observed map of particles projected exactly (:func:`szmass.sph.project`) on a grid of ``pixel`` FWHM
     covering the field, observed with the pixel window compensated, and the boundary term of the field's edges
     removed (:func:`_edge_correction`). Lengths as in :func:`observe_prism`."""
-    npix, pitch = moment_grid(field, fwhm * pixel / MOMENT_PIXEL)
+    npix, pitch = square_grid(field, fwhm, pixel)
     grid = project(x, y, hsml, weight, npix=npix, pixel_size=pitch * scale, kernel=kernel)
     response = window_response_matrix(npix, pitch, fwhm, npix_out, pixel_out)
     rows, cols = _occupied(grid != 0.0)
@@ -391,7 +391,7 @@ class Observation:
 def _class_responses(field: float, fwhm: float, npix_out: int, pixel_out: float) -> tuple[np.ndarray, ...]:
     """Per class of kernel variance, :func:`derivative_responses` of its Gaussian on the moment grid (pixel
     units); read-only, cached (the same for every halo of a run)."""
-    npix, pitch = moment_grid(field, fwhm)
+    npix, pitch = square_grid(field, fwhm)
     sigma = fwhm / FWHM_PER_SIGMA / pitch
     out = []
     for k in range(_N_CLASSES):
@@ -439,7 +439,7 @@ def observe_prism(
         raise ValueError(f"unknown SPH kernel {kernel!r}; expected one of {KERNEL_NAMES}")
     if not (pixel_out > 0.0 and scale > 0.0):
         raise ValueError(f"pixel_out and scale must be positive, got {pixel_out!r} and {scale!r}")
-    npix, pitch = moment_grid(field, fwhm)
+    npix, pitch = square_grid(field, fwhm)
     sigma = fwhm / FWHM_PER_SIGMA / pitch  # pixel units
     s_per_h, kappa4_per_h4 = kernel_cumulants(kernel)
     rot = np.ascontiguousarray(rotation, dtype=np.float64)
