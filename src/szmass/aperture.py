@@ -53,7 +53,7 @@ V_MAX: Final[float] = 5.0
 
 
 @njit(cache=True, inline="always")
-def _interp(table: np.ndarray, a: float, m: int) -> float:
+def factor_at(table: np.ndarray, a: float, m: int) -> float:
     """Linear interpolation of column ``m`` of a factor table at |a| <= 1 (a clamped to [0, 1])."""
     t = min(abs(a), 1.0) * N_FINE
     cell = min(int(t), N_FINE - 1)
@@ -86,8 +86,8 @@ def _crossed_fraction(
         sign_lo = np.copysign(1.0, lo)
         row = 0.0
         for m in range(rank):
-            chord = sign_hi * _interp(factors, hi, m) - sign_lo * _interp(factors, lo, m)
-            row += coeff[m] * chord * _interp(slopes, y, m)
+            chord = sign_hi * factor_at(factors, hi, m) - sign_lo * factor_at(factors, lo, m)
+            row += coeff[m] * chord * factor_at(slopes, y, m)
         total += weights[k] * jac * row
     return 2.0 * 0.5 * span * total
 
@@ -103,7 +103,7 @@ def _build_table(factors: np.ndarray, slopes: np.ndarray, coeff: np.ndarray, nod
         u = -1.0 + (i - 1) * du
         strip = 0.0  # D(|u|, 1) = sum_m c_m S_m(|u|) S_m(1)
         for m in range(coeff.size):
-            strip += coeff[m] * _interp(factors, u, m) * _interp(factors, 1.0, m)
+            strip += coeff[m] * factor_at(factors, u, m) * factor_at(factors, 1.0, m)
         table[i, 0] = 0.5 - np.copysign(2.0, u) * strip
         for j in range(1, n_v + 1):
             kappa = 1.0 / (j * dv)
@@ -201,4 +201,4 @@ def aperture_sum(
     return float(np.sum(np.asarray(weight, dtype=np.float64) * frac))
 
 
-__all__ = ["N_NODES", "aperture_fractions", "aperture_sum"]
+__all__ = ["N_NODES", "aperture_fractions", "aperture_sum", "factor_at"]

@@ -62,9 +62,9 @@ from numba import njit, prange
 from numpy.polynomial.hermite_e import hermeval
 from scipy.integrate import quad
 
-from szmass.aperture import aperture_fractions
+from szmass.aperture import aperture_fractions, factor_at
 from szmass.instrument import FWHM_PER_SIGMA, gaussian_mass, pixel_edges, window_response_matrix
-from szmass.kernels import KERNEL_NAMES, N_FINE, kernel_3d, separable_marginal, separable_quadrant
+from szmass.kernels import KERNEL_NAMES, kernel_3d, separable_marginal, separable_quadrant
 from szmass.sph import project
 
 MOMENT_PIXEL: Final[float] = 1.0 / 10.0
@@ -296,18 +296,6 @@ def _image_plane(offset: np.ndarray, rot: np.ndarray, index: np.ndarray) -> tupl
     return x, y
 
 
-@njit(cache=True, inline="always")
-def _factor_row(table: np.ndarray, a: float, row: np.ndarray) -> None:
-    """``row[m]`` = the odd extension of column m of a factor table at ``a`` (clamped to [-1, 1]), interpolated
-    linearly as :func:`szmass.sph.project` does."""
-    t = min(abs(a), 1.0) * N_FINE
-    cell = min(int(t), N_FINE - 1)
-    f = t - cell
-    sign = np.copysign(1.0, a)
-    for m in range(row.size):
-        row[m] = sign * (table[cell, m] + f * (table[cell + 1, m] - table[cell, m]))
-
-
 @njit(cache=True, parallel=True)
 def _edge_profiles(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.ndarray, npix: int, pitch: float,
                    factors: np.ndarray, slopes: np.ndarray, coeff: np.ndarray) -> np.ndarray:
@@ -329,14 +317,17 @@ def _edge_profiles(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.nd
             u = ((half if e % 2 == 0 else -half) - normal) / h
             if abs(u) >= 1.0:
                 continue
-            _factor_row(slopes, abs(u), slope)  # S_m' is even
             j0 = max(int(math.floor((along - h) / pitch + 0.5 * npix)), 0)
             j1 = min(int(math.floor((along + h) / pitch + 0.5 * npix)), npix - 1)
-            _factor_row(factors, ((j0 - 0.5 * npix) * pitch - along) / h, lo)
+            t = ((j0 - 0.5 * npix) * pitch - along) / h
+            for m in range(rank):  # S_m' is even, S_m odd
+                slope[m] = factor_at(slopes, u, m)
+                lo[m] = np.copysign(1.0, t) * factor_at(factors, t, m)
             for j in range(j0, j1 + 1):
-                _factor_row(factors, ((j + 1 - 0.5 * npix) * pitch - along) / h, hi)
+                t = ((j + 1 - 0.5 * npix) * pitch - along) / h
                 value = 0.0
                 for m in range(rank):
+                    hi[m] = np.copysign(1.0, t) * factor_at(factors, t, m)
                     value += coeff[m] * slope[m] * (hi[m] - lo[m])
                     lo[m] = hi[m]
                 profiles[e, j] += weight[p] * value / h

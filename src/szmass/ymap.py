@@ -239,10 +239,18 @@ class HaloGas:
         """R500 on the sky [arcmin]."""
         return self.r500_kpc / self.d_a_kpc * ARCMIN_PER_RAD
 
+    def _depth_kpc(self, depth_r500: float | None) -> float:
+        """Half-depth of the prism [kpc]: ``depth_r500`` R500, or infinite (None: every particle read)."""
+        return math.inf if depth_r500 is None else depth_r500 * self.r500_kpc
+
+    def _arcmin2(self, weight_kpc2: float) -> float:
+        """A y-weight [kpc^2] as an integrated Compton Y on the sky [arcmin^2]."""
+        return weight_kpc2 / self.d_a_kpc**2 * ARCMIN_PER_RAD**2
+
     def y500_sph_arcmin2(self) -> float:
         """Y of the particles inside the sphere of radius R500 [arcmin^2]."""
         inside = np.einsum("ij,ij->i", self.offset_kpc, self.offset_kpc) < self.r500_kpc**2
-        return float(self.weight_kpc2[inside].sum() / self.d_a_kpc**2 * ARCMIN_PER_RAD**2)
+        return self._arcmin2(float(self.weight_kpc2[inside].sum()))
 
     def prism(
         self, projection: int, *, half_width_kpc: float, depth_r500: float | None = 5.0
@@ -254,17 +262,17 @@ class HaloGas:
         ``half_width_kpc``, in the order read. Rotation and selection run in one parallel pass
         (:func:`_select_prism`). Raises ValueError naming the halo when no particle lies in the prism.
         """
-        depth = math.inf if depth_r500 is None else depth_r500 * self.r500_kpc
-        x, y, index = _select_prism(self.offset_kpc, self.hsml_kpc, rotation_matrix(projection), depth, half_width_kpc)
+        x, y, index = _select_prism(self.offset_kpc, self.hsml_kpc, rotation_matrix(projection),
+                                    self._depth_kpc(depth_r500), half_width_kpc)
         if index.size == 0:
             raise self._empty_prism(projection, 2.0 * half_width_kpc, depth_r500)
         return x, y, self.hsml_kpc[index], self.weight_kpc2[index]
 
     def _empty_prism(self, projection: int, field_kpc: float, depth_r500: float | None) -> ValueError:
         """The error for a prism without gas."""
-        depth = math.inf if depth_r500 is None else depth_r500 * self.r500_kpc
         return ValueError(
-            f"{self.label}: no gas particle in the field ({field_kpc:.0f} kpc wide) within +-{depth:.0f} kpc along "
+            f"{self.label}: no gas particle in the field ({field_kpc:.0f} kpc wide) within "
+            f"+-{self._depth_kpc(depth_r500):.0f} kpc along "
             f"line of sight {projection} ({self.offset_kpc.shape[0]} particles read)"
         )
 
@@ -315,20 +323,20 @@ class HaloGas:
         """The fast route: the map (npix_out, npix_out) float64 that ``instrument`` sees of the sky inside the ``npix``
         x ``pixel_arcsec`` field along line of sight ``projection`` (0..26), and its Y500_cyl [arcmin^2].
 
-        The map comes straight from the particles (:func:`szmass.moments.observe_particles`), equal to
+        The map comes straight from the particles (:func:`szmass.moments.observe_prism`), equal to
         :meth:`line_of_sight` observed by :func:`szmass.instrument.observe` to ~1e-5 of its peak, with no map
         on the ``npix`` grid; Y500_cyl as in :meth:`line_of_sight`.
         """
         kpc_per_arcmin = self.d_a_kpc / ARCMIN_PER_RAD
         seen = observe_prism(
             self.offset_kpc, self.hsml_kpc, self.weight_kpc2, rotation_matrix(projection),
-            depth=math.inf if depth_r500 is None else depth_r500 * self.r500_kpc, aperture=self.r500_kpc,
+            depth=self._depth_kpc(depth_r500), aperture=self.r500_kpc,
             field=npix * pixel_arcsec * ARCMIN_PER_ARCSEC, fwhm=instrument.fwhm_arcmin, npix_out=instrument.npix_out,
             pixel_out=instrument.pixel_arcmin_out, scale=kpc_per_arcmin, kernel=kernel,
         )
         if seen.n_particles == 0:
             raise self._empty_prism(projection, npix * pixel_kpc(self.d_a_kpc, pixel_arcsec), depth_r500)
-        return seen.map, seen.aperture_weight / self.d_a_kpc**2 * ARCMIN_PER_RAD**2
+        return seen.map, self._arcmin2(seen.aperture_weight)
 
     def y500_cyl_arcmin2(self, x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.ndarray, *,
                          kernel: str = "wendland_c4") -> float:
@@ -337,8 +345,7 @@ class HaloGas:
         Each particle counts with the exact share of its projected kernel inside the aperture
         (:func:`szmass.aperture.aperture_sum`): no map, no pixels.
         """
-        inside = aperture_sum(x, y, hsml, weight, self.r500_kpc, kernel=kernel)
-        return inside / self.d_a_kpc**2 * ARCMIN_PER_RAD**2
+        return self._arcmin2(aperture_sum(x, y, hsml, weight, self.r500_kpc, kernel=kernel))
 
 
 @njit(cache=True, parallel=True)
