@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr
+from threadpoolctl import threadpool_limits
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 """FWHM / sigma of a Gaussian."""
@@ -146,6 +147,13 @@ def window_response_matrix(npix_in: int, pixel_in: float, fwhm: float, npix_out:
     return a
 
 
+def serial_blas() -> threadpool_limits:
+    """Context in which the BLAS products run on one thread. The maps' products are small, and they sit between
+    numba's parallel passes: OpenBLAS's idle workers spin after each multi-threaded call and take the cores from
+    the pass that follows (27 lines of sight of the fast route ran in 10.2 s instead of 5.8 s on 2 cores)."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def observe(
     ymap_hires: np.ndarray,
     pixel_arcmin_in: float,
@@ -178,4 +186,5 @@ def observe(
     response = window_response_matrix if pixel_window else response_matrix
     a_y = response(img.shape[0], *args)
     a_x = a_y if img.shape[1] == img.shape[0] else response(img.shape[1], *args)
-    return a_y @ img @ a_x.T
+    with serial_blas():
+        return a_y @ img @ a_x.T

@@ -37,8 +37,10 @@ Exactly projected instead (:func:`szmass.sph.project`, observed with the pixel w
 :func:`szmass.instrument.window_response_matrix`): particles with s > ``LARGE_KERNEL`` sigma, where the
 cumulant series converges slowly, and particles whose support crosses the edge of the field, whose flux
 outside the field the 1920^2 route drops (the field is that of the high-resolution maps); in a cluster a
-few per cent of the particles, mostly large ones in the outskirts. Their grid has pixels of FWHM / 20 for
-support radii of at least six such pixels, FWHM / 40 for the others (``EXACT_PIXELS``). Where the field cuts
+few per cent of the particles, mostly large ones in the outskirts. The large ones inside the field go on a grid
+of FWHM / 10, where the compensated window leaves ~(d / sigma)^4 / 3000 < 1e-5 of their own peak; those the
+edge crosses on the coarsest of FWHM / 14, / 20 and / 40 on which their support radius spans at least
+``EXACT_RESOLVED`` pixels (``EXACT_PIXELS``). Where the field cuts
 a sky that does not vanish, taking each pixel's flux at its centre leaves the midpoint rule's boundary term,
 (d^2 / 12) f(edge) dG/dn along each edge (2e-3 to 3e-2 of such a particle's own peak); it is computed from
 the sky's profile along the edges (:func:`_edge_profiles`) and removed, which leaves < 1e-4 (measured 1e-5
@@ -63,19 +65,19 @@ from numpy.polynomial.hermite_e import hermeval
 from scipy.integrate import quad
 
 from szmass.aperture import aperture_fractions, factor_at
-from szmass.instrument import FWHM_PER_SIGMA, gaussian_mass, pixel_edges, window_response_matrix
+from szmass.instrument import FWHM_PER_SIGMA, gaussian_mass, pixel_edges, serial_blas, window_response_matrix
 from szmass.kernels import KERNEL_NAMES, kernel_3d, separable_marginal, separable_quadrant
 from szmass.sph import project
 
 MOMENT_PIXEL: Final[float] = 1.0 / 10.0
 """Pitch of the moment grid, in units of the beam FWHM (module docstring: the error is ~(d / 2 sigma)^6)."""
 
-EXACT_PIXELS: Final[tuple[float, float]] = (1.0 / 20.0, 1.0 / 40.0)
-"""Pitches of the grids of the particles projected exactly, in units of the beam FWHM: the first for support
-radii of at least ``EXACT_RESOLVED`` of its pixels, the second for the others (module docstring)."""
+EXACT_PIXELS: Final[tuple[float, ...]] = (1.0 / 10.0, 1.0 / 14.0, 1.0 / 20.0, 1.0 / 40.0)
+"""Pitches of the grids of the particles projected exactly, in units of the beam FWHM: the first for those inside
+the field, the others, coarsest first, for those the field's edge crosses (:func:`exact_pitch`)."""
 
 EXACT_RESOLVED: Final[float] = 6.0
-"""Support radius, in pixels, from which the edge correction leaves < ~1e-5 of a particle's own peak."""
+"""Support radius, in pixels, from which the edge correction leaves < ~2e-5 of a particle's own peak."""
 
 LARGE_KERNEL: Final[float] = 0.3
 """Particles with projected-kernel standard deviation s above this many beam sigmas are projected exactly."""
@@ -350,20 +352,33 @@ def _edge_correction(profiles: np.ndarray, response: np.ndarray, pitch: float, f
     return out
 
 
+def exact_pitch(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, *, half_width: float, fwhm: float) -> np.ndarray:
+    """Index into ``EXACT_PIXELS`` (n,) of the grid each exactly projected particle goes on: 0 for a support
+    wholly inside the field of half-width ``half_width``, else the coarsest pitch on which the support radius
+    ``hsml`` spans at least ``EXACT_RESOLVED`` pixels (the finest for smaller ones). Same length unit for all."""
+    edge = np.maximum(np.abs(x), np.abs(y)) + hsml >= half_width
+    resolved = hsml[:, None] >= EXACT_RESOLVED * fwhm * np.asarray(EXACT_PIXELS[1:-1])
+    coarsest = np.where(resolved.any(axis=1), np.argmax(resolved, axis=1), resolved.shape[1]) + 1
+    return np.where(edge, coarsest, 0)
+
+
 def _observe_exactly(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.ndarray, *, field: float,
                      fwhm: float, pixel: float, npix_out: int, pixel_out: float, scale: float,
-                     kernel: str) -> np.ndarray:
+                     kernel: str, edge: bool) -> np.ndarray:
     """The observed map of particles projected exactly (:func:`szmass.sph.project`) on a grid of ``pixel`` FWHM
-    covering the field, observed with the pixel window compensated, and the boundary term of the field's edges
-    removed (:func:`_edge_correction`). Lengths as in :func:`observe_prism`."""
+    covering the field, observed with the pixel window compensated, and, if the field's ``edge`` crosses them,
+    the boundary term of the field's edges removed (:func:`_edge_correction`). Lengths as in
+    :func:`observe_prism`."""
     npix, pitch = square_grid(field, fwhm, pixel)
     grid = project(x, y, hsml, weight, npix=npix, pixel_size=pitch * scale, kernel=kernel)
     response = window_response_matrix(npix, pitch, fwhm, npix_out, pixel_out)
     rows, cols = _occupied(grid != 0.0)
-    factors, coeff = separable_quadrant(kernel)
-    profiles = _edge_profiles(x, y, hsml, weight, npix, pitch * scale, factors, separable_marginal(kernel), coeff)
-    return (response[:, rows] @ grid[rows, cols] @ response[:, cols].T
-            - _edge_correction(profiles / (pitch * scale), response, pitch, field, fwhm, npix_out, pixel_out))
+    out = response[:, rows] @ grid[rows, cols] @ response[:, cols].T
+    if edge:
+        factors, coeff = separable_quadrant(kernel)
+        profiles = _edge_profiles(x, y, hsml, weight, npix, pitch * scale, factors, separable_marginal(kernel), coeff)
+        out -= _edge_correction(profiles / (pitch * scale), response, pitch, field, fwhm, npix_out, pixel_out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -430,35 +445,37 @@ def observe_prism(
         raise ValueError(f"unknown SPH kernel {kernel!r}; expected one of {KERNEL_NAMES}")
     if not (pixel_out > 0.0 and scale > 0.0):
         raise ValueError(f"pixel_out and scale must be positive, got {pixel_out!r} and {scale!r}")
-    npix, pitch = square_grid(field, fwhm)
-    sigma = fwhm / FWHM_PER_SIGMA / pitch  # pixel units
-    s_per_h, kappa4_per_h4 = kernel_cumulants(kernel)
-    rot = np.ascontiguousarray(rotation, dtype=np.float64)
-    moments = np.zeros((_N_CLASSES, npix, npix, len(POWERS)))
-    exact, cross, inside, n_particles = _deposit(
-        offset, hsml, weight, rot, float(depth), npix, pitch * scale, LARGE_KERNEL * sigma * pitch * scale / s_per_h,
-        s_per_h, kappa4_per_h4, CLASS_WIDTH * sigma**2, float(aperture), moments,
-    )
-    out = np.zeros((npix_out, npix_out))
-    for k, responses in enumerate(_class_responses(float(field), float(fwhm), int(npix_out), float(pixel_out))):
-        rows, cols = _occupied(np.any(moments[k] != 0.0, axis=-1))
-        for q, (a, b) in enumerate(POWERS):
-            coeff = (-1.0) ** (a + b) / (math.factorial(a) * math.factorial(b))
-            out += coeff * (responses[b][:, rows] @ moments[k, rows, cols, q] @ responses[a][:, cols].T)
-    out /= (pitch * scale) ** 2
-    if exact.size:
-        x, y = _image_plane(offset, rot, exact)
-        h, w = hsml[exact], weight[exact]
-        coarse = h >= EXACT_RESOLVED * EXACT_PIXELS[0] * fwhm * scale
-        for group, pixel in ((coarse, EXACT_PIXELS[0]), (~coarse, EXACT_PIXELS[1])):
-            if group.any():
-                out += _observe_exactly(x[group], y[group], h[group], w[group], field=float(field),
-                                        fwhm=float(fwhm), pixel=pixel, npix_out=int(npix_out),
-                                        pixel_out=float(pixel_out), scale=scale, kernel=kernel)
-    if cross.size:
-        x, y = _image_plane(offset, rot, cross)
-        inside += float(np.sum(weight[cross] * aperture_fractions(x, y, hsml[cross], aperture, kernel=kernel)))
-    return Observation(map=out, aperture_weight=inside, n_particles=n_particles)
+    with serial_blas():  # numba's passes and the small products alternate
+        npix, pitch = square_grid(field, fwhm)
+        sigma = fwhm / FWHM_PER_SIGMA / pitch  # pixel units
+        s_per_h, kappa4_per_h4 = kernel_cumulants(kernel)
+        rot = np.ascontiguousarray(rotation, dtype=np.float64)
+        moments = np.zeros((_N_CLASSES, npix, npix, len(POWERS)))
+        exact, cross, inside, n_particles = _deposit(
+            offset, hsml, weight, rot, float(depth), npix, pitch * scale, LARGE_KERNEL * sigma * pitch * scale / s_per_h,
+            s_per_h, kappa4_per_h4, CLASS_WIDTH * sigma**2, float(aperture), moments,
+        )
+        out = np.zeros((npix_out, npix_out))
+        for k, responses in enumerate(_class_responses(float(field), float(fwhm), int(npix_out), float(pixel_out))):
+            rows, cols = _occupied(np.any(moments[k] != 0.0, axis=-1))
+            for q, (a, b) in enumerate(POWERS):
+                coeff = (-1.0) ** (a + b) / (math.factorial(a) * math.factorial(b))
+                out += coeff * (responses[b][:, rows] @ moments[k, rows, cols, q] @ responses[a][:, cols].T)
+        out /= (pitch * scale) ** 2
+        if exact.size:
+            x, y = _image_plane(offset, rot, exact)
+            h, w = hsml[exact], weight[exact]
+            grid = exact_pitch(x, y, h, half_width=0.5 * npix * pitch * scale, fwhm=fwhm * scale)
+            for g, pixel in enumerate(EXACT_PIXELS):
+                group = grid == g
+                if group.any():
+                    out += _observe_exactly(x[group], y[group], h[group], w[group], field=float(field),
+                                            fwhm=float(fwhm), pixel=pixel, npix_out=int(npix_out),
+                                            pixel_out=float(pixel_out), scale=scale, kernel=kernel, edge=g > 0)
+        if cross.size:
+            x, y = _image_plane(offset, rot, cross)
+            inside += float(np.sum(weight[cross] * aperture_fractions(x, y, hsml[cross], aperture, kernel=kernel)))
+        return Observation(map=out, aperture_weight=inside, n_particles=n_particles)
 
 
 def observe_particles(

@@ -63,8 +63,9 @@ Y_WEIGHT_KPC2: float = SIGMA_T_CM2 / KPC_CM**2 * K_B_ERG_K / ME_C2_ERG * X_H * M
 ARCMIN_PER_ARCSEC = 1.0 / 60.0
 """Arcminutes per arcsecond."""
 
-_MORTON_CELL_R500 = 1.0 / 64.0
-"""Side of the cells by which the gas of a halo is ordered in memory, in R500 (:func:`morton_order`)."""
+_MORTON_CELL_R500 = 1.0 / 8.0
+"""Side of the cells by which the gas of a halo is ordered in memory, in R500 (:func:`morton_order`): the
+deposit runs as fast as with cells of R500 / 64, and the keys need fewer bits."""
 
 _SELECT_CHUNKS = 256
 """Fixed chunks of the parallel rotate-and-select pass (:func:`_select_prism`)."""
@@ -167,17 +168,85 @@ _MORTON_BITS = 16
 
 @njit(cache=True, parallel=True)
 def _morton_keys(pos: np.ndarray, cell: float) -> np.ndarray:
-    """Morton keys (N,) uint64 of cubic cells of side ``cell`` about the origin (clipped to 2^16 per axis)."""
-    keys = np.zeros(pos.shape[0], dtype=np.uint64)
-    half = 1 << (_MORTON_BITS - 1)
-    for p in prange(pos.shape[0]):
+    """Morton keys (N,) uint64 of the cubic cells of side ``cell`` about the origin that hold the points ``pos``
+    (N, 3) (at most 2^15 cells from the origin per axis; beyond, the last). Each axis's cell index c is offset
+    by 2^k, with k the fewest bits the points need: the order of the keys does not depend on k, and small
+    keys sort in fewer passes."""
+    n = pos.shape[0]
+    reach = 0.0
+    for p in range(n):
+        for axis in range(3):
+            reach = max(reach, abs(math.floor(pos[p, axis] / cell)))
+    bits = 1
+    while bits < _MORTON_BITS and (1 << (bits - 1)) < reach + 1:
+        bits += 1
+    half = 1 << (bits - 1)
+    keys = np.zeros(n, dtype=np.uint64)
+    for p in prange(n):
         key = np.uint64(0)
         for axis in range(3):
             c = min(max(math.floor(pos[p, axis] / cell) + half, 0), 2 * half - 1)
-            for b in range(_MORTON_BITS):
+            for b in range(bits):
                 key |= np.uint64((c >> b) & 1) << np.uint64(3 * b + axis)
         keys[p] = key
     return keys
+
+
+@njit(cache=True, parallel=True)
+def _minimum_image(pos: np.ndarray, centre: np.ndarray, box: float) -> np.ndarray:
+    """Offsets (N, 3) of the points ``pos`` (N, 3) from ``centre`` (3,), wrapped to the nearest periodic image in a
+    box of side ``box`` (0: not periodic); same unit."""
+    out = np.empty_like(pos)
+    for p in prange(pos.shape[0]):
+        for axis in range(3):
+            d = pos[p, axis] - centre[axis]
+            out[p, axis] = d - box * np.rint(d / box) if box > 0.0 else d
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _permuted(order: np.ndarray, offset: np.ndarray, hsml: np.ndarray,
+              weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``offset`` (N, 3), ``hsml`` and ``weight`` (N,) taken in ``order`` (N,), in one parallel pass."""
+    off, h, w = np.empty_like(offset), np.empty_like(hsml), np.empty_like(weight)
+    for k in prange(order.size):
+        p = order[k]
+        off[k, 0], off[k, 1], off[k, 2] = offset[p, 0], offset[p, 1], offset[p, 2]
+        h[k], w[k] = hsml[p], weight[p]
+    return off, h, w
+
+
+_RADIX_BITS = 12
+"""Bits of the key sorted per pass of :func:`_stable_argsort`."""
+
+
+@njit(cache=True)
+def _stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """Indices (N,) int64 that sort ``keys`` (N,) uint64 stably: least-significant-digit radix sort, ``_RADIX_BITS``
+    a pass, as many passes as the largest key needs (a few times faster than numpy's stable sort of uint64)."""
+    n = keys.size
+    order, spare = np.arange(n), np.empty(n, dtype=np.int64)
+    current, other = keys.copy(), np.empty(n, dtype=np.uint64)
+    mask = np.uint64((1 << _RADIX_BITS) - 1)
+    top = np.uint64(0)
+    for p in range(n):
+        top = max(top, keys[p])
+    shift = np.uint64(0)
+    while top >> shift:
+        start = np.zeros((1 << _RADIX_BITS) + 1, dtype=np.int64)
+        for p in range(n):
+            start[((current[p] >> shift) & mask) + 1] += 1
+        for d in range(1 << _RADIX_BITS):
+            start[d + 1] += start[d]
+        for p in range(n):
+            d = (current[p] >> shift) & mask
+            other[start[d]], spare[start[d]] = current[p], order[p]
+            start[d] += 1
+        current, other, order, spare = other, current, spare, order
+        shift += np.uint64(_RADIX_BITS)
+        if shift >= 64:
+            break
+    return order
 
 
 def morton_order(offset: np.ndarray, cell: float) -> np.ndarray:
@@ -185,7 +254,7 @@ def morton_order(offset: np.ndarray, cell: float) -> np.ndarray:
     ``cell`` about the origin (stable). Neighbours in space become neighbours in memory for any projection,
     which keeps the deposits of :mod:`szmass.moments` in cache; points of one cell keep their order, and the
     order of a subset does not depend on the other points."""
-    return np.argsort(_morton_keys(np.ascontiguousarray(offset, dtype=np.float64), float(cell)), kind="stable")
+    return _stable_argsort(_morton_keys(np.ascontiguousarray(offset, dtype=np.float64), float(cell)))
 
 
 @dataclass(frozen=True)
@@ -220,15 +289,15 @@ class HaloGas:
                 f"snapshot {snapshot.path}: redshift {snapshot.redshift} <= 0; a y-map needs the halo at z > 0 "
                 f"to place it on the sky ({name})"
             )
-        offset = np.asarray(snapshot.pos, dtype=float) - centre
-        if snapshot.box_size:
-            box = snapshot.box_size * snapshot.scale_factor / snapshot.h
-            offset -= box * np.round(offset / box)
-        order = morton_order(offset, _MORTON_CELL_R500 * float(r500_kpc))
+        box = snapshot.box_size * snapshot.scale_factor / snapshot.h if snapshot.box_size else 0.0
+        offset = _minimum_image(np.ascontiguousarray(snapshot.pos, dtype=np.float64), centre, float(box))
+        offset, hsml, weight = _permuted(morton_order(offset, _MORTON_CELL_R500 * float(r500_kpc)), offset,
+                                         np.ascontiguousarray(snapshot.hsml, dtype=np.float64),
+                                         y_weight_kpc2(snapshot.mass, snapshot.temperature, snapshot.ne))
         return cls(
-            offset_kpc=offset[order],
-            hsml_kpc=np.asarray(snapshot.hsml, dtype=float)[order],
-            weight_kpc2=y_weight_kpc2(snapshot.mass, snapshot.temperature, snapshot.ne)[order],
+            offset_kpc=offset,
+            hsml_kpc=hsml,
+            weight_kpc2=weight,
             r500_kpc=float(r500_kpc),
             d_a_kpc=float(angular_diameter_distance_kpc(cosmo, snapshot.redshift)),
             label=name,
