@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 from typing import Final
 
@@ -89,7 +90,7 @@ _N_CLASSES: Final[int] = math.ceil(LARGE_KERNEL**2 / CLASS_WIDTH - 1e-9)
 """Classes of kernel variance: s^2 from 0 to LARGE_KERNEL^2 sigma^2 in steps of CLASS_WIDTH sigma^2."""
 
 ORDER: Final[int] = 5
-"""Highest order a + b of the moments m_ab = E[x^a y^b] kept."""
+"""Highest order a + b of the moments m_ab = E[x^a y^b] kept (:func:`_deposit` is unrolled for it)."""
 
 POWERS: Final[tuple[tuple[int, int], ...]] = tuple((a, n - a) for n in range(ORDER + 1) for a in range(n, -1, -1))
 """The (a, b) of the moments kept (21 of them), in the order of the moment grids' last axis."""
@@ -162,17 +163,18 @@ def prism_member(offset: np.ndarray, hsml: np.ndarray, rot: np.ndarray, depth: f
 
 @njit(cache=True, inline="always")
 def _tag(member: bool, x: float, y: float, h: float, npix: int, pitch: float, h_large: float,
-         aperture: float) -> tuple[int, bool]:
+         aperture: float) -> tuple[int, bool, bool]:
     """(grid row of a prism particle, npix for one projected exactly, npix + 1 outside the prism; whether the
-    aperture's circle crosses its support). Exactly projected: a large kernel (support radius above
-    ``h_large``) or a support that crosses the field's edge."""
+    aperture's circle crosses its support; whether the support lies wholly inside the circle). Exactly
+    projected: a large kernel (support radius above ``h_large``) or a support that crosses the field's edge."""
     if not member:
-        return npix + 1, False
+        return npix + 1, False, False
     r = math.hypot(x, y)
     crossing = (r == aperture) if h <= 0.0 else (r + h > aperture and r - h < aperture)
+    inside = not crossing and r < aperture
     if h > h_large or max(abs(x), abs(y)) + h >= 0.5 * npix * pitch:
-        return npix, crossing
-    return min(int(math.floor(y / pitch + 0.5 * npix)), npix - 1), crossing
+        return npix, crossing, inside
+    return min(int(math.floor(y / pitch + 0.5 * npix)), npix - 1), crossing, inside
 
 
 @njit(cache=True, parallel=True)
@@ -202,12 +204,11 @@ def _deposit(
         n_crossed = 0
         for p in range(c * size, min(n, (c + 1) * size)):
             member, x, y = prism_member(offset, hsml, rot, depth, half, p)
-            row, crossing = _tag(member, x, y, hsml[p], npix, pitch, h_large, aperture)
+            row, crossing, inside_aperture = _tag(member, x, y, hsml[p], npix, pitch, h_large, aperture)
             tags[p] = row + (npix + 2) * crossing
             counts[c, row] += 1
-            if crossing:
-                n_crossed += 1
-            elif member and math.hypot(x, y) < aperture:
+            n_crossed += crossing
+            if inside_aperture:
                 in_chunk += weight[p]
         inside[c] = in_chunk
         crossed[c + 1] = n_crossed
@@ -251,16 +252,35 @@ def _deposit(
             dy = y - r - 0.5
             _moments_1d(mx, dx, e, kappa4 + 3.0 * e * e)
             _moments_1d(my, dy, e, kappa4 + 3.0 * e * e)
-            w = weight[p]
+            # w m_ab = (w mx[a]) my[b], unrolled in the order of POWERS (ORDER = 5)
             cell = moments[k, r, i]
-            q = 0
-            for m in range(_ORDER + 1):
-                for a in range(m, -1, -1):
-                    cell[q] += w * mx[a] * my[m - a]
-                    q += 1
+            w0 = weight[p]
+            w1, w2, w3, w4, w5 = w0 * mx[1], w0 * mx[2], w0 * mx[3], w0 * mx[4], w0 * mx[5]
+            y1, y2, y3, y4, y5 = my[1], my[2], my[3], my[4], my[5]
+            cell[0] += w0
+            cell[1] += w1
+            cell[2] += w0 * y1
+            cell[3] += w2
+            cell[4] += w1 * y1
+            cell[5] += w0 * y2
+            cell[6] += w3
+            cell[7] += w2 * y1
+            cell[8] += w1 * y2
+            cell[9] += w0 * y3
+            cell[10] += w4
+            cell[11] += w3 * y1
+            cell[12] += w2 * y2
+            cell[13] += w1 * y3
+            cell[14] += w0 * y4
+            cell[15] += w5
+            cell[16] += w4 * y1
+            cell[17] += w3 * y2
+            cell[18] += w2 * y3
+            cell[19] += w1 * y4
+            cell[20] += w0 * y5
             # the kernel is isotropic: E[x^2 y^2] - E[x^2] E[y^2] = kappa_xxyy = kappa4 / 3, which enters the
             # moments m_ab with a, b >= 2 as binomial(a, 2) binomial(b, 2) dx^(a-2) dy^(b-2) kappa_xxyy
-            c22 = w * kappa4 / 3.0
+            c22 = w0 * kappa4 / 3.0
             cell[_I22] += c22
             cell[_I32] += 3.0 * dx * c22
             cell[_I23] += 3.0 * dy * c22
@@ -381,6 +401,20 @@ def _observe_exactly(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.
     return out
 
 
+_WORKSPACE = threading.local()
+
+
+def _moment_grids(shape: tuple[int, ...]) -> np.ndarray:
+    """Zeroed moment grids of ``shape``, the same buffer for every call of a thread while the shape stays: a fresh
+    21.5 MB array per line of sight cost the kernel's zeroing and page faults, ~25 ms (a quarter of the deposit)."""
+    grids = getattr(_WORKSPACE, "grids", None)
+    if grids is None or grids.shape != shape:
+        grids = _WORKSPACE.grids = np.zeros(shape)
+    else:
+        grids.fill(0.0)
+    return grids
+
+
 @dataclass(frozen=True)
 class Observation:
     """One line of sight by :func:`observe_prism`: ``map`` (npix_out, npix_out) float64 the beam-smoothed
@@ -396,13 +430,15 @@ class Observation:
 @functools.lru_cache(maxsize=4)
 def _class_responses(field: float, fwhm: float, npix_out: int, pixel_out: float) -> tuple[np.ndarray, ...]:
     """Per class of kernel variance, :func:`derivative_responses` of its Gaussian on the moment grid (pixel
-    units); read-only, cached (the same for every halo of a run)."""
+    units), the a-th times (-1)^a / a! (the expansion's coefficients, module docstring); read-only, cached (the
+    same for every halo of a run)."""
     npix, pitch = square_grid(field, fwhm)
     sigma = fwhm / FWHM_PER_SIGMA / pitch
+    coeff = np.array([(-1.0) ** a / math.factorial(a) for a in range(ORDER + 1)])
     out = []
     for k in range(_N_CLASSES):
-        r = derivative_responses(npix, math.sqrt(sigma**2 + (k + 0.5) * CLASS_WIDTH * sigma**2), npix_out,
-                                 pixel_out / pitch)
+        r = coeff[:, None, None] * derivative_responses(
+            npix, math.sqrt(sigma**2 + (k + 0.5) * CLASS_WIDTH * sigma**2), npix_out, pixel_out / pitch)
         r.setflags(write=False)
         out.append(r)
     return tuple(out)
@@ -450,17 +486,18 @@ def observe_prism(
         sigma = fwhm / FWHM_PER_SIGMA / pitch  # pixel units
         s_per_h, kappa4_per_h4 = kernel_cumulants(kernel)
         rot = np.ascontiguousarray(rotation, dtype=np.float64)
-        moments = np.zeros((_N_CLASSES, npix, npix, len(POWERS)))
+        moments = _moment_grids((_N_CLASSES, npix, npix, len(POWERS)))
         exact, cross, inside, n_particles = _deposit(
             offset, hsml, weight, rot, float(depth), npix, pitch * scale, LARGE_KERNEL * sigma * pitch * scale / s_per_h,
             s_per_h, kappa4_per_h4, CLASS_WIDTH * sigma**2, float(aperture), moments,
         )
         out = np.zeros((npix_out, npix_out))
-        for k, responses in enumerate(_class_responses(float(field), float(fwhm), int(npix_out), float(pixel_out))):
+        for k, terms in enumerate(_class_responses(float(field), float(fwhm), int(npix_out), float(pixel_out))):
             rows, cols = _occupied(np.any(moments[k] != 0.0, axis=-1))
-            for q, (a, b) in enumerate(POWERS):
-                coeff = (-1.0) ** (a + b) / (math.factorial(a) * math.factorial(b))
-                out += coeff * (responses[b][:, rows] @ moments[k, rows, cols, q] @ responses[a][:, cols].T)
+            grids = np.moveaxis(moments[k, rows, cols], -1, 0)
+            for a in range(ORDER + 1):  # sum over b first: one product by the x response per order a
+                along_y = sum(terms[b][:, rows] @ grids[POWERS.index((a, b))] for b in range(ORDER + 1 - a))
+                out += along_y @ terms[a][:, cols].T
         out /= (pitch * scale) ** 2
         if exact.size:
             x, y = _image_plane(offset, rot, exact)

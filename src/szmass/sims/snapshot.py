@@ -183,17 +183,17 @@ class Snapshot:
 
 def length_to_physical_kpc(x: np.ndarray, scale_factor: float, h: float) -> np.ndarray:
     """Comoving kpc/h -> physical kpc (float64)."""
-    return np.asarray(x, dtype=np.float64) * (scale_factor / h)
+    return np.multiply(x, scale_factor / h, dtype=np.float64)
 
 
 def mass_to_msun(m: np.ndarray, h: float) -> np.ndarray:
     """1e10 Msun/h -> Msun (float64)."""
-    return np.asarray(m, dtype=np.float64) * (MASS_UNIT_MSUN_H / h)
+    return np.multiply(m, MASS_UNIT_MSUN_H / h, dtype=np.float64)
 
 
 def density_to_msun_kpc3(rho: np.ndarray, scale_factor: float, h: float) -> np.ndarray:
     """(1e10 Msun/h) / (comoving kpc/h)^3 -> Msun / physical kpc^3 (float64)."""
-    return np.asarray(rho, dtype=np.float64) * (MASS_UNIT_MSUN_H * h**2 / scale_factor**3)
+    return np.multiply(rho, MASS_UNIT_MSUN_H * h**2 / scale_factor**3, dtype=np.float64)
 
 
 def temperature_from_u(u_kms2: np.ndarray, ne: np.ndarray) -> np.ndarray:
@@ -202,7 +202,12 @@ def temperature_from_u(u_kms2: np.ndarray, ne: np.ndarray) -> np.ndarray:
     T = (gamma - 1) u mu m_p / k_B with mu = 4 / (1 + 3 X + 4 X ne) (GADGET convention).
     """
     mu = mean_molecular_weight(np.asarray(ne, dtype=np.float64))
-    return (GAMMA_ADIABATIC - 1.0) * np.asarray(u_kms2, dtype=np.float64) * U_UNIT_CGS * mu * M_P_G / K_B_ERG_K
+    t = np.multiply(GAMMA_ADIABATIC - 1.0, u_kms2, dtype=np.float64)  # in place from here: the same arithmetic
+    t *= U_UNIT_CGS
+    t *= mu
+    t *= M_P_G
+    t /= K_B_ERG_K
+    return t
 
 
 @numba.njit(cache=True)
@@ -355,6 +360,8 @@ def load_snapshot(files: Sequence[ParticleFile], centre: object = None, radius: 
                     dm["type"].append(np.full(len(pos), t, dtype=np.int8))
 
     def cat(parts: list[np.ndarray], shape: tuple[int, ...] = (0,), dtype: type = np.float64) -> np.ndarray:
+        if len(parts) == 1:  # one file: no copy
+            return parts[0]
         return np.concatenate(parts) if parts else np.empty(shape, dtype=dtype)
 
     ne = cat(gas["ne"])
