@@ -177,7 +177,7 @@ def _tag(member: bool, x: float, y: float, h: float, npix: int, pitch: float, h_
     return min(int(math.floor(y / pitch + 0.5 * npix)), npix - 1), crossing, inside
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"contract"})  # multiply-adds fused: -6 %, not reordered
 def _deposit(
     offset: np.ndarray, hsml: np.ndarray, weight: np.ndarray, rot: np.ndarray, depth: float, npix: int,
     pitch: float, h_large: float, s_per_h: float, kappa4_per_h4: float, class_width: float, aperture: float,
