@@ -14,6 +14,7 @@ from szmass.instrument import (
     overlap_matrix,
     pixel_edges,
     response_matrix,
+    serial_blas,
     window_response_matrix,
 )
 
@@ -195,3 +196,17 @@ def test_window_response_conserves_flux_and_is_cached() -> None:
 def test_pixel_window_bad_input(pixel: float, fwhm: float, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         observe(np.ones((16, 16)), pixel, fwhm_arcmin=fwhm, pixel_window=True)
+
+
+def test_serial_blas_runs_the_products_on_one_thread_and_restores_the_pool() -> None:
+    """Inside serial_blas every BLAS library reports one thread; after it, the previous counts again."""
+    from threadpoolctl import threadpool_info
+
+    before = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    assert before, "numpy should load a BLAS library"
+    with serial_blas():
+        inside = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+        a = np.arange(36.0).reshape(6, 6)
+        np.testing.assert_array_equal(a @ np.eye(6), a)
+    assert set(inside.values()) == {1}
+    assert {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == before

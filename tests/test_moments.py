@@ -8,7 +8,7 @@ from scipy.integrate import quad
 
 from szmass.instrument import FWHM_PER_SIGMA, gaussian_mass, observe, pixel_edges
 from szmass.kernels import projected_kernel
-from szmass.moments import LARGE_KERNEL, kernel_cumulants, square_grid, observe_particles
+from szmass.moments import EXACT_PIXELS, EXACT_RESOLVED, LARGE_KERNEL, exact_pitch, kernel_cumulants, observe_particles, square_grid
 from szmass.sph import project
 
 FWHM, FIELD, NPIX_OUT, PIXEL_OUT = 10.0, 40.0, 24, 1.7  # arcmin: a small field keeps the references cheap
@@ -127,3 +127,16 @@ def test_bad_input_is_refused(change: dict, match: str) -> None:
     args = {"x": np.zeros(2), "y": np.zeros(2), "hsml": np.ones(2), "weight": np.ones(2)} | KW | change
     with pytest.raises(ValueError, match=match):
         observe_particles(**args)
+
+
+def test_exact_pitch_puts_each_particle_on_the_coarsest_grid_that_resolves_it() -> None:
+    """Inside the field: the first grid (FWHM / 10) whatever the size; across the edge: the coarsest of the others
+    on which the support radius spans EXACT_RESOLVED pixels, the finest for the smallest supports."""
+    fwhm, half = 10.0, 20.0
+    inner = [EXACT_RESOLVED * p * fwhm for p in EXACT_PIXELS[1:-1]]  # 4.3', 3.0' for a 10' beam
+    h = np.array([8.0, inner[0], inner[0] - 1e-9, inner[1], inner[1] - 1e-9, 0.5, 0.0])
+    x = half - 0.5 * h  # every support straddles x = +half (the point lies on it)
+    got = exact_pitch(x, np.zeros(h.size), h, half_width=half, fwhm=fwhm)
+    np.testing.assert_array_equal(got, [1, 1, 2, 2, 3, 3, 3])
+    np.testing.assert_array_equal(exact_pitch(np.zeros(3), np.zeros(3), np.array([9.0, 3.0, 0.0]), half_width=half,
+                                              fwhm=fwhm), [0, 0, 0])
