@@ -68,7 +68,7 @@ from scipy.integrate import quad
 from szmass.aperture import aperture_fractions, factor_at
 from szmass.instrument import FWHM_PER_SIGMA, gaussian_mass, pixel_edges, serial_blas, window_response_matrix
 from szmass.kernels import KERNEL_NAMES, kernel_3d, separable_marginal, separable_quadrant
-from szmass.sph import project
+from szmass.sph import chunk_offsets, project
 
 MOMENT_PIXEL: Final[float] = 1.0 / 10.0
 """Pitch of the moment grid, in units of the beam FWHM (module docstring: the error is ~(d / 2 sigma)^6)."""
@@ -212,13 +212,7 @@ def _deposit(
                 in_chunk += weight[p]
         inside[c] = in_chunk
         crossed[c + 1] = n_crossed
-    # offsets: row-major over (row, chunk), so that each row's particles keep their input order
-    start = np.empty((_ROW_CHUNKS, npix + 1), dtype=np.int64)
-    total = 0
-    for r in range(npix + 1):
-        for c in range(_ROW_CHUNKS):
-            start[c, r] = total
-            total += counts[c, r]
+    start, total = chunk_offsets(counts[:, : npix + 1])  # each row's particles keep their input order
     cross_start = np.cumsum(crossed)
     order = np.empty(total, dtype=np.int64)
     cross = np.empty(cross_start[-1], dtype=np.int64)

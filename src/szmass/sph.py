@@ -109,6 +109,20 @@ _CHUNKS: Final[int] = 64
 """Fixed chunks of the particles in the parallel counting passes (the output does not depend on the threads)."""
 
 
+@njit(cache=True)
+def chunk_offsets(count: np.ndarray) -> tuple[np.ndarray, int]:
+    """(offsets, total) of a counting sort done over fixed chunks: ``count[c, b]`` items of chunk c go to bucket b,
+    and ``offsets[c, b]`` is where they start, bucket-major then chunk, so that each bucket keeps the input order
+    whatever the number of threads that fill it."""
+    offsets = np.empty(count.shape, dtype=np.int64)
+    total = 0
+    for b in range(count.shape[1]):
+        for c in range(count.shape[0]):
+            offsets[c, b] = total
+            total += count[c, b]
+    return offsets, total
+
+
 @njit(cache=True, inline="always")
 def _first_tile(box: np.ndarray, p: int, n_tiles_side: int) -> int:
     """Tile of the lower-left pixel of particle ``p``'s box, -1 off the map."""
@@ -130,12 +144,7 @@ def _sort_by_tile(box: np.ndarray, n_tiles_side: int) -> np.ndarray:
             t = _first_tile(box, p, n_tiles_side)
             if t >= 0:
                 count[c, t] += 1
-    fill = np.empty((_CHUNKS, n_tiles), dtype=np.int64)
-    total = 0
-    for t in range(n_tiles):  # tile-major, then chunk: each tile's particles keep their input order
-        for c in range(_CHUNKS):
-            fill[c, t] = total
-            total += count[c, t]
+    fill, total = chunk_offsets(count)
     order = np.empty(total, dtype=np.int64)
     for c in prange(_CHUNKS):
         nxt = fill[c]
@@ -188,16 +197,9 @@ def _tile_lists(box: np.ndarray, n_tiles_side: int) -> tuple[np.ndarray, np.ndar
                     nx = min(box[p, 1], tx * TILE + TILE - 1) - max(box[p, 0], tx * TILE) + 1
                     ny = min(box[p, 3], ty * TILE + TILE - 1) - max(box[p, 2], ty * TILE) + 1
                     chunk_cost[c, t] += 40.0 + 12.0 * (nx + ny) + nx * ny
-    start = np.zeros(n_tiles + 1, dtype=np.int64)
-    fill = np.empty((_CHUNKS, n_tiles), dtype=np.int64)
-    cost = np.zeros(n_tiles)
-    total = 0
-    for t in range(n_tiles):
-        start[t] = total
-        for c in range(_CHUNKS):
-            fill[c, t] = total
-            total += count[c, t]
-            cost[t] += chunk_cost[c, t]
+    fill, total = chunk_offsets(count)
+    start = np.empty(n_tiles + 1, dtype=np.int64)
+    start[:n_tiles] = fill[0]
     start[n_tiles] = total
     members = np.empty(total, dtype=np.int64)
     for c in prange(_CHUNKS):
@@ -208,7 +210,7 @@ def _tile_lists(box: np.ndarray, n_tiles_side: int) -> tuple[np.ndarray, np.ndar
                     t = ty * n_tiles_side + tx
                     members[nxt[t]] = p
                     nxt[t] += 1
-    return start, members, cost
+    return start, members, chunk_cost.sum(axis=0)
 
 
 @njit(cache=True)
@@ -473,4 +475,4 @@ def project(
     )
 
 
-__all__ = ["TILE", "project"]
+__all__ = ["TILE", "chunk_offsets", "project"]
