@@ -73,7 +73,7 @@ def measure(snap_path: Path, n_projections: int, npix: int, route: str, maps_out
     from szmass.cosmology import make_cosmology
     from szmass.instrument import Instrument, observe
     from szmass.sims import read_snapshot
-    from szmass.sims.snapshot import in_spheres
+    from szmass.sims.snapshot import physical_in_spheres
     from szmass.sph import project
     from szmass.ymap import HaloGas, morton_order, pixel_kpc, project_halo, selection_radius_kpc
 
@@ -82,7 +82,7 @@ def measure(snap_path: Path, n_projections: int, npix: int, route: str, maps_out
     one = HaloGas(np.zeros((1, 3)), np.ones(1), np.ones(1), r500_kpc=1.0, d_a_kpc=1.0, label="warm-up")
     one.y500_cyl_arcmin2(*one.prism(0, half_width_kpc=1.0))
     morton_order(np.zeros((1, 3)), 1.0)
-    in_spheres(np.zeros((1, 3)), np.zeros((1, 3)), np.ones(1), 1.0)
+    physical_in_spheres(np.zeros((1, 3), dtype=np.float32), 1.0, 1.0, np.zeros((1, 3)), np.ones(1), 1.0)
     one.observed(0, npix=8, pixel_arcsec=1e3, kernel="wendland_c4", depth_r500=None, instrument=Instrument())
     cosmo = make_cosmology()
     header, main, centre, r500 = main_halo(snap_path)

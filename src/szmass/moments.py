@@ -57,17 +57,18 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 from numpy.polynomial.hermite_e import hermeval
 from scipy.integrate import quad
 
 from szmass.aperture import aperture_fractions, factor_at
 from szmass.instrument import FWHM_PER_SIGMA, gaussian_mass, pixel_edges, serial_blas, window_response_matrix
-from szmass.kernels import KERNEL_NAMES, kernel_3d, separable_marginal, separable_quadrant
+from szmass.kernels import KERNEL_NAMES, N_FINE, kernel_3d, separable_marginal, separable_quadrant
 from szmass.sph import chunk_offsets, project
 
 MOMENT_PIXEL: Final[float] = 1.0 / 10.0
@@ -142,39 +143,57 @@ _ROW_CHUNKS: Final[int] = 256
 number of threads)."""
 
 
+Rows = tuple[float, float, float, float, float, float, float, float, float]
+"""A rotation matrix's entries, row by row (held in registers by the numba loops)."""
+
+
 @njit(cache=True, inline="always")
-def _rotated(offset: np.ndarray, rot: np.ndarray, p: int) -> tuple[float, float, float]:
-    """(x, y, distance along the line of sight) of particle ``p``: the rows of ``rot`` applied to its offset."""
+def rotation_rows(rot: np.ndarray) -> Rows:
+    """The entries of the (3, 3) rotation ``rot``, row by row."""
+    return rot[0, 0], rot[0, 1], rot[0, 2], rot[1, 0], rot[1, 1], rot[1, 2], rot[2, 0], rot[2, 1], rot[2, 2]
+
+
+@njit(cache=True, inline="always")
+def _rotated(offset: np.ndarray, rows: Rows, p: int) -> tuple[float, float, float]:
+    """(x, y, distance along the line of sight) of particle ``p``: the rotation ``rows`` applied to its offset."""
+    r00, r01, r02, r10, r11, r12, r20, r21, r22 = rows
     ox, oy, oz = offset[p, 0], offset[p, 1], offset[p, 2]
-    return (rot[0, 0] * ox + rot[0, 1] * oy + rot[0, 2] * oz, rot[1, 0] * ox + rot[1, 1] * oy + rot[1, 2] * oz,
-            rot[2, 0] * ox + rot[2, 1] * oy + rot[2, 2] * oz)
+    return r00 * ox + r01 * oy + r02 * oz, r10 * ox + r11 * oy + r12 * oz, r20 * ox + r21 * oy + r22 * oz
 
 
 @njit(cache=True, inline="always")
-def prism_member(offset: np.ndarray, hsml: np.ndarray, rot: np.ndarray, depth: float, half_width: float,
+def prism_member(offset: np.ndarray, hsml: np.ndarray, rows: Rows, depth: float, half_width: float,
                  p: int) -> tuple[bool, float, float]:
     """Whether particle ``p`` is in the prism a map sees (centre within +- ``depth`` along the line of sight, the
-    third row of ``rot``; support overlapping the square field of half-width ``half_width``), and its image-plane
-    (x, y)."""
-    x, y, along = _rotated(offset, rot, p)
-    reach = half_width + hsml[p]
-    return abs(along) <= depth and abs(x) < reach and abs(y) < reach, x, y
+    third row of the rotation ``rows``, see :func:`rotation_rows`; support overlapping the square field of
+    half-width ``half_width``), and its image-plane (x, y). Branch-free."""
+    x, y, along = _rotated(offset, rows, p)
+    return _in_prism(x, y, along, hsml[p], depth, half_width), x, y
+
+
+@njit(cache=True, inline="always")
+def _in_prism(x: float, y: float, along: float, h: float, depth: float, half_width: float) -> bool:
+    """:func:`prism_member`'s test for a particle at (x, y, along) of support radius ``h``."""
+    reach = half_width + h
+    return (abs(along) <= depth) & (abs(x) < reach) & (abs(y) < reach)
 
 
 @njit(cache=True, inline="always")
 def _tag(member: bool, x: float, y: float, h: float, npix: int, pitch: float, h_large: float,
-         aperture: float) -> tuple[int, bool, bool]:
-    """(grid row of a prism particle, npix for one projected exactly, npix + 1 outside the prism; whether the
-    aperture's circle crosses its support; whether the support lies wholly inside the circle). Exactly
-    projected: a large kernel (support radius above ``h_large``) or a support that crosses the field's edge."""
-    if not member:
-        return npix + 1, False, False
-    r = math.hypot(x, y)
-    crossing = (r == aperture) if h <= 0.0 else (r + h > aperture and r - h < aperture)
-    inside = not crossing and r < aperture
-    if h > h_large or max(abs(x), abs(y)) + h >= 0.5 * npix * pitch:
-        return npix, crossing, inside
-    return min(int(math.floor(y / pitch + 0.5 * npix)), npix - 1), crossing, inside
+         aperture: float) -> int:
+    """2 (row + (npix + 2) crossing) + inside for a particle at (x, y) of support radius ``h``: row its grid
+    row, npix if projected exactly (a support radius above ``h_large`` or a support the field's edge crosses),
+    npix + 1 outside the prism; crossing 1 if the aperture's circle crosses its support, inside 1 if the
+    support lies wholly inside the circle. Branch-free (vectorised), squared distances (no square root)."""
+    r2 = x * x + y * y
+    low, high = aperture - h, aperture + h  # r - h < aperture < r + h
+    crossing = member & (((h > 0.0) & (high > 0.0) & (r2 < high * high) & ((low < 0.0) | (r2 > low * low)))
+                         | ((h <= 0.0) & (r2 == aperture * aperture)))
+    inside = member & (not crossing) & (aperture > 0.0) & (r2 < aperture * aperture)
+    exact = (h > h_large) | (max(abs(x), abs(y)) + h >= 0.5 * npix * pitch)
+    row = min(int(math.floor(y / pitch + 0.5 * npix)), npix - 1)
+    row = (npix if exact else row) if member else npix + 1
+    return 2 * (row + (npix + 2) * crossing) + inside
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})  # multiply-adds fused: -6 %, not reordered
@@ -199,16 +218,20 @@ def _deposit(
     counts = np.zeros((_ROW_CHUNKS, npix + 2), dtype=np.int64)  # rows, exact, outside
     crossed = np.zeros(_ROW_CHUNKS + 1, dtype=np.int64)
     inside = np.zeros(_ROW_CHUNKS)
+    rows = rotation_rows(rot)
     for c in prange(_ROW_CHUNKS):
+        lo, hi = c * size, min(n, (c + 1) * size)
+        for p in range(lo, hi):  # no reduction, the rotation in registers: this loop vectorises
+            x, y, along = _rotated(offset, rows, p)
+            h = hsml[p]
+            tags[p] = _tag(_in_prism(x, y, along, h, depth, half), x, y, h, npix, pitch, h_large, aperture)
         in_chunk = 0.0
         n_crossed = 0
-        for p in range(c * size, min(n, (c + 1) * size)):
-            member, x, y = prism_member(offset, hsml, rot, depth, half, p)
-            row, crossing, inside_aperture = _tag(member, x, y, hsml[p], npix, pitch, h_large, aperture)
-            tags[p] = row + (npix + 2) * crossing
-            counts[c, row] += 1
-            n_crossed += crossing
-            if inside_aperture:
+        for p in range(lo, hi):
+            code = tags[p] >> 1
+            counts[c, code % (npix + 2)] += 1
+            n_crossed += code >= npix + 2
+            if tags[p] & 1:
                 in_chunk += weight[p]
         inside[c] = in_chunk
         crossed[c + 1] = n_crossed
@@ -220,11 +243,12 @@ def _deposit(
         nxt = start[c].copy()
         k = cross_start[c]
         for p in range(c * size, min(n, (c + 1) * size)):
-            row = tags[p] % (npix + 2)
+            code = tags[p] >> 1
+            row = code % (npix + 2)
             if row <= npix:
                 order[nxt[row]] = p
                 nxt[row] += 1
-            if tags[p] >= npix + 2:
+            if code >= npix + 2:
                 cross[k] = p
                 k += 1
     n_classes = moments.shape[0]
@@ -233,7 +257,7 @@ def _deposit(
         my = np.empty(_ORDER + 1)
         for o in range(start[0, r], start[0, r + 1]):
             p = order[o]
-            x, y, _ = _rotated(offset, rot, p)
+            x, y, _ = _rotated(offset, rows, p)
             x = x / pitch + 0.5 * npix
             y = y / pitch + 0.5 * npix
             i = min(int(math.floor(x)), npix - 1)
@@ -307,8 +331,9 @@ def _image_plane(offset: np.ndarray, rot: np.ndarray, index: np.ndarray) -> tupl
     """Image-plane (x, y) of the particles ``index``, with the arithmetic of :func:`prism_member` (same bits)."""
     x = np.empty(index.size)
     y = np.empty(index.size)
+    rows = rotation_rows(rot)
     for k in prange(index.size):
-        x[k], y[k], _ = _rotated(offset, rot, index[k])
+        x[k], y[k], _ = _rotated(offset, rows, index[k])
     return x, y
 
 
@@ -322,9 +347,8 @@ def _edge_profiles(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.nd
     rank = coeff.size
     profiles = np.zeros((4, npix))
     for e in prange(4):  # one edge per thread, particles in order: the same sums for any number of threads
-        slope = np.empty(rank)
-        lo = np.empty(rank)
-        hi = np.empty(rank)
+        scaled = np.empty(rank)  # c_m S_m'(u)
+        basis = np.empty((npix + 1, rank))  # S_m at the pixel edges along the field's edge
         for p in range(x.size):
             h = hsml[p]
             if h <= 0.0:
@@ -335,18 +359,23 @@ def _edge_profiles(x: np.ndarray, y: np.ndarray, hsml: np.ndarray, weight: np.nd
                 continue
             j0 = max(int(math.floor((along - h) / pitch + 0.5 * npix)), 0)
             j1 = min(int(math.floor((along + h) / pitch + 0.5 * npix)), npix - 1)
-            t = ((j0 - 0.5 * npix) * pitch - along) / h
             for m in range(rank):  # S_m' is even, S_m odd
-                slope[m] = factor_at(slopes, u, m)
-                lo[m] = np.copysign(1.0, t) * factor_at(factors, t, m)
-            for j in range(j0, j1 + 1):
-                t = ((j + 1 - 0.5 * npix) * pitch - along) / h
+                scaled[m] = coeff[m] * factor_at(slopes, u, m)
+            for k in range(j1 - j0 + 2):  # each edge's cell found once, its rank factors in one vector
+                t = ((j0 + k - 0.5 * npix) * pitch - along) / h
+                sign = np.copysign(1.0, t)
+                fine = min(abs(t), 1.0) * N_FINE
+                cell = min(int(fine), N_FINE - 1)
+                f = fine - cell
+                lo, hi, row = factors[cell], factors[cell + 1], basis[k]
+                for m in range(rank):
+                    row[m] = sign * (lo[m] + f * (hi[m] - lo[m]))
+            for k in range(j1 - j0 + 1):
+                lo, hi = basis[k], basis[k + 1]
                 value = 0.0
                 for m in range(rank):
-                    hi[m] = np.copysign(1.0, t) * factor_at(factors, t, m)
-                    value += coeff[m] * slope[m] * (hi[m] - lo[m])
-                    lo[m] = hi[m]
-                profiles[e, j] += weight[p] * value / h
+                    value += scaled[m] * (hi[m] - lo[m])
+                profiles[e, j0 + k] += weight[p] * value / h
     return profiles
 
 
@@ -446,6 +475,18 @@ def _occupied(nonzero: np.ndarray) -> tuple[slice, slice]:
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
+def _class_map(terms: np.ndarray, moments: np.ndarray) -> np.ndarray:
+    """The observed map (npix_out, npix_out) [weight] of one class's ``moments`` (row, column, moment) through its
+    derivative responses ``terms`` (:func:`_class_responses`): sum over a, b of T_b M_ab T_a^T."""
+    rows, cols = _occupied(np.any(moments != 0.0, axis=-1))
+    grids = np.moveaxis(moments[rows, cols], -1, 0)
+    out = np.zeros((terms.shape[1], terms.shape[1]))
+    for a in range(ORDER + 1):  # sum over b first: one product by the x response per order a
+        along_y = sum(terms[b][:, rows] @ grids[POWERS.index((a, b))] for b in range(ORDER + 1 - a))
+        out += along_y @ terms[a][:, cols].T
+    return out
+
+
 def observe_prism(
     offset: np.ndarray,
     hsml: np.ndarray,
@@ -485,13 +526,9 @@ def observe_prism(
             offset, hsml, weight, rot, float(depth), npix, pitch * scale, LARGE_KERNEL * sigma * pitch * scale / s_per_h,
             s_per_h, kappa4_per_h4, CLASS_WIDTH * sigma**2, float(aperture), moments,
         )
-        out = np.zeros((npix_out, npix_out))
-        for k, terms in enumerate(_class_responses(float(field), float(fwhm), int(npix_out), float(pixel_out))):
-            rows, cols = _occupied(np.any(moments[k] != 0.0, axis=-1))
-            grids = np.moveaxis(moments[k, rows, cols], -1, 0)
-            for a in range(ORDER + 1):  # sum over b first: one product by the x response per order a
-                along_y = sum(terms[b][:, rows] @ grids[POWERS.index((a, b))] for b in range(ORDER + 1 - a))
-                out += along_y @ terms[a][:, cols].T
+        responses = _class_responses(float(field), float(fwhm), int(npix_out), float(pixel_out))
+        with ThreadPoolExecutor(max_workers=get_num_threads()) as pool:  # BLAS releases the GIL
+            out = sum(pool.map(_class_map, responses, moments))  # summed in class order
         out /= (pitch * scale) ** 2
         if exact.size:
             x, y = _image_plane(offset, rot, exact)

@@ -53,7 +53,7 @@ from szmass.constants import ARCMIN_PER_RAD, K_B_ERG_K, KPC_CM, M_P_G, ME_C2_ERG
 from szmass.cosmology import angular_diameter_distance_kpc
 from szmass.instrument import Instrument
 from szmass.logs import progress
-from szmass.moments import observe_prism, prism_member
+from szmass.moments import observe_prism, prism_member, rotation_rows
 from szmass.rotations import N_PROJECTIONS, rotation_matrix
 from szmass.sph import project
 
@@ -428,11 +428,12 @@ def _select_prism(
     """
     n = offset.shape[0]
     size = (n + _SELECT_CHUNKS - 1) // _SELECT_CHUNKS
+    rows = rotation_rows(rot)
     counts = np.zeros(_SELECT_CHUNKS + 1, dtype=np.int64)
     for c in prange(_SELECT_CHUNKS):
         k = 0
         for p in range(c * size, min(n, (c + 1) * size)):
-            if prism_member(offset, hsml, rot, depth, half_width, p)[0]:
+            if prism_member(offset, hsml, rows, depth, half_width, p)[0]:
                 k += 1
         counts[c + 1] = k
     start = np.cumsum(counts)
@@ -442,7 +443,7 @@ def _select_prism(
     for c in prange(_SELECT_CHUNKS):
         k = start[c]
         for p in range(c * size, min(n, (c + 1) * size)):
-            member, x, y = prism_member(offset, hsml, rot, depth, half_width, p)
+            member, x, y = prism_member(offset, hsml, rows, depth, half_width, p)
             if member:
                 xs[k] = x
                 ys[k] = y

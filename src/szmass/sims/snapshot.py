@@ -210,31 +210,64 @@ def temperature_from_u(u_kms2: np.ndarray, ne: np.ndarray) -> np.ndarray:
     return t
 
 
-@numba.njit(cache=True)
-def _in_spheres(pos: np.ndarray, centres: np.ndarray, r2: np.ndarray, box: float) -> np.ndarray:
-    """Mask of rows of ``pos`` within sqrt(r2[k]) of any ``centres[k]`` (minimum image in a box of side ``box``)."""
-    n = pos.shape[0]
-    out = np.zeros(n, dtype=np.bool_)
-    for i in range(n):
-        for k in range(centres.shape[0]):
-            d2 = 0.0
-            for j in range(3):
-                d = pos[i, j] - centres[k, j]
-                d -= box * math.floor(d / box + 0.5)
-                d2 += d * d
-            if d2 <= r2[k]:
-                out[i] = True
-                break
-    return out
+_SELECT_CHUNKS = 256
+"""Fixed chunks of the particles in :func:`physical_in_spheres`'s parallel passes (the result does not depend
+on the number of threads)."""
 
 
-def in_spheres(pos: np.ndarray, centres: np.ndarray, radii: np.ndarray, box: float) -> np.ndarray:
-    """Boolean mask of particles at ``pos`` (N, 3) within ``radii`` (n,) of any of ``centres`` (n, 3).
+@numba.njit(cache=True, inline="always")
+def _inside(x: float, y: float, z: float, centres: np.ndarray, r2: np.ndarray, box: float) -> bool:
+    """Whether (x, y, z) lies within sqrt(r2[k]) of any ``centres[k]`` (minimum image in a box of side ``box``)."""
+    for k in range(centres.shape[0]):
+        d = x - centres[k, 0]
+        d -= box * math.floor(d / box + 0.5)
+        d2 = d * d
+        d = y - centres[k, 1]
+        d -= box * math.floor(d / box + 0.5)
+        d2 += d * d
+        d = z - centres[k, 2]
+        d -= box * math.floor(d / box + 0.5)
+        d2 += d * d
+        if d2 <= r2[k]:
+            return True
+    return False
 
-    Distances use the minimum image in a periodic box of side ``box``; all lengths in one unit.
-    """
-    return _in_spheres(np.ascontiguousarray(pos, dtype=np.float64), np.ascontiguousarray(centres, dtype=np.float64),
-                       np.asarray(radii, dtype=np.float64) ** 2, float(box))
+
+@numba.njit(cache=True, parallel=True)
+def _physical_in_spheres(raw: np.ndarray, factor: float, centres: np.ndarray, r2: np.ndarray,
+                         box: float) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 ``raw * factor`` of the rows inside the spheres, mask of those rows): counted, then written, in
+    parallel over fixed chunks."""
+    n = raw.shape[0]
+    size = (n + _SELECT_CHUNKS - 1) // _SELECT_CHUNKS
+    mask = np.zeros(n, dtype=np.bool_)
+    kept = np.zeros(_SELECT_CHUNKS + 1, dtype=np.int64)
+    for c in numba.prange(_SELECT_CHUNKS):
+        for i in range(c * size, min(n, (c + 1) * size)):
+            x, y, z = np.float64(raw[i, 0]) * factor, np.float64(raw[i, 1]) * factor, np.float64(raw[i, 2]) * factor
+            if _inside(x, y, z, centres, r2, box):
+                mask[i] = True
+                kept[c + 1] += 1
+    start = np.cumsum(kept)
+    pos = np.empty((start[-1], 3))
+    for c in numba.prange(_SELECT_CHUNKS):
+        k = start[c]
+        for i in range(c * size, min(n, (c + 1) * size)):
+            if mask[i]:
+                for j in range(3):
+                    pos[k, j] = np.float64(raw[i, j]) * factor
+                k += 1
+    return pos, mask
+
+
+def physical_in_spheres(raw_pos: np.ndarray, scale_factor: float, h: float, centres: np.ndarray, radii: np.ndarray,
+                        box: float) -> tuple[np.ndarray, np.ndarray]:
+    """The particles of comoving positions ``raw_pos`` (N, 3) [kpc/h, as stored] within ``radii`` (n,) of any of
+    ``centres`` (n, 3) [physical kpc]: (their positions in physical kpc, float64 as
+    :func:`length_to_physical_kpc` gives them; boolean mask of the selected rows). Distances use the minimum
+    image in a periodic box of side ``box`` [physical kpc]. One parallel pass, no full-size float64 copy."""
+    return _physical_in_spheres(raw_pos, scale_factor / h, np.ascontiguousarray(centres, dtype=np.float64),
+                                np.asarray(radii, dtype=np.float64) ** 2, float(box))
 
 
 def _spheres(centre: object, radius: object, box_kpc: float, where: Path) -> tuple[np.ndarray, np.ndarray] | None:
@@ -330,11 +363,10 @@ def load_snapshot(files: Sequence[ParticleFile], centre: object = None, radius: 
     dm: dict[str, list[np.ndarray]] = {k: [] for k in ("pos", "mass", "type")}
 
     def select(f: ParticleFile, ptype: int) -> tuple[np.ndarray, np.ndarray | None]:
-        pos = length_to_physical_kpc(_checked(f, "POS", ptype, None), a, h)
+        raw = _checked(f, "POS", ptype, None)
         if spheres is None:
-            return pos, None
-        mask = in_spheres(pos, *spheres, box_kpc)
-        return pos[mask], mask
+            return length_to_physical_kpc(raw, a, h), None
+        return physical_in_spheres(raw, a, h, *spheres, box_kpc)
 
     for f in files:
         fh = f.header
