@@ -202,8 +202,9 @@ def _deposit(
     pitch: float, h_large: float, s_per_h: float, kappa4_per_h4: float, class_width: float, aperture: float,
     moments: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """One pass over the gas of a halo for one line of sight (rotation ``rot``): add the moments (about their
-    pixel's centre, in pixel units) of the prism's particles to ``moments`` (class, row, column, moment).
+    """One pass over the gas of a halo for one line of sight (rotation ``rot``): write the moments (about their
+    pixel's centre, in pixel units) of the prism's particles to ``moments`` (class, row, column, moment), each
+    row zeroed by the thread that fills it.
 
     Returns (indices of the prism particles left to the exact projection, indices of those the circle of
     radius ``aperture`` crosses, weight of those wholly inside it, number of prism particles); indices in
@@ -253,6 +254,7 @@ def _deposit(
                 k += 1
     n_classes = moments.shape[0]
     for r in prange(npix):
+        moments[:, r] = 0.0
         mx = np.empty(_ORDER + 1)
         my = np.empty(_ORDER + 1)
         for o in range(start[0, r], start[0, r + 1]):
@@ -428,13 +430,12 @@ _WORKSPACE = threading.local()
 
 
 def _moment_grids(shape: tuple[int, ...]) -> np.ndarray:
-    """Zeroed moment grids of ``shape``, the same buffer for every call of a thread while the shape stays: a fresh
-    21.5 MB array per line of sight cost the kernel's zeroing and page faults, ~25 ms (a quarter of the deposit)."""
+    """Moment grids of ``shape`` (uninitialised: :func:`_deposit` zeroes them), the same buffer for every call of
+    a thread while the shape stays: a fresh 21.5 MB array per line of sight cost the kernel's zeroing and page
+    faults, ~25 ms (a quarter of the deposit)."""
     grids = getattr(_WORKSPACE, "grids", None)
     if grids is None or grids.shape != shape:
-        grids = _WORKSPACE.grids = np.zeros(shape)
-    else:
-        grids.fill(0.0)
+        grids = _WORKSPACE.grids = np.empty(shape)
     return grids
 
 
@@ -479,7 +480,7 @@ def _class_map(terms: np.ndarray, moments: np.ndarray) -> np.ndarray:
     """The observed map (npix_out, npix_out) [weight] of one class's ``moments`` (row, column, moment) through its
     derivative responses ``terms`` (:func:`_class_responses`): sum over a, b of T_b M_ab T_a^T."""
     rows, cols = _occupied(np.any(moments != 0.0, axis=-1))
-    grids = np.moveaxis(moments[rows, cols], -1, 0)
+    grids = np.ascontiguousarray(np.moveaxis(moments[rows, cols], -1, 0))  # one copy, then BLAS reads them as they are
     out = np.zeros((terms.shape[1], terms.shape[1]))
     for a in range(ORDER + 1):  # sum over b first: one product by the x response per order a
         along_y = sum(terms[b][:, rows] @ grids[POWERS.index((a, b))] for b in range(ORDER + 1 - a))
@@ -527,8 +528,10 @@ def observe_prism(
             s_per_h, kappa4_per_h4, CLASS_WIDTH * sigma**2, float(aperture), moments,
         )
         responses = _class_responses(float(field), float(fwhm), int(npix_out), float(pixel_out))
+        out = np.zeros((npix_out, npix_out))
         with ThreadPoolExecutor(max_workers=get_num_threads()) as pool:  # BLAS releases the GIL
-            out = sum(pool.map(_class_map, responses, moments))  # summed in class order
+            for class_map in pool.map(_class_map, responses, moments):  # summed in class order
+                out += class_map
         out /= (pitch * scale) ** 2
         if exact.size:
             x, y = _image_plane(offset, rot, exact)
