@@ -140,3 +140,38 @@ def test_exact_pitch_puts_each_particle_on_the_coarsest_grid_that_resolves_it() 
     np.testing.assert_array_equal(got, [1, 1, 2, 2, 3, 3, 3])
     np.testing.assert_array_equal(exact_pitch(np.zeros(3), np.zeros(3), np.array([9.0, 3.0, 0.0]), half_width=half,
                                               fwhm=fwhm), [0, 0, 0])
+
+
+def test_the_deposit_classes_follow_their_definition() -> None:
+    """The deposit's branch-free tag (squared distances, no square root) against the definitions with the
+    distance r = hypot(x, y): the circle of radius A crosses a support of radius h > 0 when r - h < A < r + h
+    (a point when r = A), the support lies inside it when r + h <= A; the row is the grid row of y, npix for a
+    kernel above h_large or a support that reaches the field's edge, npix + 1 outside the prism. Random
+    particles (none within 1e-9 of a boundary) and the limiting cases: a point on the circle, a support larger
+    than the circle around its centre, a support touching the circle, no aperture (A = -inf)."""
+    from szmass.moments import _tag
+
+    npix, pitch, h_large = 16, 1.0, 3.0
+    half = 0.5 * npix * pitch
+
+    def expected(member: bool, x: float, y: float, h: float, aperture: float) -> int:
+        if not member:
+            return 2 * (npix + 1)
+        r = float(np.hypot(x, y))
+        crossing = (r == aperture) if h <= 0.0 else (r + h > aperture and r - h < aperture)
+        inside = not crossing and r < aperture
+        row = min(int(np.floor(y / pitch + 0.5 * npix)), npix - 1)
+        if h > h_large or max(abs(x), abs(y)) + h >= half:
+            row = npix
+        return 2 * (row + (npix + 2) * crossing) + inside
+
+    rng = np.random.default_rng(7)
+    draws = rng.uniform([-9, -9, 0, 0.5], [9, 9, 4, 6], (4000, 4))  # x, y, h, A
+    cases = [(bool(m), *v) for m, v in zip(rng.random(4000) < 0.9, draws)]
+    cases = [c for c in cases if min(abs(np.hypot(c[1], c[2]) - c[4] + s * c[3]) for s in (-1, 0, 1)) > 1e-9]
+    cases += [(True, 3.0, 4.0, 0.0, 5.0), (True, 0.0, 0.0, 6.0, 2.0), (True, 0.5, 0.0, 2.0, 2.0),
+              (True, 1.0, 0.0, 1.0, 2.0), (True, 1.0, 1.0, 0.5, -np.inf), (False, 1.0, 1.0, 0.5, 2.0)]
+    got = [_tag(m, x, y, h, npix, pitch, h_large, a) for m, x, y, h, a in cases]
+    assert got == [expected(m, x, y, h, a) for m, x, y, h, a in cases]
+    codes = np.array(got)
+    assert {0, 1} <= set(codes % 2) and np.any(codes // 2 >= npix + 2)  # every class is reached
