@@ -120,6 +120,9 @@ def test_schema_errors_are_one_line_each(tmp_path):
          "studies.train_size.redshift_range: [0.4, 0.2] is not (z_min, z_max) with z_min < z_max"),
         ({"planck": {"noise_std_map": "std.fits", "noise_cl": "cl.txt"}},
          "planck.noise_std_map: std.fits does not exist"),
+        ({"studies": {"cross_model": {"dataset": "hires"}}},
+         "studies.cross_model.dataset: hires needs ymaps.save_hires: true (the high-resolution maps are kept only "
+         "then); set it, or dataset: clean"),
     ],
 )
 def test_value_errors_name_the_key(tmp_path, sections, expected):

@@ -141,6 +141,9 @@ def _study_problems(config: Mapping[str, Any], redshifts: Sequence[float]) -> li
     if "redshift_edges" in studies.get("cross_model", {}):
         problems += _edge_problems("studies.cross_model.redshift_edges", studies["cross_model"]["redshift_edges"],
                                    enabled("cross_model"))
+    if studies.get("cross_model", {}).get("dataset") == "hires" and not config.get("ymaps", {}).get("save_hires"):
+        problems.append("studies.cross_model.dataset: hires needs ymaps.save_hires: true (the high-resolution maps "
+                        "are kept only then); set it, or dataset: clean")
     for study in (name for name, keys in STUDY_KEYS.items() if "redshift_range" in keys):
         z_range = studies.get(study, {}).get("redshift_range")
         if z_range is not None and not z_range[0] < z_range[1]:

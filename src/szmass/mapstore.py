@@ -234,7 +234,7 @@ def open_maps(path: str | os.PathLike[str], *, need: Iterable[str] = ()) -> xr.D
     return ds.reset_coords(coords)[data + coords].set_coords(coords)
 
 
-def _settings(ds: xr.Dataset) -> dict[str, Any]:
+def map_settings(ds: xr.Dataset) -> dict[str, Any]:
     """A store's map settings (its attributes without the job identity and the job's provenance)."""
     return {k: v for k, v in ds.attrs.items() if k not in JOB_ATTRS and k != "provenance"}
 
@@ -260,10 +260,10 @@ def gather(part_paths: Sequence[str | os.PathLike[str]], out_path: str | os.Path
     for a, b in zip(parts, parts[1:]):
         if a[:3] == b[:3]:
             raise ValueError(f"part files {a[3]} and {b[3]} are the same job {a[:3]}")
-    settings = _settings(parts[0][4])
+    settings = map_settings(parts[0][4])
     for *_, path, ds in parts[1:]:
-        if _settings(ds) != settings:
-            raise ValueError(f"part file {path}: map settings {_settings(ds)} differ from {parts[0][3]}'s {settings}")
+        if map_settings(ds) != settings:
+            raise ValueError(f"part file {path}: map settings {map_settings(ds)} differ from {parts[0][3]}'s {settings}")
     per_halo = len(settings["projections"])
     shape = parts[0][4]["y"].shape[1:]
     with atomic_path(out_path, directory=True) as tmp:

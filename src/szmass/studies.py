@@ -27,8 +27,9 @@ summarises them here; ``workflow/rules/studies.smk`` wires them up; their settin
   training runs of that model never see them; the same regions land in the test set of every model when
   the identity is the region and the models simulate the same regions (THE THREE HUNDRED). The paper's
   set-up is training and testing at z = 0 (``redshift_edges`` around the lowest snapshot only) and counting
-  the test clusters above log10 M500 of about 14.7 (``min_log10_m500``); it trained on the high-resolution
-  maps, which the map stores do not keep, so here the networks see the 96 x 96 maps of the other studies.
+  the test clusters above log10 M500 of about 14.7 (``min_log10_m500``) on its high-resolution maps: the
+  study's ``dataset: hires`` (:mod:`szmass.hiresmaps`, the kept high-resolution maps on the network's grid
+  with no beam).
 """
 
 from __future__ import annotations

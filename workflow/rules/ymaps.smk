@@ -49,3 +49,24 @@ rule clean_maps:
         mem_mb=per_attempt(8000),
     script:
         "../scripts/gather_maps.py"
+
+
+rule hires_maps:
+    """The high-resolution data set (ymaps.save_hires): every clean map's high-resolution map averaged onto the
+    network's input grid with no beam, with the clean store's coordinates (szmass.hiresmaps); the cross-model
+    study trains on it with studies.cross_model.dataset: hires, as the paper trained on its high-resolution maps."""
+    input:
+        clean="results/maps/clean.zarr",
+        hires=[f"results/maps/hires/{sim}/{r:04d}_c{c}" for sim in SIMS for r, c in region_chunks(sim)] if SAVE_HIRES else [],
+    output:
+        directory("results/maps/hires.zarr"),
+    log:
+        "logs/hires_maps.log",
+    benchmark:
+        "benchmarks/out/hires_maps.tsv"
+    conda:
+        "../../envs/maps.yaml"
+    resources:
+        mem_mb=per_attempt(8000),
+    script:
+        "../scripts/hires_maps.py"
