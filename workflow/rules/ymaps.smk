@@ -12,7 +12,7 @@ rule project_maps:
     output:
         **({"hires": directory("results/maps/hires/{sim}/{region}_c{chunk}")} if SAVE_HIRES else {}),
         maps=directory("results/maps/parts/{sim}/{region}_c{chunk}"),
-        # the high-resolution maps only on request (ymaps.save_hires), for inspection
+        # the high-resolution maps only on request (ymaps.save_hires): for inspection and results/maps/hires.zarr
     log:
         "logs/project_maps/{sim}/{region}_c{chunk}.log",
     benchmark:
@@ -57,7 +57,11 @@ rule hires_maps:
     study trains on it with studies.cross_model.dataset: hires, as the paper trained on its high-resolution maps."""
     input:
         clean="results/maps/clean.zarr",
-        hires=[f"results/maps/hires/{sim}/{r:04d}_c{c}" for sim in SIMS for r, c in region_chunks(sim)] if SAVE_HIRES else [],
+        hires=(
+            [f"results/maps/hires/{sim}/{r:04d}_c{c}" for sim in SIMS for r, c in region_chunks(sim)]
+            if SAVE_HIRES
+            else []
+        ),
     output:
         directory("results/maps/hires.zarr"),
     log:
