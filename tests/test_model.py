@@ -22,7 +22,9 @@ from szmass.architecture import POOLINGS
 from szmass.model import (
     PAPER_ARCHITECTURE,
     Architecture,
+    average_models,
     build_cnn,
+    input_moments,
     with_standardisation,
 )
 from szmass.published import (
@@ -329,3 +331,25 @@ def test_not_keras_weights_raises_naming_file(tmp_path: Path) -> None:
         load_published_cnn(bad)
     with pytest.raises(FileNotFoundError, match="bestmodel-2.h5"):
         load_published_cnn(tmp_path / "bestmodel-2.h5")
+
+
+def test_average_of_models_with_their_own_standardisations(tmp_path: Path) -> None:
+    """The mean estimator's model: the mean of the members' log10 M on raw maps, each member standardising
+    with its own constants (three differ by up to 2x here), exposing the first's; saved, it predicts the same
+    in a process that imports keras only."""
+    npix = 32
+    members = []
+    for k, (mean, std) in enumerate(((1e-6, 4e-6), (2e-6, 6e-6), (0.5e-6, 8e-6))):
+        cnn = build_cnn(input_shape=(npix, npix, 1), seed=k, architecture=Architecture(pooling="weighted"))
+        members.append(with_standardisation(cnn, mean, std, output_offset=0.1 * k))
+    x = (1e-6 + 5e-6 * np.random.default_rng(4).standard_normal((6, npix, npix, 1))).astype(np.float32)
+    each = np.stack([m.predict_on_batch(x) for m in members])
+    assert np.ptp(each, axis=0).min() > 1e-3  # the members differ, so the mean is a test
+    model = average_models(members)
+    assert input_moments(model) == pytest.approx((1e-6, 4e-6), rel=1e-12)
+    np.testing.assert_allclose(model.predict_on_batch(x), each.mean(axis=0), rtol=0, atol=2e-6)  # float32 of ~1
+    model.save(tmp_path / "best.keras")
+    np.testing.assert_allclose(predict_with_plain_keras(tmp_path / "best.keras", x, tmp_path), each.mean(axis=0),
+                               rtol=0, atol=2e-6)
+    with pytest.raises(ValueError, match="no models"):
+        average_models([])

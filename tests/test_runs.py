@@ -4,11 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from szmass.runs import ALL_PASSING, ALL_RUNS, compare_estimates, ensemble_predictions, selected_predictions
+from szmass.runs import ALL_PASSING, ALL_RUNS, compare_estimates, ensemble_predictions, estimate_predictions
 
 
-def make_runs(tmp_path, cnn_by_run, passed, selected, *, zbin=1, test_maps=(3, 7, 9), true=(14.0, 14.5, 15.0)):
-    """Run directories whose predictions.csv hold two training maps and the given test maps."""
+def make_runs(tmp_path, cnn_by_run, passed, selected, *, zbin=1, test_maps=(3, 7, 9), true=(14.0, 14.5, 15.0),
+              estimate=None):
+    """Run directories whose predictions.csv hold two training maps and the given test maps; the selection
+    table has an ``estimate`` column when it is given (without: a table written before it existed)."""
     dirs = []
     for k, cnn in enumerate(cnn_by_run):
         run = tmp_path / f"z{zbin}" / f"seed{k}"
@@ -22,20 +24,38 @@ def make_runs(tmp_path, cnn_by_run, passed, selected, *, zbin=1, test_maps=(3, 7
         }).to_csv(run / "predictions.csv", index=False)
         dirs.append(str(run))
     path = tmp_path / f"z{zbin}" / "selection.csv"
-    pd.DataFrame({"run_dir": dirs, "passed": passed, "selected": selected}).to_csv(path, index=False)
+    table = pd.DataFrame({"run_dir": dirs, "passed": passed, "selected": selected})
+    if estimate is not None:
+        table["estimate"] = estimate
+    table.to_csv(path, index=False)
     return path
 
 
 def test_selected_run_and_ensemble_of_passing_runs(tmp_path):
     cnn = [(14.1, 14.4, 15.0), (14.3, 14.6, 15.2), (13.0, 13.0, 13.0)]
     path = make_runs(tmp_path, cnn, passed=[True, True, False], selected=[False, True, False])
-    sel = selected_predictions({1: path})
+    sel = estimate_predictions({1: path})
     assert sel["map"].tolist() == [3, 7, 9] and (sel["zbin"] == 1).all()
     np.testing.assert_allclose(sel["log10_M_cnn"], cnn[1])
     ens = ensemble_predictions({1: path})
     np.testing.assert_allclose(ens["log10_M_cnn"], [14.2, 14.5, 15.1])  # mean of the two passing runs
     np.testing.assert_allclose(ens["log10_M_cnn_std"], np.full(3, np.sqrt(0.02)))  # ddof = 1 of a 0.2 gap
     assert (ens["n_runs"] == 2).all() and (ens["members"] == ALL_PASSING).all()
+
+
+def test_mean_estimate_of_every_run(tmp_path):
+    """training.estimator: mean: the bin's masses are the mean over the runs marked ``estimate`` (all of them,
+    a failing one included), whatever the rule selected; the ensemble stays that of the passing runs."""
+    cnn = [(14.1, 14.4, 15.0), (14.3, 14.6, 15.2), (13.8, 14.2, 14.5)]
+    path = make_runs(tmp_path, cnn, passed=[True, True, False], selected=[False, True, False], estimate=[True] * 3)
+    est = estimate_predictions({1: path})
+    np.testing.assert_allclose(est["log10_M_cnn"], np.mean(cnn, axis=0))
+    assert (est["run_dir"] == str(tmp_path / "z1")).all()
+    np.testing.assert_allclose(ensemble_predictions({1: path})["log10_M_cnn"], [14.2, 14.5, 15.1])
+    # marked as the selected estimator writes it: the selected run alone
+    path = make_runs(tmp_path / "sel", cnn, passed=[True, True, False], selected=[False, True, False],
+                     estimate=[False, True, False])
+    np.testing.assert_allclose(estimate_predictions({1: path})["log10_M_cnn"], cnn[1])
 
 
 def test_ensemble_falls_back_to_all_runs(tmp_path):
@@ -58,7 +78,7 @@ def test_runs_with_different_test_maps_are_refused(tmp_path):
 def test_selection_without_a_selected_run_is_refused(tmp_path):
     path = make_runs(tmp_path, [(14.0, 14.0, 14.0)], passed=[True], selected=[False])
     with pytest.raises(ValueError, match="exactly one selected run"):
-        selected_predictions({1: path})
+        estimate_predictions({1: path})
 
 
 def test_compare_estimates_by_hand():

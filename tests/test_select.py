@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import matplotlib.image
 import numpy as np
 import pandas as pd
@@ -108,3 +109,28 @@ def test_pass_counts_and_figure(tmp_path: Path) -> None:
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500
     assert image[..., :3].std() > 0.05  # not blank
+
+
+def test_mean_estimator_averages_every_run(tmp_path: Path) -> None:
+    """training.estimator: mean: the rule's table is unchanged (the same run selected), every run is marked as
+    the estimate, and best.keras predicts the mean of every run's model.keras, the failing run's included."""
+    from szmass.model import build_cnn, with_standardisation
+
+    flat = np.zeros(N_BINS)
+    runs = [write_run(tmp_path / f"seed{k}", flat + b, np.full(N_BINS, s))
+            for k, (b, s) in enumerate([(0.0, 0.04), (0.1, 0.02), (0.02, 0.06)])]
+    models = [with_standardisation(build_cnn(seed=k), 1e-6, 5e-6, output_offset=0.2 * k) for k in range(3)]
+    for run, model in zip(runs, models):
+        model.save(run / "model.keras")
+    table, winner = select_model(runs, out_dir=tmp_path / "z1", estimator="mean")
+    assert winner == runs[0] and list(table["passed"]) == [True, False, True]
+    assert table["estimate"].all()
+    x = (1e-6 + 5e-6 * np.random.default_rng(0).standard_normal((4, 96, 96, 1))).astype(np.float32)
+    best = keras.saving.load_model(tmp_path / "z1" / "best.keras", compile=False)
+    expected = np.mean([m.predict_on_batch(x) for m in models], axis=0)
+    np.testing.assert_allclose(best.predict_on_batch(x), expected, rtol=0, atol=2e-6)
+    assert np.ptp(expected) > 0 and abs(float(expected.mean()) - float(models[0].predict_on_batch(x).mean())) > 0.1
+    selected, _ = select_model(runs, estimator="selected")
+    assert list(selected["estimate"]) == [True, False, False]
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        select_model(runs, estimator="median")

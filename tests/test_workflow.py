@@ -150,6 +150,13 @@ def test_stale_reruns(run):
     changed.write_text(yaml.safe_dump(cfg))
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", snakemake(run, "-n", "--configfile", str(changed)).stdout, re.MULTILINE))
     assert int(jobs["train"]) == 16 and "project_maps" not in jobs and "simulate" not in jobs
+    # another estimator reuses every trained run: the selections and what reads them only
+    cfg["training"]["learning_rate"] = yaml.safe_load((run / "ci.yaml").read_text())["training"]["learning_rate"]
+    cfg["training"]["estimator"] = "mean"
+    changed.write_text(yaml.safe_dump(cfg))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", snakemake(run, "-n", "--configfile", str(changed)).stdout, re.MULTILINE))
+    assert "train" not in jobs and jobs["select_model"] == "8" and jobs["test_predictions"] == "2"
+    assert jobs["sky_predictions"] == "1" and jobs["catalogue"] == "1"
 
 
 def test_full_scale_dag(tmp_path):

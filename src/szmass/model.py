@@ -15,6 +15,8 @@ The network of each :class:`szmass.architecture.Architecture` (the paper's by de
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
@@ -121,4 +123,39 @@ def with_standardisation(
     out = cnn(standardise(raw))
     if output_offset != 0.0:
         out = keras.layers.Rescaling(scale=1.0, offset=float(output_offset), name="to_msun")(out)
+    return keras.Model(raw, out, name=name)
+
+
+def input_moments(model: keras.Model) -> tuple[float, float]:
+    """(mean, std) [Compton y] of the training maps' pixels, from the model's standardisation layer
+    (scale 1 / std, offset -mean / std)."""
+    layer = next((layer for layer in model.layers if layer.name == STANDARDISE_LAYER), None)
+    if not isinstance(layer, keras.layers.Rescaling) or not float(layer.scale) > 0:
+        raise ValueError(f"model {model.name!r}: no Rescaling layer {STANDARDISE_LAYER!r} with a scale > 0; expected "
+                         "a full model standardising raw y-maps (szmass.model.with_standardisation)")
+    std = 1.0 / float(layer.scale)
+    return -float(layer.offset) * std, std
+
+
+def average_models(models: Sequence[keras.Model], *, name: str = "mean_log10_mass") -> keras.Model:
+    """One model whose output is the mean of the outputs of ``models`` (each a full model, raw y-map -> log10
+    of a mass [Msun], e.g. the seeded runs of one redshift bin): the ``mean`` estimator of
+    :func:`szmass.select.select_model`.
+
+    Each member keeps its own standardisation. The composite exposes the first member's as its top-level
+    "standardise" layer (so :func:`input_moments` reads it) and undoes it before the members, which costs
+    float32 rounding only (~1e-7 of the map). Standard Keras layers (``Rescaling``, ``Average``), so the saved
+    model loads without szmass. The members are renamed ``run0``, ``run1``, ... (their layers are shared).
+    """
+    if not models:
+        raise ValueError("average_models: no models given")
+    mean, std = input_moments(models[0])
+    raw = keras.Input(shape=models[0].input_shape[1:], name="y")
+    standardised = keras.layers.Rescaling(scale=1.0 / std, offset=-mean / std, name=STANDARDISE_LAYER)(raw)
+    restored = keras.layers.Rescaling(scale=std, offset=mean, name="unstandardise")(standardised)
+    outputs = []
+    for k, member in enumerate(models):
+        member.name = f"run{k}"
+        outputs.append(member(restored))
+    out = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="mean")(outputs)
     return keras.Model(raw, out, name=name)

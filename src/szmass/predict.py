@@ -43,7 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 
 import szmass.model
 from szmass.fitsio import open_fits
-from szmass.model import STANDARDISE_LAYER
+from szmass.model import input_moments  # noqa: F401  (re-exported)
 from szmass.published import REDSHIFT_EDGES, WEIGHT_FILE, check_edges, load_published, redshift_bins
 from szmass.rundir import BIN_EDGES_FILE, read_bin_edges, read_target_mass, write_bin_edges  # noqa: F401  (re-exported)
 from szmass.sbi import POSTERIOR_FILE, PosteriorPairs, read_posterior_pairs
@@ -82,17 +82,6 @@ class Cutouts:
     redshifts: NDArray[np.float64]
     labels: list[str]
 
-
-
-def input_moments(model: keras.Model) -> tuple[float, float]:
-    """(mean, std) [Compton y] of the training maps' pixels, from the model's standardisation layer
-    (scale 1 / std, offset -mean / std)."""
-    layer = next((layer for layer in model.layers if layer.name == STANDARDISE_LAYER), None)
-    if not isinstance(layer, keras.layers.Rescaling) or not float(layer.scale) > 0:
-        raise ValueError(f"model {model.name!r}: no Rescaling layer {STANDARDISE_LAYER!r} with a scale > 0; expected "
-                         "a full model standardising raw y-maps (szmass.model.with_standardisation)")
-    std = 1.0 / float(layer.scale)
-    return -float(layer.offset) * std, std
 
 
 def load_run_model(path: Path) -> keras.Model:

@@ -15,9 +15,11 @@ or :func:`szmass.ensemble.train_ensemble`):
 A bin directory (``results/models/{dataset}/z{bin}/``, written by :func:`szmass.select.select_model`):
 
 * ``selection.csv`` (:data:`SELECTION_FILE`): one row per run: run_dir, mean_1..mean_n and std_1..std_n
-  (relative error per M_CNN bin), max_abs_mean, sum_std, passed, selected, rule; readers need
-  :data:`SELECTION_COLUMNS`, and exactly one run is selected;
-* ``best.keras`` (:data:`BEST_MODEL_FILE`): a copy of the selected run's ``model.keras``.
+  (relative error per M_CNN bin), max_abs_mean, sum_std, passed, selected, rule, estimate (the runs behind
+  the bin's masses, ``training.estimator``); readers need :data:`SELECTION_COLUMNS`, and exactly one run is
+  selected;
+* ``best.keras`` (:data:`BEST_MODEL_FILE`): a copy of the selected run's ``model.keras``, or with the
+  ``mean`` estimator one model averaging every run's (:func:`szmass.model.average_models`).
 
 A data set's model directory (``results/models/{dataset}/``, read by :func:`szmass.predict.load_models`):
 ``z1/best.keras ... zN/best.keras`` and ``redshift_bins.json`` (:data:`BIN_EDGES_FILE`,

@@ -1,5 +1,6 @@
-"""The trained runs of a data set as prediction tables: the selected run of each redshift bin, and the
-ensemble of runs that pass the selection (docs/architecture.md, stage 8).
+"""The trained runs of a data set as prediction tables: the estimate of each redshift bin (its selected run,
+or the mean of its runs, ``training.estimator``), and the ensemble of runs that pass the selection
+(docs/architecture.md, stage 8).
 
 A bin's runs share one test set (drawn with the bin's test seed, :mod:`szmass.splits`), so their test
 predictions line up map by map. The *ensemble estimate* of a test map is the mean of log10 M_CNN over
@@ -30,14 +31,42 @@ def _test_maps(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     return table.loc[table["split"] == "test", TEST_COLUMNS].sort_values("map").reset_index(drop=True)
 
 
-def selected_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd.DataFrame:
-    """Test-set predictions of the selected run of each bin (bin number -> its ``selection.csv``), with
-    columns map, redshift, log10_M_true, log10_M_cnn [log10 Msun], zbin, run_dir."""
+def estimate_runs(selection: pd.DataFrame) -> list[str]:
+    """The run_dirs behind a bin's masses, from its selection table (:func:`szmass.rundir.read_selection`):
+    the rows marked ``estimate`` (:func:`szmass.select.select_model`); the selected run in a table written
+    without that column."""
+    if "estimate" not in selection:
+        return [selected_run(selection)]
+    return [str(run) for run in selection.loc[selection["estimate"].astype(bool), "run_dir"]]
+
+
+def _mean_of_runs(runs: list[str]) -> pd.DataFrame:
+    """Test maps of ``runs`` (which must share them) with the mean (log10_M_cnn) and the spread (ddof = 1;
+    0 for one run; log10_M_cnn_std) [dex] of their log10 M_CNN, and n_runs."""
+    tests = [_test_maps(run) for run in runs]
+    first = tests[0]
+    for run, other in zip(runs, tests):
+        if not np.array_equal(other["map"].to_numpy(), first["map"].to_numpy()):
+            raise ValueError(f"{Path(run) / PREDICTIONS_FILE}: its test maps differ from those of "
+                             f"{runs[0]}; the runs of one bin must share the test set")
+    stack = np.stack([t["log10_M_cnn"].to_numpy(float) for t in tests])
+    part = first[["map", "redshift", "log10_M_true"]].copy()
+    part["log10_M_cnn"] = stack.mean(axis=0)
+    part["log10_M_cnn_std"] = stack.std(axis=0, ddof=1) if len(tests) > 1 else 0.0
+    part["n_runs"] = len(tests)
+    return part
+
+
+def estimate_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd.DataFrame:
+    """Test-set predictions of each bin's estimate (bin number -> its ``selection.csv``;
+    :func:`estimate_runs`), with columns map, redshift, log10_M_true, log10_M_cnn [log10 Msun] (the selected
+    run's, or the mean over the estimate's runs), zbin, run_dir (the selected run, or the bin's directory
+    for a mean)."""
     parts = []
     for zbin, path in sorted(selections.items()):
-        run = selected_run(read_selection(path))
-        part = _test_maps(run)
-        parts.append(part.assign(zbin=int(zbin), run_dir=run))
+        runs = estimate_runs(read_selection(path))
+        part = _mean_of_runs(runs)[TEST_COLUMNS]
+        parts.append(part.assign(zbin=int(zbin), run_dir=runs[0] if len(runs) == 1 else str(Path(path).parent)))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -58,19 +87,7 @@ def ensemble_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd
     parts = []
     for zbin, path in sorted(selections.items()):
         runs, members = ensemble_members(read_selection(path))
-        tests = [_test_maps(run) for run in runs]
-        first = tests[0]
-        for run, other in zip(runs, tests):
-            if not np.array_equal(other["map"].to_numpy(), first["map"].to_numpy()):
-                raise ValueError(f"{Path(run) / PREDICTIONS_FILE}: its test maps differ from those of "
-                                 f"{runs[0]}; the runs of one bin must share the test set")
-        stack = np.stack([t["log10_M_cnn"].to_numpy(float) for t in tests])
-        part = first[["map", "redshift", "log10_M_true"]].copy()
-        part["log10_M_cnn"] = stack.mean(axis=0)
-        part["log10_M_cnn_std"] = stack.std(axis=0, ddof=1) if len(tests) > 1 else 0.0
-        part["n_runs"] = len(tests)
-        part["members"] = members
-        parts.append(part.assign(zbin=int(zbin)))
+        parts.append(_mean_of_runs(runs).assign(members=members, zbin=int(zbin)))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -8,6 +8,12 @@ the per-bin standard deviation (ddof = 1) is selected. Ties go to the first run 
 
 Fallback when no run passes: the run with the least max |mean| (the one closest to passing), with a
 warning; the ``rule`` column of the selection table records which way the choice was made.
+
+The bin's *estimator* (``training.estimator``) says which runs the bin's masses come from: ``selected`` (the
+paper's) takes the selected run; ``mean`` takes the mean of log10 M over every run of the bin, whatever the
+rule says (the rule's table is still written, for Supplementary Figure 4). The ``estimate`` column of the
+table marks the runs behind the bin's masses, and ``best.keras`` is their model (for ``mean``, one model
+averaging them, :func:`szmass.model.average_models`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ DEFAULT_THRESHOLD = 0.05
 DEFAULT_N_BINS = 10
 RULE_PASS = "least sum of std among passing runs"
 RULE_FALLBACK = "no run passed: least max |mean|"
+ESTIMATORS = ("selected", "mean")
+"""The bin's estimators (module docs): the selected run, or the mean over every run."""
 
 
 def relative_error_bins(
@@ -61,16 +69,19 @@ def select_model(
     threshold: float = DEFAULT_THRESHOLD,
     n_bins: int = DEFAULT_N_BINS,
     out_dir: str | os.PathLike[str] | None = None,
+    estimator: str = "selected",
 ) -> tuple[pd.DataFrame, Path]:
     """Apply the selection rule (module docs) to the runs ``run_dirs``; return (table, chosen run dir).
 
     The table has one row per run: run_dir, mean_1..mean_n and std_1..std_n (per M_CNN bin, lowest
-    first), max_abs_mean, sum_std, passed, selected, rule. With ``out_dir``, it is written to
-    ``out_dir/selection.csv`` and the chosen run's ``model.keras`` copied to ``out_dir/best.keras``
-    (both atomically).
+    first), max_abs_mean, sum_std, passed, selected, rule, estimate (the runs of the ``estimator``). With
+    ``out_dir``, it is written to ``out_dir/selection.csv`` and the estimate's model to ``out_dir/best.keras``
+    (both atomically): a copy of the chosen run's ``model.keras``, or for ``mean`` every run's model averaged.
     """
     if not run_dirs:
         raise ValueError("select_model: no run directories given")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if not threshold > 0:
         raise ValueError(f"threshold must be > 0, got {threshold}")
     rows = []
@@ -102,13 +113,25 @@ def select_model(
         log.warning(msg)
     selection["selected"] = selection.index == chosen
     selection["rule"] = rule
+    selection["estimate"] = selection["selected"] if estimator == "selected" else True
     winner = Path(selection.at[chosen, "run_dir"])
     if out_dir is not None:
         out = Path(out_dir)
         write_table(selection, out / SELECTION_FILE)
         with atomic_path(out / BEST_MODEL_FILE) as tmp:
-            shutil.copyfile(winner / MODEL_FILE, tmp)
+            if estimator == "selected":
+                shutil.copyfile(winner / MODEL_FILE, tmp)
+            else:
+                _save_mean_model([Path(run) / MODEL_FILE for run in selection["run_dir"]], tmp)
     return selection, winner
+
+
+def _save_mean_model(paths: Sequence[Path], out: Path) -> None:
+    """Save the model averaging the full models ``paths`` (:func:`szmass.model.average_models`) to ``out``."""
+    from szmass.model import average_models  # Keras only where a model is built
+    from szmass.predict import load_run_model
+
+    average_models([load_run_model(path) for path in paths]).save(out)
 
 
 def pass_counts(selection: pd.DataFrame, thresholds: ArrayLike) -> NDArray[np.int64]:

@@ -30,7 +30,8 @@ PRODUCT_TABLES = [
 
 
 rule test_predictions:
-    """Test-set predictions of one data set: the selected model per bin and the ensemble of passing runs."""
+    """Test-set predictions of one data set: each bin's estimate (the selected model, or the mean of the runs with
+    training.estimator: mean) and the ensemble of passing runs."""
     input:
         selections=lambda w: list(selections(w.dataset).values()),
         runs=lambda w: [f"results/models/{w.dataset}/z{b}/seed{s}/predictions.csv" for b in ZBINS for s in SEEDS],
@@ -78,8 +79,8 @@ rule training_figures:
 
 
 rule sky_predictions:
-    """CNN masses of every sky cutout with the selected model of its redshift bin, and their spread across
-    the bin's ensemble of passing runs."""
+    """CNN masses of every sky cutout with the model of its redshift bin (best.keras, training.estimator), and
+    their spread across the bin's ensemble of passing runs."""
     input:
         # stops an M200 run at start: every sky product compares with PSZ2's M_SZ, an M500
         psz2_mass=lambda w: require_psz2_target(config, "results/sky/predictions.csv") or [],

@@ -76,6 +76,7 @@ use rule select_model as study_zbins_select with:
     params:
         run_dirs=lambda w: [f"{ZB_ROOT}/bins{w.nbins}/z{w.zbin}/seed{s}" for s in range(ZB["seeds"])],
         threshold=TRAIN["selection_threshold"],
+        estimator=TRAIN["estimator"],
         n_bins=ZB["selection_bins"],
 
 
@@ -293,6 +294,7 @@ use rule select_model as study_cross_model_select with:
     params:
         run_dirs=lambda w: [f"{XM_ROOT}/{w.gas_model}/z{w.zbin}/seed{s}" for s in range(XM["seeds"])],
         threshold=TRAIN["selection_threshold"],
+        estimator=TRAIN["estimator"],
         n_bins=XM["selection_bins"],
 
 

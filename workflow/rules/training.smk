@@ -113,7 +113,8 @@ for _group in SEED_GROUPS:
 
 
 rule select_model:
-    """The selection rule of the paper on the validation set: selection.csv and best.keras of a bin."""
+    """The selection rule of the paper on the validation set: selection.csv and best.keras of a bin (the
+    selected run, or with training.estimator: mean every run averaged)."""
     input:
         expand("results/models/{{dataset}}/z{{zbin}}/seed{seed}/predictions.csv", seed=SEEDS),
         expand("results/models/{{dataset}}/z{{zbin}}/seed{seed}/model.keras", seed=SEEDS),
@@ -131,6 +132,7 @@ rule select_model:
     params:
         run_dirs=lambda w: [f"results/models/{w.dataset}/z{w.zbin}/seed{s}" for s in SEEDS],
         threshold=TRAIN["selection_threshold"],
+        estimator=TRAIN["estimator"],
         n_bins=TRAIN["selection_bins"],
     script:
         "../scripts/select_model.py"
