@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from scatter_by_host import host_flags, map_table
 
 from szmass.mapstore import open_maps
+from szmass.rundir import read_predictions, read_selection
 
 RADII = np.arange(2, 48, 2)
 RIDGE_WEIGHTS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
@@ -99,7 +100,10 @@ def main() -> None:
         masks = np.stack([r < k for k in RADII]).astype(np.float64)
         tests = pd.read_csv(args.run / "results" / "tables" / f"test_predictions_{name}.csv")
         for zbin, part in tests.groupby("zbin"):
-            run = pd.read_csv(args.run / part["run_dir"].iloc[0] / "predictions.csv").join(info, on="map")
+            # the splits of the bin's first run; the test maps' masses those of the bin's estimate (one run or a mean)
+            first = read_selection(args.run / "results" / "models" / name / f"z{zbin}" / "selection.csv")["run_dir"].iloc[0]
+            run = read_predictions(args.run / first).drop(columns="log10_M_cnn")
+            run = run.merge(part[["map", "log10_M_cnn"]], on="map", how="left").join(info, on="map")
             t = run["log10_M_true"].to_numpy()
             train, val = (run["split"].to_numpy() == s for s in ("train", "val"))
             test = (run["split"].to_numpy() == "test") & ~run["sub"].astype(bool).to_numpy()
