@@ -4,7 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from szmass.runs import ALL_PASSING, ALL_RUNS, compare_estimates, ensemble_predictions, estimate_predictions
+from szmass.rundir import read_selection
+from szmass.runs import (
+    ALL_PASSING,
+    ALL_RUNS,
+    compare_estimates,
+    ensemble_predictions,
+    estimate_predictions,
+    spread_members,
+)
 
 
 def make_runs(tmp_path, cnn_by_run, passed, selected, *, zbin=1, test_maps=(3, 7, 9), true=(14.0, 14.5, 15.0),
@@ -56,6 +64,18 @@ def test_mean_estimate_of_every_run(tmp_path):
     path = make_runs(tmp_path / "sel", cnn, passed=[True, True, False], selected=[False, True, False],
                      estimate=[False, True, False])
     np.testing.assert_allclose(estimate_predictions({1: path})["log10_M_cnn"], cnn[1])
+
+
+def test_spread_is_over_the_runs_of_a_mean_else_the_passing_runs(tmp_path):
+    """The epistemic spread of the catalogue: over every run the mean estimate averages, a failing one included;
+    for the selected run, over the passing runs; in a table without the estimate column, as the selected one."""
+    cnn = [(14.1, 14.4, 15.0), (14.3, 14.6, 15.2), (13.8, 14.2, 14.5)]
+    mean = make_runs(tmp_path / "mean", cnn, passed=[True, True, False], selected=[False, True, False], estimate=[True] * 3)
+    assert [p[-5:] for p in spread_members(read_selection(mean))] == ["seed0", "seed1", "seed2"]
+    for estimate, name in (([False, True, False], "sel"), (None, "old")):
+        path = make_runs(tmp_path / name, cnn, passed=[True, True, False], selected=[False, True, False],
+                         estimate=estimate)
+        assert [p[-5:] for p in spread_members(read_selection(path))] == ["seed0", "seed1"]
 
 
 def test_ensemble_falls_back_to_all_runs(tmp_path):

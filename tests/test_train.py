@@ -448,6 +448,94 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_matches_a_short
         train_run(bin1, out_dir=tmp_path / "bad", seed=SEED, epochs=epochs, patience=0, **kwargs)
 
 
+def test_plateau_learning_rate_is_keras_reduce_lr_on_plateau() -> None:
+    """A known answer (patience 2, factor 0.5: halved after epochs 3 and 6), and the rate after every epoch of a noisy
+    loss curve with plateaus equals that of keras.callbacks.ReduceLROnPlateau (min_delta 0, no cooldown) to float32
+    rounding; patience None keeps the rate."""
+    assert train.plateau_learning_rate([1.0, 2.0, 2.0, 0.5, 0.6, 0.7, 0.8], 1e-3, 2, 0.5) == pytest.approx(2.5e-4)
+    assert train.plateau_learning_rate([1.0, 2.0, 3.0], 1e-3, None) == 1e-3
+    rng = np.random.default_rng(3)
+    val = np.minimum.accumulate(rng.uniform(0.5, 1.0, 60)) + rng.uniform(0, 0.05, 60)  # falls, then noise on plateaus
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    callback = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=3, min_delta=0.0, min_lr=0.0)
+    callback.set_model(model)
+    callback.on_train_begin()
+    rates = []
+    for epoch, loss in enumerate(val):
+        callback.on_epoch_end(epoch, {"val_loss": float(loss)})
+        rates.append(float(model.optimizer.learning_rate.numpy()))
+        assert train.plateau_learning_rate(val[: epoch + 1], 1e-3, 3, 0.3) == pytest.approx(rates[-1], rel=1e-6)
+    assert rates[-1] < 1e-5  # the curve has plateaus: the comparison saw several lowerings
+
+
+def test_learning_rate_decay_acts_from_the_first_plateau_and_resumes(bin1: xr.Dataset, tmp_path: Path) -> None:
+    """With lr_decay_patience, a run's history equals the constant-rate run's up to the first plateau and departs
+    from it in the next epoch (the lowered rate is the one trained at); a killed and resumed run ends with the same
+    weights as an uninterrupted one; the vectorised ensemble lowers each run's rate from its own history, as alone."""
+    epochs, kwargs = 10, {"test_seed": TEST_SEED, "batch_size": BATCH, "learning_rate": 3e-2}
+    constant = train_run(bin1, out_dir=tmp_path / "constant", seed=SEED, epochs=epochs, **kwargs)
+    decay = {"lr_decay_patience": 1, "lr_decay_factor": 0.1}
+    lowered = train_run(bin1, out_dir=tmp_path / "lowered", seed=SEED, epochs=epochs, **decay, **kwargs)
+    base = pd.read_csv(constant.out_dir / rundir.HISTORY_FILE)[["loss", "val_loss"]].to_numpy()
+    hist = pd.read_csv(lowered.out_dir / rundir.HISTORY_FILE)[["loss", "val_loss"]].to_numpy()
+    first = next(e for e in range(1, epochs) if train.plateau_learning_rate(base[:e, 1], 3e-2, 1, 0.1) < 3e-2)
+    assert first < epochs - 1, "no plateau in the constant-rate run: the test needs one"
+    assert np.array_equal(hist[:first], base[:first]) and not np.allclose(hist[first], base[first], rtol=1e-3)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(bin1, out_dir=tmp_path / "killed", seed=SEED, epochs=epochs, callbacks=[Interrupt(first + 1)],
+                  **decay, **kwargs)  # fmt: skip
+    resumed = train_run(bin1, out_dir=tmp_path / "killed", seed=SEED, epochs=epochs, **decay, **kwargs)
+    assert resumed.resumed_epochs == first + 1 and max_weight_diff(resumed.out_dir, lowered.out_dir) == 0
+    other = train_run(bin1, out_dir=tmp_path / "other", seed=14, epochs=epochs, **decay, **kwargs)
+    ensemble = train_ensemble(bin1, out_dirs=[tmp_path / "ens11", tmp_path / "ens14"], seeds=[SEED, 14],
+                              epochs=epochs, **decay, **kwargs)  # fmt: skip
+    for single, run in zip((lowered, other), ensemble, strict=True):
+        assert run.best_epoch == single.best_epoch
+        assert max_weight_diff(single.out_dir, run.out_dir) < 1e-3  # float rounding, grown by the large steps
+    for bad in ({"lr_decay_patience": 0}, {"lr_decay_patience": 2, "lr_decay_factor": 1.0}):
+        with pytest.raises(ValueError, match="lr_decay"):
+            train_run(bin1, out_dir=tmp_path / "bad", seed=SEED, epochs=epochs, **bad, **kwargs)
+
+
+def test_flat_log_mass_weights_flatten_a_falling_mass_function() -> None:
+    """Training masses from a steep mass function (10x fewer per 0.5 dex): the weighted counts are flat to 15% in
+    the inner bins, the weights average 1 over the training maps and span at most MAX_WEIGHT_RATIO; validation
+    maps get the same function's weights; "none" gives no weights and a typo is refused."""
+    rng = np.random.default_rng(5)
+    log_m = 14.0 - np.log10(1 - rng.uniform(0, 0.999, 4000)) / 2  # p(log M) ~ 10^(-2 (log M - 14)), 14 to 15.5
+    train_idx = np.arange(3000)
+    w = train.mass_weights(log_m, train_idx, "flat_log_mass")
+    assert w is not None and w.shape == log_m.shape and w[train_idx].mean() == pytest.approx(1.0, rel=1e-6)
+    assert w.max() / w.min() <= train.MAX_WEIGHT_RATIO * (1 + 1e-6)
+    counts, _ = np.histogram(log_m[train_idx], bins=6, range=(14.1, 14.7))
+    flat, _ = np.histogram(log_m[train_idx], bins=6, range=(14.1, 14.7), weights=w[train_idx])
+    assert counts[0] > 3 * counts[-1]  # the unweighted counts fall
+    np.testing.assert_allclose(flat, flat.mean(), rtol=0.15)
+    np.testing.assert_allclose(w[3000:], np.interp(log_m[3000:], np.sort(log_m[train_idx]), w[train_idx][np.argsort(log_m[train_idx])]),
+                               rtol=0.05)  # fmt: skip
+    assert train.mass_weights(log_m, train_idx, "none") is None
+    with pytest.raises(ValueError, match="sample_weights"):
+        train.mass_weights(log_m, train_idx, "flat")
+
+
+def test_mass_weighted_runs_alone_and_in_the_ensemble_agree(bin1: xr.Dataset, tmp_path: Path) -> None:
+    """With flat_log_mass weights (and the 8 symmetries), a run trains on other losses than the unweighted one,
+    and the vectorised ensemble reproduces each weighted run: same best epoch, same history and weights to float
+    rounding."""
+    kwargs = {"test_seed": TEST_SEED, "batch_size": BATCH, "epochs": EPOCHS, "augment": True}
+    plain = train_run(bin1, out_dir=tmp_path / "plain", seed=SEED, **kwargs)
+    singles = [train_run(bin1, out_dir=tmp_path / f"w{s}", seed=s, sample_weights="flat_log_mass", **kwargs) for s in (SEED, 14)]
+    hist = [pd.read_csv(r.out_dir / rundir.HISTORY_FILE)[["loss", "val_loss"]].to_numpy() for r in (plain, *singles)]
+    assert not np.allclose(hist[0], hist[1], rtol=1e-3)
+    ensemble = train_ensemble(bin1, out_dirs=[tmp_path / "e11", tmp_path / "e14"], seeds=[SEED, 14],
+                              sample_weights="flat_log_mass", **kwargs)  # fmt: skip
+    for single, run, h in zip(singles, ensemble, hist[1:], strict=True):
+        assert run.best_epoch == single.best_epoch
+        np.testing.assert_allclose(pd.read_csv(run.out_dir / rundir.HISTORY_FILE)[["loss", "val_loss"]], h, rtol=1e-4)
+        assert max_weight_diff(single.out_dir, run.out_dir) < 1e-4
+
+
 def test_dihedral_gives_the_eight_symmetries_of_the_square() -> None:
     """Code 0 is the identity, 1-3 quarter turns (numpy's rot90), 4 the transpose; the 8 images of an asymmetric
     map are distinct and each keeps the pixel values (moved, not interpolated); non-square maps are refused."""

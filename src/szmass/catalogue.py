@@ -16,7 +16,8 @@ recalibrated posterior's percentiles of M500: 16-84 and 2.5-97.5 are its 68% and
 Y500_CNN_ERR_UP, Y500_CNN_ERR_LOW, GOLDEN, POSTERIOR_POOLED (the bin's test set was too small and all bins'
 test maps were used), WARNING ('' or why the cutout or its prediction lies out of range,
 :func:`szmass.predict.range_warnings`), LOG10_M_CNN_STD and N_RUNS (the epistemic spread [dex]: the standard
-deviation of log10 M_CNN across the bin's ensemble of passing runs, and their number) where the sky's
+deviation of log10 M_CNN across the runs the bin's estimate averages, or else its ensemble of passing runs,
+:func:`szmass.runs.spread_members`, and their number) where the sky's
 predictions have them, and for a synthetic sky M500_TRUE (the injected halo's M500).
 """
 
@@ -76,7 +77,7 @@ def sky_predictions(
     columns name, glon, glat [deg], redshift, zbin, log10_MSZ, log10_M_cnn [log10 Msun], golden, and
     log10_M_true where the store has the injected truth ``M500`` (a synthetic sky); warning ('' or why the cutout
     or its prediction is out of range, :func:`szmass.predict.range_warnings`). With ``members`` (bin -> the
-    models of its ensemble, e.g. the runs that pass the selection, :func:`szmass.runs.ensemble_members`), also
+    models whose spread is the epistemic uncertainty, :func:`szmass.runs.spread_members`), also
     log10_M_cnn_std, the standard deviation of log10 M_CNN across them (ddof = 1; 0 for one member) [dex],
     the epistemic part of the mass's uncertainty, and n_runs; NaN and 0 in a bin without members."""
     missing = [c for c in (*SKY_COORDS, "y") if c not in ds.variables]

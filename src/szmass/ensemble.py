@@ -62,6 +62,7 @@ from szmass.splits import DEFAULT_FRACTIONS, SPLITS, IdentityKey
 from szmass.train import (
     CHECKPOINT_DIR,
     CHECKPOINT_FILE,
+    DEFAULT_LR_DECAY_FACTOR,
     DEFAULT_MAX_MEMORY_BYTES,
     EVAL_BATCH_SIZE,
     PREFETCH_BATCHES,
@@ -77,9 +78,11 @@ from szmass.train import (
     epoch_order,
     load_checkpoint,
     log10_mass,
+    mass_weights,
     numbered,
     patience_spent,
     pixel_moments,
+    plateau_learning_rate,
     save_checkpoint,
     unnumbered,
     write_run_outputs,
@@ -338,7 +341,8 @@ class PerRunAdam:
     def __init__(self, ensemble: keras.Model, n_runs: int, learning_rate: float) -> None:
         self.variables = list(ensemble.trainable_variables)
         self.spread = _spread(ensemble)
-        self.learning_rate = tf.constant(learning_rate, tf.float32)
+        self.learning_rate = tf.Variable(tf.fill([n_runs], learning_rate), trainable=False, name="adam_learning_rates")
+        """Each run's learning rate (K,), set before each epoch."""
         self.steps = tf.Variable(tf.zeros(n_runs, tf.float32), trainable=False, name="adam_steps")
         self.m = [tf.Variable(tf.zeros_like(v.value), trainable=False) for v in self.variables]
         self.v = [tf.Variable(tf.zeros_like(v.value), trainable=False) for v in self.variables]
@@ -367,9 +371,11 @@ def stacked_batches(
     orders: Sequence[NDArray[np.int64]],
     batch_size: int,
     codes: Sequence[NDArray[np.int8]] | None = None,
+    weights: Sequence[NDArray[np.float32] | None] | None = None,
 ) -> Iterator[tuple[NDArray[np.float32], ...]]:
     """Batches of K runs side by side: (maps (B, K, py, px), targets (B, K), weights (B, K), active (K,)).
-    ``codes[k]``: the symmetry of each map of ``orders[k]`` (:func:`szmass.train.dihedral`; None: none).
+    ``codes[k]``: the symmetry of each map of ``orders[k]`` (:func:`szmass.train.dihedral`; None: none);
+    ``weights[k]``: run k's loss weight of every map (:func:`szmass.train.mass_weights`; None: 1).
 
     Step s holds rows s*B .. s*B+B-1 of each run's ``orders[k]``; rows past a run's end are zero with
     weight 0, and ``active[k]`` is 0 once run k has no rows left. The maps go to the model's layout
@@ -389,10 +395,14 @@ def stacked_batches(
         valid = idx >= 0
         maps = np.zeros((batch_size, n_runs, *source.map_shape), dtype=np.float32)
         maps[valid] = source.take(idx[valid]) if codes is None else dihedral(source.take(idx[valid]), turn[valid])
+        w = valid.astype(np.float32)
+        for k, run_weights in enumerate(weights or ()):
+            if run_weights is not None:
+                w[:, k] = np.where(valid[:, k], run_weights[np.maximum(idx[:, k], 0)], 0)
         yield (
             maps,
             np.where(valid, target[np.maximum(idx, 0)], 0).astype(np.float32),
-            valid.astype(np.float32),
+            w,
             np.asarray(valid.any(axis=0), dtype=np.float32),
         )
 
@@ -403,6 +413,7 @@ def stacked_dataset(
     orders: Sequence[NDArray[np.int64]],
     batch_size: int,
     codes: Sequence[NDArray[np.int8]] | None = None,
+    weights: Sequence[NDArray[np.float32] | None] | None = None,
 ) -> tf.data.Dataset:
     """:func:`stacked_batches` as a prefetched ``tf.data`` pipeline of fixed-shape batches."""
     k = len(orders)
@@ -412,7 +423,7 @@ def stacked_dataset(
         tf.TensorSpec((batch_size, k), tf.float32),
         tf.TensorSpec((k,), tf.float32),
     )
-    data = tf.data.Dataset.from_generator(lambda: stacked_batches(source, target, orders, batch_size, codes),
+    data = tf.data.Dataset.from_generator(lambda: stacked_batches(source, target, orders, batch_size, codes, weights),
                                           output_signature=sig)  # fmt: skip
     return data.prefetch(PREFETCH_BATCHES)
 
@@ -423,9 +434,10 @@ def make_steps(
     """The compiled training and evaluation steps of an ensemble, on batches of :func:`stacked_batches`.
 
     ``train_step(x, t, w, active)``, maps ``x`` as (batch, K, py, px): one Adam update of every active
-    run on the sum over runs of each run's MSE of log10 M over its rows (weights ``w``); returns per
-    run the sum of squared errors [dex^2] and the number of rows. ``eval_step(x, t, w)``: the same sums
-    in inference mode.
+    run on the sum over runs of each run's MSE of log10 M over its rows (the squared errors weighted by ``w``,
+    summed and divided by the number of rows, those of weight > 0, as Keras's loss with sample weights); returns
+    per run the sum of weighted squared errors [dex^2] and the number of rows. ``eval_step(x, t, w)``: the same
+    sums in inference mode.
     """
     dropouts = _layers(ensemble, GroupedDropout)
 
@@ -433,7 +445,7 @@ def make_steps(
     def train_step(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor, active: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             p = tf.cast(ensemble(tf.transpose(x, (0, 2, 3, 1)), training=True), tf.float32)
-            count = tf.reduce_sum(w, axis=0)
+            count = tf.reduce_sum(tf.cast(w > 0, tf.float32), axis=0)
             per_run = tf.reduce_sum(w * tf.square(p - t), axis=0) / tf.maximum(count, 1.0)
             total = tf.reduce_sum(per_run)
         adam.apply(tape.gradient(total, adam.variables), active)
@@ -444,7 +456,7 @@ def make_steps(
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def eval_step(x: tf.Tensor, t: tf.Tensor, w: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         p = tf.cast(ensemble(tf.transpose(x, (0, 2, 3, 1)), training=False), tf.float32)
-        return tf.reduce_sum(w * tf.square(p - t), axis=0), tf.reduce_sum(w, axis=0)
+        return tf.reduce_sum(w * tf.square(p - t), axis=0), tf.reduce_sum(tf.cast(w > 0, tf.float32), axis=0)
 
     return train_step, eval_step
 
@@ -481,10 +493,15 @@ def train_ensemble(
     target_mass: str = "M500",
     patience: int | None = None,
     augment: bool = False,
+    lr_decay_patience: int | None = None,
+    lr_decay_factor: float = DEFAULT_LR_DECAY_FACTOR,
+    sample_weights: str = "none",
 ) -> list[RunResult]:
     """Train the runs ``seeds`` (one per ``out_dirs`` entry) of the bin ``ds`` at once; see the module docs.
 
-    Same arguments (``architecture``, ``test_identities``, ``target_mass``, ``patience``, ``augment`` included) and outputs as
+    Same arguments (``architecture``, ``test_identities``, ``target_mass``, ``patience``, ``augment``, ``lr_decay_*``,
+    ``sample_weights`` included: each run's learning rate follows its own history, its weights its own training
+    maps) and outputs as
     :func:`szmass.train.train_run` per run (a run whose patience is spent keeps its best weights and its history
     ends there, as alone; the ensemble stops when every run's is). ``epoch_hook(epoch)`` (0-based)
     is called after each epoch's training and validation, before its checkpoint. ``jit_compile``
@@ -498,7 +515,7 @@ def train_ensemble(
     if any(not 0 <= s < SEED_BOUND for s in seeds):
         raise ValueError(f"seeds must be in [0, {SEED_BOUND}), got {list(seeds)}")
     check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile,
-                   patience=patience)  # fmt: skip
+                   patience=patience, lr_decay_patience=lr_decay_patience, lr_decay_factor=lr_decay_factor)  # fmt: skip
     n_runs = len(seeds)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
     log_m = log10_mass(ds, target_mass)
@@ -507,6 +524,7 @@ def train_ensemble(
         draw_split(ds, seed=s, test_seed=test_seed, identity=identity, fractions=fractions, test_identities=test_identities)
         for s in seeds
     ]
+    weights = [mass_weights(log_m, sp.train, sample_weights) for sp in splits]
     configure_determinism(seeds[0], deterministic=deterministic)
     moments = [pixel_moments(source, sp.train) for sp in splits]
     means, stds = [m for m, _ in moments], [s for _, s in moments]
@@ -536,7 +554,8 @@ def train_ensemble(
         "learning_rate": learning_rate, "identity": identity, "fractions": list(map(float, fractions)),
         "n_maps": source.n_maps, "map_shape": list(source.map_shape), "splits": [sp.digest() for sp in splits],
         "mean": means, "std": stds, "init_output_bias": init_output_bias, "architecture": architecture.as_dict(),
-        "target_mass": target_mass, "augment": augment,
+        "target_mass": target_mass, "augment": augment, "lr_decay": [lr_decay_patience, lr_decay_factor],
+        "sample_weights": sample_weights,
     }  # fmt: skip
     ckpt_path = Path(checkpoint_dir if checkpoint_dir is not None else Path(out_dirs[0]) / CHECKPOINT_DIR) / CHECKPOINT_FILE
     history = np.zeros((0, n_runs, 3))
@@ -552,16 +571,18 @@ def train_ensemble(
         log.info("ensemble of seeds %s: resumed from %s after epoch %d", list(seeds), ckpt_path, len(history))
     resumed = len(history)
 
-    val_data = stacked_dataset(source, target, [sp.val for sp in splits], EVAL_BATCH_SIZE)
+    val_data = stacked_dataset(source, target, [sp.val for sp in splits], EVAL_BATCH_SIZE, weights=weights)
     each_epoch = progress(range(resumed, epochs), total=epochs, initial=resumed, desc=f"seeds {list(seeds)}: epochs")
     for epoch in each_epoch:
         running = [not patience_spent(epoch, b.epoch, patience) for b in best]
         if not any(running):
             log.info("ensemble of seeds %s: every run stopped early after epoch %d", list(seeds), epoch)
             break
+        adam.learning_rate.assign([plateau_learning_rate(history[:, k, 2], learning_rate, lr_decay_patience, lr_decay_factor)
+                                   for k in range(n_runs)])  # fmt: skip
         orders = [epoch_order(seed, epoch, sp.train) for seed, sp in zip(seeds, splits, strict=True)]
         codes = [augment_codes(seed, epoch, len(o)) for seed, o in zip(seeds, orders, strict=True)] if augment else None
-        loss = mean_loss(train_step, stacked_dataset(source, target, orders, batch_size, codes), train=True)
+        loss = mean_loss(train_step, stacked_dataset(source, target, orders, batch_size, codes, weights), train=True)
         val_loss = mean_loss(eval_step, val_data, train=False)
         history = np.concatenate([history, np.stack([np.full(n_runs, epoch + 1.0), loss, val_loss], axis=1)[None]])
         for k in map(int, np.flatnonzero((val_loss < [b.val_loss for b in best]) & running)):

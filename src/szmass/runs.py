@@ -80,6 +80,14 @@ def ensemble_members(selection: pd.DataFrame) -> tuple[list[str], str]:
     return [str(run) for run in selection["run_dir"]], ALL_RUNS
 
 
+def spread_members(selection: pd.DataFrame) -> list[str]:
+    """The run_dirs whose spread is the epistemic part of a bin's mass uncertainty, from its selection table:
+    the estimate's runs when it averages several (``training.estimator: mean``, :func:`estimate_runs`), else
+    the ensemble's (:func:`ensemble_members`)."""
+    runs = estimate_runs(selection)
+    return runs if len(runs) > 1 else ensemble_members(selection)[0]
+
+
 def ensemble_predictions(selections: Mapping[int, str | os.PathLike[str]]) -> pd.DataFrame:
     """Ensemble estimate of each test map of each bin (module docs): columns map, redshift, log10_M_true,
     log10_M_cnn (mean over the members), log10_M_cnn_std (spread across members, ddof = 1; 0 for a single

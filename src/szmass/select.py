@@ -76,7 +76,7 @@ def select_model(
     The table has one row per run: run_dir, mean_1..mean_n and std_1..std_n (per M_CNN bin, lowest
     first), max_abs_mean, sum_std, passed, selected, rule, estimate (the runs of the ``estimator``). With
     ``out_dir``, it is written to ``out_dir/selection.csv`` and the estimate's model to ``out_dir/best.keras``
-    (both atomically): a copy of the chosen run's ``model.keras``, or for ``mean`` every run's model averaged.
+    (both atomically): a copy of the estimate's ``model.keras`` if it is one run, else its runs' models averaged.
     """
     if not run_dirs:
         raise ValueError("select_model: no run directories given")
@@ -118,11 +118,12 @@ def select_model(
     if out_dir is not None:
         out = Path(out_dir)
         write_table(selection, out / SELECTION_FILE)
+        models = [Path(run) / MODEL_FILE for run in selection.loc[selection["estimate"], "run_dir"]]
         with atomic_path(out / BEST_MODEL_FILE) as tmp:
-            if estimator == "selected":
-                shutil.copyfile(winner / MODEL_FILE, tmp)
+            if len(models) == 1:
+                shutil.copyfile(models[0], tmp)
             else:
-                _save_mean_model([Path(run) / MODEL_FILE for run in selection["run_dir"]], tmp)
+                _save_mean_model(models, tmp)
     return selection, winner
 
 

@@ -5,7 +5,8 @@ target mass, M500 (the paper's, the default) or M200 (``target_mass``, :data:`sz
 paper's settings: inputs standardised with the pixel mean and std of the TRAINING maps, loss = MSE
 of log10 M, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
 validation loss kept; optionally early stopping (``patience``: stop once that many epochs have passed
-without a new least validation loss). The split is by cluster identity (:mod:`szmass.splits`). The network is the
+without a new least validation loss) and a learning rate lowered on plateaus (``lr_decay_patience``,
+:func:`plateau_learning_rate`). The split is by cluster identity (:mod:`szmass.splits`). The network is the
 paper's unless an :class:`szmass.model.Architecture` of the hyperparameter scan is given.
 
 Test set: by default drawn per bin (:func:`szmass.splits.split_maps` with ``test_seed``). A study
@@ -46,7 +47,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ import pandas as pd
 import tensorflow as tf
 import xarray as xr
 from numpy.typing import NDArray
+from scipy.stats import gaussian_kde
 
 from szmass.atomic import atomic_path
 from szmass.layout import SEED_BOUND
@@ -93,6 +95,12 @@ EVAL_BATCH_SIZE = 256
 MOMENT_BLOCK = 512
 """Maps per block when accumulating the pixel mean and variance."""
 PREFETCH_BATCHES = 4
+DEFAULT_LR_DECAY_FACTOR = 0.5
+"""The learning rate's factor at each plateau (:func:`plateau_learning_rate`)."""
+SAMPLE_WEIGHTS = ("none", "flat_log_mass")
+"""The loss weights of the maps (:func:`mass_weights`): none (the paper's), or flat in log10 M."""
+MAX_WEIGHT_RATIO = 10.0
+"""The largest weight of :func:`mass_weights` over its least."""
 
 
 class MapSource:
@@ -192,6 +200,22 @@ def batch_dataset(
     return data.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(PREFETCH_BATCHES)
 
 
+def mass_weights(log_m: NDArray[np.floating], train: NDArray[np.int64], scheme: str) -> NDArray[np.float32] | None:
+    """The loss weight of every map of a bin, from log10 M of its maps [Msun] and the indices of its training
+    maps: None for ``"none"``; for ``"flat_log_mass"``, 1 / p(log10 M), p the Gaussian KDE (Scott's bandwidth)
+    of the training maps' log10 M, capped at :data:`MAX_WEIGHT_RATIO` times the least weight and scaled to a
+    mean of 1 over the training maps. Each interval of log10 M then weighs alike in the loss: the network's
+    implicit prior is flat over the training range, not the training set's mass function, so the masses at
+    the ends of that range are pulled less toward its middle. Validation maps get the same function's weights."""
+    if scheme not in SAMPLE_WEIGHTS:
+        raise ValueError(f"sample_weights must be one of {SAMPLE_WEIGHTS}, got {scheme!r}")
+    if scheme == "none":
+        return None
+    density = gaussian_kde(log_m[train])(log_m)
+    weights = np.minimum(1.0 / density, MAX_WEIGHT_RATIO / density.max())
+    return (weights / weights[train].mean()).astype(np.float32)
+
+
 def epoch_order(seed: int, epoch: int, indices: NDArray[np.int64]) -> NDArray[np.int64]:
     """Training order of epoch ``epoch`` (0-based): a permutation of ``indices`` from ``default_rng([seed, epoch])``."""
     return np.random.default_rng([seed, epoch]).permutation(indices)
@@ -221,15 +245,18 @@ def augment_codes(seed: int, epoch: int, n: int) -> NDArray[np.int8]:
     return np.random.default_rng([seed, epoch, 1]).integers(0, DIHEDRAL_CODES, n).astype(np.int8)
 
 
-def turned_reader(
-    source: MapSource, target: NDArray[np.float32], order: NDArray[np.int64], codes: NDArray[np.int8]
-) -> Callable[[NDArray[np.int64]], tuple[NDArray[np.float32], NDArray[np.float32]]]:
-    """``read(pos)`` for :func:`batch_dataset` over the positions of an epoch's ``order``: the maps
-    ``order[pos]`` turned by ``codes[pos]`` (:func:`dihedral`), with a channel axis, and their targets."""
+def map_reader(
+    source: MapSource, target: NDArray[np.float32], weights: NDArray[np.float32] | None,
+    order: NDArray[np.int64] | None = None, codes: NDArray[np.int8] | None = None,
+) -> Callable[[NDArray[np.int64]], tuple[NDArray[np.float32], ...]]:
+    """``read(i)`` for :func:`batch_dataset`: the maps ``i`` with a channel axis, their targets and, with
+    ``weights``, their loss weights. With ``order`` and ``codes``, ``i`` are positions in an epoch's ``order``
+    and the maps ``order[i]`` are turned by ``codes[i]`` (:func:`dihedral`)."""
 
-    def read(pos: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        i = order[pos]
-        return dihedral(source.take(i), codes[pos])[..., None], target[i, None]
+    def read(pos: NDArray[np.int64]) -> tuple[NDArray[np.float32], ...]:
+        i = pos if order is None else order[pos]
+        maps = source.take(i) if codes is None else dihedral(source.take(i), codes[pos])
+        return (maps[..., None], target[i, None]) + (() if weights is None else (weights[i],))
 
     return read
 
@@ -308,14 +335,19 @@ def split_given_test(
 
 
 def check_settings(
-    epochs: int, batch_size: int, learning_rate: float, *, deterministic: bool, jit_compile: bool, patience: int | None = None
+    epochs: int, batch_size: int, learning_rate: float, *, deterministic: bool, jit_compile: bool,
+    patience: int | None = None, lr_decay_patience: int | None = None, lr_decay_factor: float = DEFAULT_LR_DECAY_FACTOR,
 ) -> None:
-    """ValueError unless epochs >= 1, batch_size >= 1, learning_rate > 0, patience (if any) >= 1 and jit_compile
-    goes without determinism."""
+    """ValueError unless epochs >= 1, batch_size >= 1, learning_rate > 0, patience and lr_decay_patience (if any)
+    >= 1, 0 < lr_decay_factor < 1 and jit_compile goes without determinism."""
     if epochs < 1 or batch_size < 1 or not learning_rate > 0:
         raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be >= 1 epoch (or None: no early stopping), got {patience}")
+    if lr_decay_patience is not None and lr_decay_patience < 1:
+        raise ValueError(f"lr_decay_patience must be >= 1 epoch (or None: a constant learning rate), got {lr_decay_patience}")
+    if not 0 < lr_decay_factor < 1:
+        raise ValueError(f"lr_decay_factor must be in (0, 1), got {lr_decay_factor}")
     problem = xla_determinism_problem(jit_compile=jit_compile, deterministic=deterministic)
     if problem:
         raise ValueError(problem)
@@ -325,6 +357,27 @@ def patience_spent(completed: int, best_epoch: int, patience: int | None) -> boo
     """Early stopping: True when ``patience`` epochs have passed since ``best_epoch`` (1-based; 0: none) after
     ``completed`` epochs. Checked before each epoch, so a resumed run stops where an uninterrupted one did."""
     return patience is not None and completed - best_epoch >= patience
+
+
+def plateau_learning_rate(
+    val_losses: Iterable[float], learning_rate: float, patience: int | None, factor: float = DEFAULT_LR_DECAY_FACTOR
+) -> float:
+    """The learning rate of the epoch after those with validation losses ``val_losses``: ``learning_rate``
+    times ``factor`` for each plateau, a plateau being ``patience`` epochs in a row without a new least
+    validation loss (the count restarts after each lowering); ``patience`` None: ``learning_rate`` always.
+    This is ``keras.callbacks.ReduceLROnPlateau`` with ``min_delta=0``, no cooldown and no floor, computed
+    from the history alone, so a resumed run goes on with the rate an uninterrupted one had."""
+    rate, best, wait = learning_rate, np.inf, 0
+    if patience is None:
+        return rate
+    for loss in val_losses:
+        if loss < best:
+            best, wait = loss, 0
+            continue
+        wait += 1
+        if wait >= patience:
+            rate, wait = rate * factor, 0
+    return rate
 
 
 # -- checkpoints -------------------------------------------------------------------------------------
@@ -459,6 +512,9 @@ def train_run(
     target_mass: str = "M500",
     patience: int | None = None,
     augment: bool = False,
+    lr_decay_patience: int | None = None,
+    lr_decay_factor: float = DEFAULT_LR_DECAY_FACTOR,
+    sample_weights: str = "none",
 ) -> RunResult:
     """Train one seeded run on the maps of ``ds`` (one redshift bin of a map store) and write its outputs.
 
@@ -473,6 +529,9 @@ def train_run(
     ``augment``: each training map of each epoch goes through one of the 8 symmetries of the square
     (:func:`dihedral`, :func:`augment_codes`): a cluster's y-map has no preferred orientation and the noise
     is isotropic, so each is a map as likely as the original; validation and test maps are not turned.
+    ``lr_decay_patience``, ``lr_decay_factor``: each epoch trains at :func:`plateau_learning_rate` of the history so
+    far (None: ``learning_rate`` throughout, as the paper). ``sample_weights``: the loss weights of the training
+    and validation maps (:func:`mass_weights`; ``"none"``: all alike, as the paper).
 
     ``target_mass``: the mass trained on and written as log10_M_true (:data:`szmass.rundir.TARGET_MASSES`); the split
     is by cluster, so the same clusters are trained and tested on either way.
@@ -488,7 +547,7 @@ def train_run(
     if not 0 <= seed < SEED_BOUND:
         raise ValueError(f"seed must be in [0, {SEED_BOUND}), got {seed}")
     check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile,
-                   patience=patience)  # fmt: skip
+                   patience=patience, lr_decay_patience=lr_decay_patience, lr_decay_factor=lr_decay_factor)  # fmt: skip
     out = Path(out_dir)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
     architecture.feature_side(min(source.map_shape))
@@ -496,6 +555,7 @@ def train_run(
     target = log_m.astype(np.float32)
     split = draw_split(ds, seed=seed, test_seed=test_seed, identity=identity, fractions=fractions,
                        test_identities=test_identities)  # fmt: skip
+    weights = mass_weights(log_m, split.train, sample_weights)
     configure_determinism(seed, deterministic=deterministic)
     mean, std = pixel_moments(source, split.train)
 
@@ -515,7 +575,8 @@ def train_run(
         "identity": identity, "fractions": list(map(float, fractions)), "n_maps": source.n_maps,
         "map_shape": list(source.map_shape), "split": split.digest(), "mean": mean, "std": std,
         "init_output_bias": init_output_bias, "architecture": architecture.as_dict(), "mixed_precision": mixed_precision,
-        "target_mass": target_mass, "augment": augment,
+        "target_mass": target_mass, "augment": augment, "lr_decay": [lr_decay_patience, lr_decay_factor],
+        "sample_weights": sample_weights,
     }  # fmt: skip
     ckpt_path = out / CHECKPOINT_DIR / CHECKPOINT_FILE
     history: list[tuple[float, float, float]] = []
@@ -531,18 +592,19 @@ def train_run(
         log.info("seed %d: resumed from %s after epoch %d", seed, ckpt_path, len(history))
     resumed = len(history)
 
-    def read(i: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        return source.take(i)[..., None], target[i, None]
-
+    read = map_reader(source, target, weights)
     sig = (tf.TensorSpec((None, *source.map_shape, 1), tf.float32), tf.TensorSpec((None, 1), tf.float32))
+    sig += () if weights is None else (tf.TensorSpec((None,), tf.float32),)
     val_data = batch_dataset(read, split.val, EVAL_BATCH_SIZE, sig)
     for epoch in progress(range(resumed, epochs), total=epochs, initial=resumed, desc=f"seed {seed}: epochs"):
         if patience_spent(epoch, best_epoch, patience):
             log.info("seed %d: stopped after epoch %d (no better validation loss since epoch %d)", seed, epoch, best_epoch)
             break
+        model.optimizer.learning_rate = plateau_learning_rate([v for _, _, v in history], learning_rate,
+                                                              lr_decay_patience, lr_decay_factor)  # fmt: skip
         order = epoch_order(seed, epoch, split.train)
         if augment:  # batches of positions in the epoch's order
-            read_turned = turned_reader(source, target, order, augment_codes(seed, epoch, len(order)))
+            read_turned = map_reader(source, target, weights, order, augment_codes(seed, epoch, len(order)))
             train_data = batch_dataset(read_turned, np.arange(len(order)), batch_size, sig)
         else:
             train_data = batch_dataset(read, order, batch_size, sig)

@@ -16,6 +16,12 @@ TRAIN_OPTIONS = {
     key: TRAIN[key]
     for key in ("init_output_bias", "deterministic", "jit_compile", "mixed_precision", "patience", "augment")
 }
+# the learning rate's decay and the loss weights only where they are on: runs trained without them keep their
+# recorded params
+if TRAIN["lr_decay_patience"] is not None:
+    TRAIN_OPTIONS |= {key: TRAIN[key] for key in ("lr_decay_patience", "lr_decay_factor")}
+if TRAIN["sample_weights"] != "none":
+    TRAIN_OPTIONS["sample_weights"] = TRAIN["sample_weights"]
 
 
 rule train:

@@ -3,7 +3,7 @@
 One run (params ``seed``) with szmass.train.train_run, or K runs at once (params ``seeds`` and ``run_dirs``,
 rule training.seeds_per_job) with the vectorised szmass.ensemble.train_ensemble; the same outputs per run.
 Optional params: ``init_output_bias``, ``deterministic``, ``jit_compile``, ``mixed_precision``, ``patience``,
-``augment``, ``fractions`` (training options, defaults as in szmass.train.train_run), ``target_mass`` (the mass trained on: M500, the default,
+``augment``, ``lr_decay_patience``, ``lr_decay_factor``, ``sample_weights``, ``fractions`` (training options, defaults as in szmass.train.train_run), ``target_mass`` (the mass trained on: M500, the default,
 or M200; the mass cut stays on M500). Also the training job of the studies
 (workflow/rules/studies.smk): ``zbin`` (else the wildcard), ``models`` (gas models to keep), ``test_scope``
 ("bin": the bin's own test draw; "all": one test set drawn over every redshift), ``architecture``
@@ -19,7 +19,7 @@ from szmass.mapstore import open_maps
 from szmass.provenance import stamp_job
 from szmass.splits import DEFAULT_FRACTIONS, check_trainable, cluster_identity, read_mass_cuts, test_identities, training_maps
 from szmass.studies import select_gas_models, training_subset
-from szmass.train import train_run
+from szmass.train import DEFAULT_LR_DECAY_FACTOR, train_run
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 log = configure(sm.log)
@@ -48,7 +48,9 @@ options = dict(test_seed=p.test_seed, epochs=p.epochs, batch_size=p.batch_size, 
                identity=p.identity, architecture=arch, test_identities=test_ids,
                init_output_bias=p.get("init_output_bias", True), deterministic=p.get("deterministic", True),
                jit_compile=p.get("jit_compile", False), target_mass=target_mass, patience=p.get("patience"),
-               augment=p.get("augment", False),
+               augment=p.get("augment", False), lr_decay_patience=p.get("lr_decay_patience"),
+               lr_decay_factor=p.get("lr_decay_factor", DEFAULT_LR_DECAY_FACTOR),
+               sample_weights=p.get("sample_weights", "none"),
                fractions=fractions)
 if p.get("seeds"):  # mixed_precision is single-seed only (refused with seeds_per_job > 1 at workflow start)
     results = train_ensemble(ds, out_dirs=p.run_dirs, seeds=p.seeds, **options)
