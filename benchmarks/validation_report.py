@@ -92,17 +92,35 @@ def sky_closure(run: Path, hydrostatic_bias: float, seed: int) -> None:
     b = 1 - hydrostatic_bias
     print(f"\n### synthetic sky: closure (injected b = {b:.2f}; targets: median b_P = b +- 0.03 at M_CNN > 5e14, "
           "|median b_t| <= 0.05 in bins of >= 20 clusters)\n")
-    print("| bin | N | median b_P (M_CNN > 5e14), N | median b_P all, 68% boot. | median b_t, 68% boot. |")
-    print("|---|---|---|---|---|")
+    print("| bin | N | median b_P (M_CNN > 5e14), N | median b_P all, 68% boot. | median b_t, 68% boot. "
+          "| median b_t of the catalogue's M_CNN, 68% boot. |")
+    print("|---|---|---|---|---|---|")
     b_p = bias_table(sky, ref="log10_MSZ", seed=seed)
     b_t = bias_table(sky, ref="log10_M_true", seed=seed)
+    b_cat = catalogue_bias(run, seed)
     for label in b_p["zbin"].unique():
         part = b_p[b_p["zbin"] == label].set_index("mass_range")
         hi = part.loc["M_CNN>5e14"]
         al = part.loc["all"]
         t = b_t[(b_t["zbin"] == label) & (b_t["mass_range"] == "all")].iloc[0]
+        c = b_cat[(b_cat["zbin"] == label) & (b_cat["mass_range"] == "all")] if b_cat is not None else None
+        cat = pm(c["median"].iloc[0], c["median_lo"].iloc[0], c["median_hi"].iloc[0]) if c is not None and len(c) else "-"
         print(f"| {label} | {int(al['n'])} | {hi['median']:+.3f}, {int(hi['n'])} | {pm(al['median'], al['median_lo'], al['median_hi'])} "
-              f"| {pm(t['median'], t['median_lo'], t['median_hi'])} |")
+              f"| {pm(t['median'], t['median_lo'], t['median_hi'])} | {cat} |")
+    print("(b_t of the networks' point masses, and of the catalogue's M_CNN: the posterior median, the KDE of the test "
+          "set's (prediction, truth) pairs sliced at the prediction)")
+
+
+def catalogue_bias(run: Path, seed: int) -> pd.DataFrame | None:
+    """:func:`szmass.evaluate.bias_table` of the catalogue's M_CNN (the posterior median) against the injected M500,
+    per redshift bin; None without the catalogue."""
+    path = run / "results" / "catalogue" / "psz2_cnn_masses.csv"
+    if not path.exists():
+        return None
+    cat = pd.read_csv(path, usecols=["ZBIN", "M_CNN", "M500_TRUE"])
+    table = pd.DataFrame({"zbin": cat["ZBIN"], "log10_M_cnn": np.log10(cat["M_CNN"]),
+                          "log10_M_true": np.log10(cat["M500_TRUE"])})  # fmt: skip
+    return bias_table(table, ref="log10_M_true", seed=seed)
 
 
 def timing(run: Path) -> None:
