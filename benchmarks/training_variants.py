@@ -35,7 +35,7 @@ from szmass.architecture import Architecture
 from szmass.evaluate import cluster_bootstrap, relative_bias
 from szmass.mapstore import open_maps
 from szmass.predict import load_run_model, predict_masses
-from szmass.rundir import HISTORY_FILE, PREDICTIONS_FILE, read_predictions
+from szmass.rundir import HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE, read_predictions
 from szmass.select import select_model
 from szmass.splits import bin_test_seed, cluster_identity, read_mass_cuts, run_seed, training_maps
 from szmass.train import train_run
@@ -78,21 +78,22 @@ def _summary(name: str, log_cnn: np.ndarray, log_true: np.ndarray) -> dict[str, 
 def compare(baseline: list[Path], variant: list[Path], cfg: dict[str, Any], maps_path: Path) -> dict[str, Path]:
     """Print the module docs' tables; return the run each set's selection rule picks."""
     tr = cfg["training"]
-    rows, estimates, picked = [], {}, {}
+    rows, estimates, picked, tests = [], {}, {}, {}
     for label, dirs in (("baseline", baseline), ("variant", variant)):
-        tests = [_tests(d) for d in dirs]
-        for d, t in zip(dirs, tests):
+        tests |= {d: _tests(d) for d in dirs}
+        for d in dirs:
+            t = tests[d]
             hist = pd.read_csv(d / HISTORY_FILE)
             rows.append({"set": label, "seed": d.name, "epochs": len(hist), "best_epoch": int(hist["val_loss"].idxmin()) + 1,
                          "std_r": np.std(t["log10_M_cnn"] - t["log10_M_true"], ddof=1)})  # fmt: skip
         _, chosen = select_model(dirs, threshold=tr.get("selection_threshold", 0.05), n_bins=tr.get("selection_bins", 10))
-        true = tests[0]["log10_M_true"].to_numpy()
-        estimates[label] = {"selected": _tests(chosen)["log10_M_cnn"].to_numpy(),
-                            "mean": np.mean([t["log10_M_cnn"].to_numpy() for t in tests], axis=0)}  # fmt: skip
+        estimates[label] = {"selected": tests[Path(chosen)]["log10_M_cnn"].to_numpy(),
+                            "mean": np.mean([tests[d]["log10_M_cnn"].to_numpy() for d in dirs], axis=0)}  # fmt: skip
         estimates[label]["selected_seed"] = chosen.name
         picked[label] = Path(chosen)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    first = _tests(baseline[0])
+    first = tests[baseline[0]]
+    true = first["log10_M_true"].to_numpy()
     clusters = cluster_identity(open_maps(maps_path).isel(map=first["map"].to_numpy()), tr["split_identity"])
     table = []
     for kind in ("selected", "mean"):
@@ -135,8 +136,12 @@ def sky_bias(run: Path, cfg: dict[str, Any], zbin: int, estimates: dict[str, lis
     y, z = np.asarray(sky["y"].values)[rows], z[rows]
     true = np.log10(np.asarray(sky["M500"].values, dtype=float)[rows])
     print(f"\nsky: {int(rows.sum())} clusters of bin {zbin}, median log10 M_true {np.median(true):.3f}")
+    masses: dict[Path, np.ndarray] = {}  # per run, predicted once though it serves two estimates
     for name, dirs in estimates.items():
-        log_cnn = np.mean([predict_masses(y, z, {zbin: load_run_model(d / "model.keras")}, edges=edges) for d in dirs], axis=0)
+        for d in dirs:
+            if d not in masses:
+                masses[d] = predict_masses(y, z, {zbin: load_run_model(d / MODEL_FILE)}, edges=edges)
+        log_cnn = np.mean([masses[d] for d in dirs], axis=0)
         b = relative_bias(log_cnn, true)
         print(f"{name:>18}: median b_t {np.median(b):+.4f}, std r {np.std(log_cnn - true, ddof=1):.4f} dex")
 

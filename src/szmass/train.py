@@ -367,9 +367,9 @@ def plateau_learning_rate(
     validation loss (the count restarts after each lowering); ``patience`` None: ``learning_rate`` always.
     This is ``keras.callbacks.ReduceLROnPlateau`` with ``min_delta=0``, no cooldown and no floor, computed
     from the history alone, so a resumed run goes on with the rate an uninterrupted one had."""
-    rate, best, wait = learning_rate, np.inf, 0
     if patience is None:
-        return rate
+        return learning_rate
+    rate, best, wait = learning_rate, np.inf, 0
     for loss in val_losses:
         if loss < best:
             best, wait = loss, 0
