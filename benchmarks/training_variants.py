@@ -93,6 +93,10 @@ def compare(baseline: list[Path], variant: list[Path], cfg: dict[str, Any], maps
         picked[label] = Path(chosen)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     first = tests[baseline[0]]
+    for d, t in tests.items():  # the pairing below needs the same test maps, in the same order, in every run
+        if not np.array_equal(t["map"].to_numpy(), first["map"].to_numpy()):
+            raise ValueError(f"{d / PREDICTIONS_FILE}: its test maps differ from those of {baseline[0] / PREDICTIONS_FILE}; "
+                             "the runs cannot be compared map by map")  # fmt: skip
     true = first["log10_M_true"].to_numpy()
     clusters = cluster_identity(open_maps(maps_path).isel(map=first["map"].to_numpy()), tr["split_identity"])
     table = []
