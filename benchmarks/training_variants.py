@@ -50,7 +50,7 @@ def train_variant(run: Path, cfg: dict[str, Any], dataset: str, zbin: int, seeds
     cut = read_mass_cuts(run / "results/tables/mass_cuts.csv")[zbin] if tr.get("apply_mass_cut") else None
     ds = training_maps(maps, zbin, tr["redshift_edges"], cut)
     options = {key: tr[key] for key in ("patience", "augment", "lr_decay_patience", "lr_decay_factor", "sample_weights",
-                                        "init_output_bias") if key in tr}  # fmt: skip
+                                        "init_output_bias", "start_from_epoch") if key in tr}  # fmt: skip
     dirs = []
     for seed in seeds:
         target = out / f"seed{seed}"

@@ -152,6 +152,22 @@ def test_training_options_that_exclude_each_other_stop_the_start(tmp_path):
         check_values(cfg, tmp_path)
 
 
+def test_a_warm_up_as_long_as_the_training_stops_the_start(tmp_path):
+    """training.start_from_epoch at or above the epochs of the main runs or of a study's is refused at start, naming
+    both keys; a shorter warm-up passes."""
+    msg = problems(ci(training={"start_from_epoch": 2}), tmp_path)  # ci.yaml trains 2 epochs
+    assert "1 problem(s)" in msg
+    assert "training.start_from_epoch, training.epochs: the warm-up of 2 epochs must be shorter than the 2 epochs " \
+           "trained; lower start_from_epoch or raise training.epochs" in msg
+    msg = problems(ci(training={"start_from_epoch": 3, "epochs": 10}, studies={"learning_rates": {"epochs": 3}}),
+                   tmp_path)  # fmt: skip
+    assert "1 problem(s)" in msg and "training.start_from_epoch, studies.learning_rates.epochs: the warm-up of 3" in msg
+    cfg = ci(training={"start_from_epoch": 1})
+    check_schema(cfg, SCHEMA)
+    validate(cfg, str(SCHEMA))
+    check_values(cfg, tmp_path)
+
+
 def test_synthetic_sims_share_one_format(tmp_path):
     cfg = ci()
     cfg["sims"]["other"] = {**copy.deepcopy(cfg["sims"]["synth"]), "format": "gadget2"}

@@ -23,6 +23,8 @@ from szmass.model import Architecture, build_cnn, with_standardisation
 from szmass.splits import cluster_identity, select_redshift_bin, split_maps
 from szmass.train import (
     MapSource,
+    monitored,
+    patience_spent,
     pixel_moments,
     split_given_test,
     train_run,
@@ -561,3 +563,62 @@ def test_augmented_runs_differ_reproduce_and_match_the_vectorised_ensemble(bin1:
     ensemble = train_ensemble(bin1, out_dirs=[tmp_path / "ens11", tmp_path / "ens14"], seeds=[SEED, 14], **kwargs)
     for single, run in zip(singles, ensemble, strict=True):
         assert max_weight_diff(single.out_dir, run.out_dir) < 1e-5
+
+
+def test_warm_up_is_keras_early_stopping_start_from_epoch() -> None:
+    """The best epoch kept and the epochs trained, from patience_spent and monitored as train_run uses them, equal
+    those of keras.callbacks.EarlyStopping(start_from_epoch, patience, restore_best_weights) on noisy loss curves whose
+    least value often falls inside the warm-up."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    rng = np.random.default_rng(5)
+    departures = 0
+    for trial in range(40):
+        start, patience, epochs = int(rng.integers(0, 8)), int(rng.integers(1, 5)), 30
+        val = np.minimum.accumulate(rng.uniform(0.5, 1.0, epochs)) + rng.uniform(0, 0.2, epochs)
+        callback = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, start_from_epoch=start,
+                                                 restore_best_weights=True)  # fmt: skip
+        callback.set_model(model)
+        model.stop_training = False
+        callback.on_train_begin()
+        best, best_val, trained = 0, np.inf, 0
+        for epoch in range(epochs):
+            if patience_spent(epoch, best, patience, start):
+                break
+            trained = epoch + 1
+            if val[epoch] < best_val and monitored(epoch + 1, start):
+                best, best_val = epoch + 1, val[epoch]
+            callback.on_epoch_end(epoch, {"val_loss": float(val[epoch])})
+            assert model.stop_training == patience_spent(epoch + 1, best, patience, start), trial
+        assert (best, trained) == (callback.best_epoch + 1, (callback.stopped_epoch or epochs - 1) + 1), trial
+        departures += int(np.argmin(val[:trained]) + 1 != best)
+    assert departures >= 5  # the warm-up changed the kept epoch in several curves: the comparison tested it
+
+
+def test_warm_up_keeps_a_later_epoch_alone_in_the_ensemble_and_on_resume(bin1: xr.Dataset, tmp_path: Path) -> None:
+    """With start_from_epoch S, the history is the run's without it (monitoring does not change training), the kept
+    epoch is the least validation loss after S and the run stops patience epochs later; a killed and resumed run and
+    the vectorised ensemble end alike; S must be below the epochs."""
+    patience, epochs = 2, 14
+    kwargs = {"test_seed": TEST_SEED, "batch_size": BATCH, "learning_rate": 3e-2, "patience": patience}
+    plain = train_run(bin1, out_dir=tmp_path / "plain", seed=SEED, epochs=epochs, **kwargs)
+    start = plain.best_epoch  # the plain run's kept epoch is inside the warm-up
+    warm = train_run(bin1, out_dir=tmp_path / "warm", seed=SEED, epochs=epochs, start_from_epoch=start, **kwargs)
+    base = pd.read_csv(plain.out_dir / rundir.HISTORY_FILE)
+    hist = pd.read_csv(warm.out_dir / rundir.HISTORY_FILE)
+    assert warm.best_epoch > start and warm.epochs == len(hist) == min(epochs, warm.best_epoch + patience)
+    assert np.array_equal(hist.to_numpy()[: len(base)], base.to_numpy()[: len(hist)])
+    val = hist["val_loss"].to_numpy()
+    assert val[warm.best_epoch - 1] == val[start:].min()
+    with pytest.raises(KeyboardInterrupt):
+        train_run(bin1, out_dir=tmp_path / "killed", seed=SEED, epochs=epochs, start_from_epoch=start,
+                  callbacks=[Interrupt(start)], **kwargs)  # fmt: skip
+    resumed = train_run(bin1, out_dir=tmp_path / "killed", seed=SEED, epochs=epochs, start_from_epoch=start, **kwargs)
+    assert resumed.resumed_epochs == start and max_weight_diff(resumed.out_dir, warm.out_dir) == 0
+    other = train_run(bin1, out_dir=tmp_path / "other", seed=14, epochs=epochs, start_from_epoch=start, **kwargs)
+    ensemble = train_ensemble(bin1, out_dirs=[tmp_path / "ens11", tmp_path / "ens14"], seeds=[SEED, 14], epochs=epochs,
+                              start_from_epoch=start, **kwargs)  # fmt: skip
+    for single, run in zip((warm, other), ensemble, strict=True):
+        assert (run.epochs, run.best_epoch) == (single.epochs, single.best_epoch)
+        assert max_weight_diff(single.out_dir, run.out_dir) < 1e-3  # rounding, grown by the large steps
+    with pytest.raises(ValueError, match="start_from_epoch"):
+        train_run(bin1, out_dir=tmp_path / "bad", seed=SEED, epochs=epochs, start_from_epoch=epochs, **kwargs)

@@ -8,7 +8,7 @@ Two steps, called from ``workflow/rules/common.smk``:
    schema cannot say — ``Ob0 < Om0``, ``z_min < z_max``, redshift bin edges in strictly increasing order
    with a configured snapshot in each bin, a halo selection that can keep halos, and configured input
    files that exist, are files, lie outside the workflow's output folders and, for HEALPix maps, hold
-   the needed column; training options that exclude each other.
+   the needed column; training options that exclude each other, a warm-up shorter than the training.
 
 Every problem found is reported at once, in a :class:`ConfigError` with one line per problem.
 """
@@ -164,6 +164,17 @@ def _training_problems(training: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _warm_up_problems(config: Mapping[str, Any]) -> list[str]:
+    """``training.start_from_epoch`` must leave epochs to monitor, in the main runs and in every study's."""
+    start = config["training"].get("start_from_epoch", 0)
+    runs = {"training.epochs": config["training"]["epochs"]}
+    runs |= {f"studies.{name}.epochs": study["epochs"] for name, study in config.get("studies", {}).items()
+             if isinstance(study, Mapping) and "epochs" in study}  # fmt: skip
+    return [f"training.start_from_epoch, {key}: the warm-up of {start} epochs must be shorter than the {epochs} "
+            f"epochs trained; lower start_from_epoch or raise {key}"
+            for key, epochs in runs.items() if start >= epochs]  # fmt: skip
+
+
 def output_dir_of(path: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> str | None:
     """The output folder of :data:`OUTPUT_DIRS` that ``path`` is, or lies under (None if none).
 
@@ -272,7 +283,8 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
     (``z_min < z_max``, a redshift range holding snapshots of every sim, ``m500_min`` below a synthetic
     sim's configured ``m500_max``); ``training.redshift_edges`` and the studies' edges (strictly increasing, a
     selected snapshot in every bin); ``training.split_fractions`` summing to 1; ``training.jit_compile`` only
-    with ``deterministic: false`` and ``mixed_precision`` only with ``seeds_per_job: 1``; the configured input
+    with ``deterministic: false`` and ``mixed_precision`` only with ``seeds_per_job: 1``; ``training.start_from_epoch``
+    below the epochs of the runs and of every study; the configured input
     files (:func:`input_problems`), relative paths taken from ``workdir``.
     """
     problems = []
@@ -293,6 +305,7 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
         problems.append(f"training.split_fractions: train, validation and test fractions must sum to 1, got {fractions} "
                         f"(sum {sum(fractions):g})")
     problems += _training_problems(config["training"])
+    problems += _warm_up_problems(config)
     templates = template_problems(config)
     problems += templates or input_problems(config, workdir)  # the inputs' paths need valid templates
     _fail(problems, f"working directory {Path(workdir).absolute()}")

@@ -79,6 +79,7 @@ from szmass.train import (
     load_checkpoint,
     log10_mass,
     mass_weights,
+    monitored,
     numbered,
     patience_spent,
     pixel_moments,
@@ -496,11 +497,12 @@ def train_ensemble(
     lr_decay_patience: int | None = None,
     lr_decay_factor: float = DEFAULT_LR_DECAY_FACTOR,
     sample_weights: str = "none",
+    start_from_epoch: int = 0,
 ) -> list[RunResult]:
     """Train the runs ``seeds`` (one per ``out_dirs`` entry) of the bin ``ds`` at once; see the module docs.
 
     Same arguments (``architecture``, ``test_identities``, ``target_mass``, ``patience``, ``augment``, ``lr_decay_*``,
-    ``sample_weights`` included: each run's learning rate follows its own history, its weights its own training
+    ``sample_weights``, ``start_from_epoch`` included: each run's learning rate follows its own history, its weights its own training
     maps) and outputs as
     :func:`szmass.train.train_run` per run (a run whose patience is spent keeps its best weights and its history
     ends there, as alone; the ensemble stops when every run's is). ``epoch_hook(epoch)`` (0-based)
@@ -515,7 +517,8 @@ def train_ensemble(
     if any(not 0 <= s < SEED_BOUND for s in seeds):
         raise ValueError(f"seeds must be in [0, {SEED_BOUND}), got {list(seeds)}")
     check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile,
-                   patience=patience, lr_decay_patience=lr_decay_patience, lr_decay_factor=lr_decay_factor)  # fmt: skip
+                   patience=patience, lr_decay_patience=lr_decay_patience, lr_decay_factor=lr_decay_factor,
+                   start_from_epoch=start_from_epoch)  # fmt: skip
     n_runs = len(seeds)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
     log_m = log10_mass(ds, target_mass)
@@ -555,7 +558,7 @@ def train_ensemble(
         "n_maps": source.n_maps, "map_shape": list(source.map_shape), "splits": [sp.digest() for sp in splits],
         "mean": means, "std": stds, "init_output_bias": init_output_bias, "architecture": architecture.as_dict(),
         "target_mass": target_mass, "augment": augment, "lr_decay": [lr_decay_patience, lr_decay_factor],
-        "sample_weights": sample_weights,
+        "sample_weights": sample_weights, "start_from_epoch": start_from_epoch,
     }  # fmt: skip
     ckpt_path = Path(checkpoint_dir if checkpoint_dir is not None else Path(out_dirs[0]) / CHECKPOINT_DIR) / CHECKPOINT_FILE
     history = np.zeros((0, n_runs, 3))
@@ -574,7 +577,7 @@ def train_ensemble(
     val_data = stacked_dataset(source, target, [sp.val for sp in splits], EVAL_BATCH_SIZE, weights=weights)
     each_epoch = progress(range(resumed, epochs), total=epochs, initial=resumed, desc=f"seeds {list(seeds)}: epochs")
     for epoch in each_epoch:
-        running = [not patience_spent(epoch, b.epoch, patience) for b in best]
+        running = [not patience_spent(epoch, b.epoch, patience, start_from_epoch) for b in best]
         if not any(running):
             log.info("ensemble of seeds %s: every run stopped early after epoch %d", list(seeds), epoch)
             break
@@ -585,7 +588,8 @@ def train_ensemble(
         loss = mean_loss(train_step, stacked_dataset(source, target, orders, batch_size, codes, weights), train=True)
         val_loss = mean_loss(eval_step, val_data, train=False)
         history = np.concatenate([history, np.stack([np.full(n_runs, epoch + 1.0), loss, val_loss], axis=1)[None]])
-        for k in map(int, np.flatnonzero((val_loss < [b.val_loss for b in best]) & running)):
+        better = (val_loss < [b.val_loss for b in best]) & running & monitored(epoch + 1, start_from_epoch)
+        for k in map(int, np.flatnonzero(better)):
             best[k] = _Best(epoch + 1, float(val_loss[k]), run_weights(ensemble, k))
         if epoch_hook is not None:
             epoch_hook(epoch)
@@ -606,7 +610,7 @@ def train_ensemble(
             raise FloatingPointError(f"seed {seed}: validation loss was never finite in {len(history)} epochs")
         cnn.set_weights(b.weights)
         out = Path(out_dirs[k])
-        trained = len(history) if patience is None else min(len(history), b.epoch + patience)
+        trained = len(history) if patience is None else min(len(history), max(b.epoch, start_from_epoch) + patience)
         write_run_outputs(out, with_standardisation(cnn, means[k], stds[k]), history[:trained, k], ds, source, sp,
                           target_mass)  # fmt: skip
         results.append(RunResult(

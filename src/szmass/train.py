@@ -5,8 +5,8 @@ target mass, M500 (the paper's, the default) or M200 (``target_mass``, :data:`sz
 paper's settings: inputs standardised with the pixel mean and std of the TRAINING maps, loss = MSE
 of log10 M, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
 validation loss kept; optionally early stopping (``patience``: stop once that many epochs have passed
-without a new least validation loss) and a learning rate lowered on plateaus (``lr_decay_patience``,
-:func:`plateau_learning_rate`). The split is by cluster identity (:mod:`szmass.splits`). The network is the
+without a new least validation loss), a warm-up whose epochs are not monitored (``start_from_epoch``) and a
+learning rate lowered on plateaus (``lr_decay_patience``, :func:`plateau_learning_rate`). The split is by cluster identity (:mod:`szmass.splits`). The network is the
 paper's unless an :class:`szmass.model.Architecture` of the hyperparameter scan is given.
 
 Test set: by default drawn per bin (:func:`szmass.splits.split_maps` with ``test_seed``). A study
@@ -337,9 +337,10 @@ def split_given_test(
 def check_settings(
     epochs: int, batch_size: int, learning_rate: float, *, deterministic: bool, jit_compile: bool,
     patience: int | None = None, lr_decay_patience: int | None = None, lr_decay_factor: float = DEFAULT_LR_DECAY_FACTOR,
+    start_from_epoch: int = 0,
 ) -> None:
     """ValueError unless epochs >= 1, batch_size >= 1, learning_rate > 0, patience and lr_decay_patience (if any)
-    >= 1, 0 < lr_decay_factor < 1 and jit_compile goes without determinism."""
+    >= 1, 0 < lr_decay_factor < 1, 0 <= start_from_epoch < epochs and jit_compile goes without determinism."""
     if epochs < 1 or batch_size < 1 or not learning_rate > 0:
         raise ValueError(f"need epochs >= 1, batch_size >= 1, learning_rate > 0; got {epochs}, {batch_size}, {learning_rate}")
     if patience is not None and patience < 1:
@@ -348,15 +349,24 @@ def check_settings(
         raise ValueError(f"lr_decay_patience must be >= 1 epoch (or None: a constant learning rate), got {lr_decay_patience}")
     if not 0 < lr_decay_factor < 1:
         raise ValueError(f"lr_decay_factor must be in (0, 1), got {lr_decay_factor}")
+    if not 0 <= start_from_epoch < epochs:
+        raise ValueError(f"start_from_epoch must be in [0, epochs = {epochs}), got {start_from_epoch}")
     problem = xla_determinism_problem(jit_compile=jit_compile, deterministic=deterministic)
     if problem:
         raise ValueError(problem)
 
 
-def patience_spent(completed: int, best_epoch: int, patience: int | None) -> bool:
-    """Early stopping: True when ``patience`` epochs have passed since ``best_epoch`` (1-based; 0: none) after
-    ``completed`` epochs. Checked before each epoch, so a resumed run stops where an uninterrupted one did."""
-    return patience is not None and completed - best_epoch >= patience
+def patience_spent(completed: int, best_epoch: int, patience: int | None, start_from_epoch: int = 0) -> bool:
+    """Early stopping: True when ``patience`` epochs have passed since ``best_epoch`` (1-based; 0: none), or
+    since the warm-up's last epoch ``start_from_epoch`` if later, after ``completed`` epochs. Checked before each
+    epoch, so a resumed run stops where an uninterrupted one did."""
+    return patience is not None and completed - max(best_epoch, start_from_epoch) >= patience
+
+
+def monitored(epoch: int, start_from_epoch: int) -> bool:
+    """Whether the validation loss of ``epoch`` (1-based) may give the kept weights: not during the warm-up's
+    first ``start_from_epoch`` epochs (``keras.callbacks.EarlyStopping(start_from_epoch=...)``)."""
+    return epoch > start_from_epoch
 
 
 def plateau_learning_rate(
@@ -515,6 +525,7 @@ def train_run(
     lr_decay_patience: int | None = None,
     lr_decay_factor: float = DEFAULT_LR_DECAY_FACTOR,
     sample_weights: str = "none",
+    start_from_epoch: int = 0,
 ) -> RunResult:
     """Train one seeded run on the maps of ``ds`` (one redshift bin of a map store) and write its outputs.
 
@@ -531,7 +542,10 @@ def train_run(
     is isotropic, so each is a map as likely as the original; validation and test maps are not turned.
     ``lr_decay_patience``, ``lr_decay_factor``: each epoch trains at :func:`plateau_learning_rate` of the history so
     far (None: ``learning_rate`` throughout, as the paper). ``sample_weights``: the loss weights of the training
-    and validation maps (:func:`mass_weights`; ``"none"``: all alike, as the paper).
+    and validation maps (:func:`mass_weights`; ``"none"``: all alike, as the paper). ``start_from_epoch``: the
+    validation loss of the first that many epochs is not monitored, so neither gives the kept weights nor starts
+    the patience (Keras's EarlyStopping semantics; 0: every epoch, as the paper): a small validation set's dip
+    in the first epochs, while the training loss still falls steeply, cannot stop the run.
 
     ``target_mass``: the mass trained on and written as log10_M_true (:data:`szmass.rundir.TARGET_MASSES`); the split
     is by cluster, so the same clusters are trained and tested on either way.
@@ -547,7 +561,8 @@ def train_run(
     if not 0 <= seed < SEED_BOUND:
         raise ValueError(f"seed must be in [0, {SEED_BOUND}), got {seed}")
     check_settings(epochs, batch_size, learning_rate, deterministic=deterministic, jit_compile=jit_compile,
-                   patience=patience, lr_decay_patience=lr_decay_patience, lr_decay_factor=lr_decay_factor)  # fmt: skip
+                   patience=patience, lr_decay_patience=lr_decay_patience, lr_decay_factor=lr_decay_factor,
+                   start_from_epoch=start_from_epoch)  # fmt: skip
     out = Path(out_dir)
     source = MapSource(ds, max_memory_bytes=max_memory_bytes)
     architecture.feature_side(min(source.map_shape))
@@ -576,7 +591,7 @@ def train_run(
         "map_shape": list(source.map_shape), "split": split.digest(), "mean": mean, "std": std,
         "init_output_bias": init_output_bias, "architecture": architecture.as_dict(), "mixed_precision": mixed_precision,
         "target_mass": target_mass, "augment": augment, "lr_decay": [lr_decay_patience, lr_decay_factor],
-        "sample_weights": sample_weights,
+        "sample_weights": sample_weights, "start_from_epoch": start_from_epoch,
     }  # fmt: skip
     ckpt_path = out / CHECKPOINT_DIR / CHECKPOINT_FILE
     history: list[tuple[float, float, float]] = []
@@ -597,7 +612,7 @@ def train_run(
     sig += () if weights is None else (tf.TensorSpec((None,), tf.float32),)
     val_data = batch_dataset(read, split.val, EVAL_BATCH_SIZE, sig)
     for epoch in progress(range(resumed, epochs), total=epochs, initial=resumed, desc=f"seed {seed}: epochs"):
-        if patience_spent(epoch, best_epoch, patience):
+        if patience_spent(epoch, best_epoch, patience, start_from_epoch):
             log.info("seed %d: stopped after epoch %d (no better validation loss since epoch %d)", seed, epoch, best_epoch)
             break
         model.optimizer.learning_rate = plateau_learning_rate([v for _, _, v in history], learning_rate,
@@ -612,7 +627,7 @@ def train_run(
                         shuffle=False, verbose=0, callbacks=list(callbacks))  # fmt: skip
         loss, val_loss = float(fit.history["loss"][-1]), float(fit.history["val_loss"][-1])
         history.append((epoch + 1, loss, val_loss))
-        if val_loss < best_val:
+        if val_loss < best_val and monitored(epoch + 1, start_from_epoch):
             best_epoch, best_val, best_weights = epoch + 1, val_loss, model.get_weights()
         save_checkpoint(
             ckpt_path,

@@ -3,7 +3,7 @@
 One run (params ``seed``) with szmass.train.train_run, or K runs at once (params ``seeds`` and ``run_dirs``,
 rule training.seeds_per_job) with the vectorised szmass.ensemble.train_ensemble; the same outputs per run.
 Optional params: ``init_output_bias``, ``deterministic``, ``jit_compile``, ``mixed_precision``, ``patience``,
-``augment``, ``lr_decay_patience``, ``lr_decay_factor``, ``sample_weights``, ``fractions`` (training options, defaults as in szmass.train.train_run), ``target_mass`` (the mass trained on: M500, the default,
+``augment``, ``start_from_epoch``, ``lr_decay_patience``, ``lr_decay_factor``, ``sample_weights``, ``fractions`` (training options, defaults as in szmass.train.train_run), ``target_mass`` (the mass trained on: M500, the default,
 or M200; the mass cut stays on M500). Also the training job of the studies
 (workflow/rules/studies.smk): ``zbin`` (else the wildcard), ``models`` (gas models to keep), ``test_scope``
 ("bin": the bin's own test draw; "all": one test set drawn over every redshift), ``architecture``
@@ -50,7 +50,7 @@ options = dict(test_seed=p.test_seed, epochs=p.epochs, batch_size=p.batch_size, 
                jit_compile=p.get("jit_compile", False), target_mass=target_mass, patience=p.get("patience"),
                augment=p.get("augment", False), lr_decay_patience=p.get("lr_decay_patience"),
                lr_decay_factor=p.get("lr_decay_factor", DEFAULT_LR_DECAY_FACTOR),
-               sample_weights=p.get("sample_weights", "none"),
+               sample_weights=p.get("sample_weights", "none"), start_from_epoch=p.get("start_from_epoch", 0),
                fractions=fractions)
 if p.get("seeds"):  # mixed_precision is single-seed only (refused with seeds_per_job > 1 at workflow start)
     results = train_ensemble(ds, out_dirs=p.run_dirs, seeds=p.seeds, **options)
