@@ -75,7 +75,8 @@ def _summary(name: str, log_cnn: np.ndarray, log_true: np.ndarray) -> dict[str, 
             **{f"bt_{label}": np.median(b[idx]) for label, idx in zip(("low", "mid", "high"), thirds)}}  # fmt: skip
 
 
-def compare(baseline: list[Path], variant: list[Path], cfg: dict[str, Any], maps_path: Path) -> dict[str, Path]:
+def compare(baseline: list[Path], variant: list[Path], cfg: dict[str, Any], maps_path: Path,
+            changes: dict[str, Any]) -> dict[str, Path]:  # fmt: skip
     """Print the module docs' tables; return the run each set's selection rule picks."""
     tr = cfg["training"]
     rows, estimates, picked, tests = [], {}, {}, {}
@@ -84,7 +85,9 @@ def compare(baseline: list[Path], variant: list[Path], cfg: dict[str, Any], maps
         for d in dirs:
             t = tests[d]
             hist = pd.read_csv(d / HISTORY_FILE)
-            rows.append({"set": label, "seed": d.name, "epochs": len(hist), "best_epoch": int(hist["val_loss"].idxmin()) + 1,
+            warm_up = (tr | changes).get("start_from_epoch", 0) if label == "variant" else tr.get("start_from_epoch", 0)
+            kept = int(hist["val_loss"].iloc[warm_up:].idxmin()) + 1  # the epoch whose weights the run kept
+            rows.append({"set": label, "seed": d.name, "epochs": len(hist), "best_epoch": kept,
                          "std_r": np.std(t["log10_M_cnn"] - t["log10_M_true"], ddof=1)})  # fmt: skip
         _, chosen = select_model(dirs, threshold=tr.get("selection_threshold", 0.05), n_bins=tr.get("selection_bins", 10))
         estimates[label] = {"selected": tests[Path(chosen)]["log10_M_cnn"].to_numpy(),
@@ -167,7 +170,7 @@ def main() -> None:
     print(f"{args.dataset} z{args.zbin}, seeds {seeds}: {changes}")
     variant = train_variant(args.run, cfg, args.dataset, args.zbin, seeds, args.out, changes)
     baseline = [args.run / f"results/models/{args.dataset}/z{args.zbin}/seed{s}" for s in seeds]
-    chosen = compare(baseline, variant, cfg, args.run / f"results/maps/{args.dataset}.zarr")
+    chosen = compare(baseline, variant, cfg, args.run / f"results/maps/{args.dataset}.zarr", changes)
     if args.sky:
         sky_bias(args.run, cfg, args.zbin, {"baseline selected": [chosen["baseline"]], "variant selected": [chosen["variant"]],
                                             "baseline mean": baseline, "variant mean": variant})  # fmt: skip
