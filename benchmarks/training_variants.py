@@ -79,13 +79,14 @@ def compare(baseline: list[Path], variant: list[Path], cfg: dict[str, Any], maps
             changes: dict[str, Any]) -> dict[str, Path]:  # fmt: skip
     """Print the module docs' tables; return the run each set's selection rule picks."""
     tr = cfg["training"]
+    settings = {"baseline": tr, "variant": tr | changes}
     rows, estimates, picked, tests = [], {}, {}, {}
     for label, dirs in (("baseline", baseline), ("variant", variant)):
+        warm_up = settings[label].get("start_from_epoch", 0)
         tests |= {d: _tests(d) for d in dirs}
         for d in dirs:
             t = tests[d]
             hist = pd.read_csv(d / HISTORY_FILE)
-            warm_up = (tr | changes).get("start_from_epoch", 0) if label == "variant" else tr.get("start_from_epoch", 0)
             kept = int(hist["val_loss"].iloc[warm_up:].idxmin()) + 1  # the epoch whose weights the run kept
             rows.append({"set": label, "seed": d.name, "epochs": len(hist), "best_epoch": kept,
                          "std_r": np.std(t["log10_M_cnn"] - t["log10_M_true"], ddof=1)})  # fmt: skip

@@ -502,8 +502,8 @@ def train_ensemble(
     """Train the runs ``seeds`` (one per ``out_dirs`` entry) of the bin ``ds`` at once; see the module docs.
 
     Same arguments (``architecture``, ``test_identities``, ``target_mass``, ``patience``, ``augment``, ``lr_decay_*``,
-    ``sample_weights``, ``start_from_epoch`` included: each run's learning rate follows its own history, its weights its own training
-    maps) and outputs as
+    ``sample_weights``, ``start_from_epoch`` included: each run's learning rate follows its own history, its weights
+    its own training maps) and outputs as
     :func:`szmass.train.train_run` per run (a run whose patience is spent keeps its best weights and its history
     ends there, as alone; the ensemble stops when every run's is). ``epoch_hook(epoch)`` (0-based)
     is called after each epoch's training and validation, before its checkpoint. ``jit_compile``

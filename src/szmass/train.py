@@ -6,8 +6,9 @@ paper's settings: inputs standardised with the pixel mean and std of the TRAININ
 of log10 M, Adam (lr 1e-4), batch 32, 200 epochs, the weights of the epoch with the least
 validation loss kept; optionally early stopping (``patience``: stop once that many epochs have passed
 without a new least validation loss), a warm-up whose epochs are not monitored (``start_from_epoch``) and a
-learning rate lowered on plateaus (``lr_decay_patience``, :func:`plateau_learning_rate`). The split is by cluster identity (:mod:`szmass.splits`). The network is the
-paper's unless an :class:`szmass.model.Architecture` of the hyperparameter scan is given.
+learning rate lowered on plateaus (``lr_decay_patience``, :func:`plateau_learning_rate`). The split is by
+cluster identity (:mod:`szmass.splits`). The network is the paper's unless an :class:`szmass.model.Architecture`
+of the hyperparameter scan is given.
 
 Test set: by default drawn per bin (:func:`szmass.splits.split_maps` with ``test_seed``). A study
 that compares redshift binnings passes ``test_identities`` instead (:func:`szmass.splits.test_identities`
