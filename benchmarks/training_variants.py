@@ -2,9 +2,9 @@
 
 The bin's seeded runs are trained again with the seeds, splits and test set of the run (the workflow's
 seeds, :func:`szmass.splits.run_seed` and :func:`szmass.splits.bin_test_seed`) and the config's
-``training`` settings changed by ``--set KEY=VALUE`` (e.g. ``lr_decay_patience=5`` or
-``sample_weights=flat_log_mass``). Both sets of runs predict the same test maps, so the comparison is
-paired. Printed, for the run's networks ("baseline") and the new ones ("variant"):
+``training`` settings changed by ``--set KEY=VALUE`` (e.g. ``lr_decay_patience=5``,
+``sample_weights=flat_log_mass`` or ``mass_cut_margin_dex=0.2``, which trains on more clusters and tests
+the same). Both sets of runs predict the same test maps, so the comparison is paired. Printed, for the run's networks ("baseline") and the new ones ("variant"):
 
 * per seed: epochs trained, best epoch, the std of r = log10(M_CNN / M_true) [dex] on the test maps;
 * for the bin: the run picked by the paper's selection rule (the config's threshold and bins) and the mean
@@ -37,7 +37,8 @@ from szmass.mapstore import open_maps
 from szmass.predict import load_run_model, predict_masses
 from szmass.rundir import HISTORY_FILE, MODEL_FILE, PREDICTIONS_FILE, read_predictions
 from szmass.select import select_model
-from szmass.splits import bin_test_seed, cluster_identity, read_mass_cuts, run_seed, training_maps
+from szmass.splits import (bin_test_seed, cluster_identity, read_mass_cuts, run_seed, training_maps,
+                           training_maps_with_margin)
 from szmass.train import train_run
 from szmass.zbins import redshift_bins
 
@@ -48,7 +49,13 @@ def train_variant(run: Path, cfg: dict[str, Any], dataset: str, zbin: int, seeds
     tr = cfg["training"] | changes
     maps = open_maps(run / f"results/maps/{dataset}.zarr")
     cut = read_mass_cuts(run / "results/tables/mass_cuts.csv")[zbin] if tr.get("apply_mass_cut") else None
-    ds = training_maps(maps, zbin, tr["redshift_edges"], cut)
+    test_ids = None
+    if tr.get("mass_cut_margin_dex", 0) > 0 and cut is not None:  # the run's test set, training below the cut
+        ds, test_ids = training_maps_with_margin(
+            maps, zbin, tr["redshift_edges"], cut, margin_dex=tr["mass_cut_margin_dex"], identity=tr["split_identity"],
+            test_seed=bin_test_seed(cfg["seed"], zbin), fractions=tr["split_fractions"])  # fmt: skip
+    else:
+        ds = training_maps(maps, zbin, tr["redshift_edges"], cut)
     options = {key: tr[key] for key in ("patience", "augment", "lr_decay_patience", "lr_decay_factor", "sample_weights",
                                         "init_output_bias", "start_from_epoch") if key in tr}  # fmt: skip
     dirs = []
@@ -58,7 +65,8 @@ def train_variant(run: Path, cfg: dict[str, Any], dataset: str, zbin: int, seeds
             train_run(ds, out_dir=target, seed=run_seed(cfg["seed"], zbin, seed), test_seed=bin_test_seed(cfg["seed"], zbin),
                       epochs=tr["epochs"], batch_size=tr["batch_size"], learning_rate=tr["learning_rate"],
                       identity=tr["split_identity"], fractions=tr["split_fractions"],
-                      architecture=Architecture.from_mapping(tr.get("architecture")), **options)  # fmt: skip
+                      architecture=Architecture.from_mapping(tr.get("architecture")), test_identities=test_ids,
+                      **options)  # fmt: skip
         dirs.append(target)
     return dirs
 

@@ -168,6 +168,20 @@ def test_a_warm_up_as_long_as_the_training_stops_the_start(tmp_path):
     check_values(cfg, tmp_path)
 
 
+def test_a_margin_below_the_mass_cut_needs_the_cut(tmp_path):
+    """training.mass_cut_margin_dex without apply_mass_cut is refused at start, naming both keys; a negative
+    margin is a schema error; with the cut it passes."""
+    msg = problems(ci(training={"mass_cut_margin_dex": 0.2, "apply_mass_cut": False}), tmp_path)
+    assert "1 problem(s)" in msg and "training.mass_cut_margin_dex, training.apply_mass_cut: a margin of 0.2 dex " \
+        "below the mass cut needs apply_mass_cut: true; set it, or mass_cut_margin_dex: 0" in msg
+    with pytest.raises(ConfigError, match=r"training.mass_cut_margin_dex: -0.1 is less than the minimum of 0"):
+        check_schema(ci(training={"mass_cut_margin_dex": -0.1}), SCHEMA)
+    cfg = ci(training={"mass_cut_margin_dex": 0.2, "apply_mass_cut": True})
+    check_schema(cfg, SCHEMA)
+    validate(cfg, str(SCHEMA))
+    check_values(cfg, tmp_path)
+
+
 def test_synthetic_sims_share_one_format(tmp_path):
     cfg = ci()
     cfg["sims"]["other"] = {**copy.deepcopy(cfg["sims"]["synth"]), "format": "gadget2"}

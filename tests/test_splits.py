@@ -146,3 +146,35 @@ def test_mass_cut_table_and_trainable_checks(tmp_path) -> None:
     assert np.unique(cluster_identity(few)).size < 10
     with pytest.raises(ValueError, match=r"cuts.csv: the mass cut of redshift bin 2 .* fewer than 10 clusters"):
         check_trainable(few, 2, edges, "halo", store="maps.zarr", m500_cut=cut, cuts="cuts.csv")
+
+
+def test_a_margin_below_the_cut_trains_on_more_clusters_and_tests_the_same_maps() -> None:
+    from szmass.synthsky import unseen_maps
+    from szmass.train import split_given_test
+
+    ds = with_masses(store(n_regions=12))  # masses per map: a cluster's lines of sight straddle the cut
+    edges, cut, margin = (0.0, 0.1, 0.2, 0.4), 10.0**14.4, 0.3
+    above = training_maps(ds, 2, edges, cut)
+    no_margin = split_maps(cluster_identity(above), test_seed=5, seed=9, fractions=(0.6, 0.2, 0.2))
+    maps, held_out = splits.training_maps_with_margin(ds, 2, edges, cut, margin_dex=margin, identity="halo",
+                                                      test_seed=5, fractions=(0.6, 0.2, 0.2))  # fmt: skip
+    labels = split_given_test(cluster_identity(maps), held_out, seed=9, fractions=(0.6, 0.2, 0.2))
+    # the same test maps as without the margin, all above the cut
+    tested = np.sort(maps["map"].values[labels == "test"])
+    assert np.array_equal(tested, np.sort(above["map"].values[no_margin == "test"]))
+    m500 = maps["M500"].values
+    assert np.all(m500 >= cut * 10**-margin) and np.all(m500[labels == "test"] >= cut)
+    below = m500 < cut
+    assert below.sum() > 20 and np.all(labels[below] != "test")  # the margin's maps train and validate only
+    assert {"train", "val"} <= set(labels[below])
+    seen = np.unique(cluster_identity(maps)[labels != "test"])
+    eligible = unseen_maps(ds, ds, z_edges=edges, test_seeds=[1, 5, 2], m500_cuts=[cut] * 3, fractions=(0.6, 0.2, 0.2))
+    in_bin = np.asarray(ds["redshift"].values) == 0.15
+    assert eligible[in_bin].sum() > 0 and not np.isin(cluster_identity(ds)[in_bin & eligible], seen).any()
+    # no margin: the maps and the split of the run without it
+    same, ids = splits.training_maps_with_margin(ds, 2, edges, cut, margin_dex=0.0, identity="halo", test_seed=5,
+                                                 fractions=(0.6, 0.2, 0.2))  # fmt: skip
+    assert np.array_equal(same["map"].values, above["map"].values)
+    assert np.array_equal(split_given_test(cluster_identity(same), ids, seed=9, fractions=(0.6, 0.2, 0.2)), no_margin)
+    with pytest.raises(ValueError, match=r"mass_cut_margin_dex must be >= 0 dex, got -0.1"):
+        splits.training_maps_with_margin(ds, 2, edges, cut, margin_dex=-0.1, identity="halo", test_seed=5)

@@ -161,6 +161,10 @@ def _training_problems(training: Mapping[str, Any]) -> list[str]:
         problems.append(f"training.mixed_precision, training.seeds_per_job: mixed_precision: true needs seeds_per_job: 1, "
                         f"got {training['seeds_per_job']} (the vectorised ensemble trains in float32); set "
                         "seeds_per_job: 1 or mixed_precision: false")
+    if training["mass_cut_margin_dex"] > 0 and not training["apply_mass_cut"]:
+        problems.append(f"training.mass_cut_margin_dex, training.apply_mass_cut: a margin of "
+                        f"{training['mass_cut_margin_dex']!r} dex below the mass cut needs apply_mass_cut: true; set it, "
+                        "or mass_cut_margin_dex: 0")  # fmt: skip
     return problems
 
 
@@ -283,7 +287,8 @@ def check_values(config: Mapping[str, Any], workdir: str | os.PathLike[str] = ".
     (``z_min < z_max``, a redshift range holding snapshots of every sim, ``m500_min`` below a synthetic
     sim's configured ``m500_max``); ``training.redshift_edges`` and the studies' edges (strictly increasing, a
     selected snapshot in every bin); ``training.split_fractions`` summing to 1; ``training.jit_compile`` only
-    with ``deterministic: false`` and ``mixed_precision`` only with ``seeds_per_job: 1``; ``training.start_from_epoch``
+    with ``deterministic: false``, ``mixed_precision`` only with ``seeds_per_job: 1`` and ``mass_cut_margin_dex``
+    only with ``apply_mass_cut``; ``training.start_from_epoch``
     below the epochs of the runs and of every study; the configured input
     files (:func:`input_problems`), relative paths taken from ``workdir``.
     """

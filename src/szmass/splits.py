@@ -155,6 +155,36 @@ def training_maps(
     return maps.isel(map=np.flatnonzero(np.asarray(maps["M500"].values) >= m500_cut))
 
 
+def training_maps_with_margin(
+    ds: xr.Dataset,
+    number: int,
+    edges: Sequence[float],
+    m500_cut: float,
+    *,
+    margin_dex: float,
+    identity: IdentityKey,
+    test_seed: int,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+) -> tuple[xr.Dataset, NDArray[np.str_]]:
+    """The maps the runs of redshift bin ``number`` split when they train down to ``margin_dex`` [dex] below
+    the mass cut ``m500_cut`` [Msun], and the bin's test identities.
+
+    The test set is the one drawn without the margin (:func:`test_identities` with ``test_seed`` over the
+    maps with M500 >= ``m500_cut``), tested above the cut only; the maps with ``m500_cut`` *
+    10**-``margin_dex`` <= M500 < ``m500_cut`` of the other identities join training and validation. Networks
+    trained so see the masses just above the cut away from the edge of their training range, where a
+    regression pulls its estimates toward the middle.
+    """
+    if not margin_dex >= 0:
+        raise ValueError(f"mass_cut_margin_dex must be >= 0 dex, got {margin_dex!r}")
+    above = training_maps(ds, number, edges, m500_cut)
+    held_out = test_identities(cluster_identity(above, identity), test_seed=test_seed, fractions=fractions)
+    maps = training_maps(ds, number, edges, m500_cut * 10.0 ** (-margin_dex))
+    below = np.asarray(maps["M500"].values) < m500_cut
+    keep = ~(below & np.isin(cluster_identity(maps, identity), held_out))
+    return maps.isel(map=np.flatnonzero(keep)), held_out
+
+
 def read_mass_cuts(path: str | os.PathLike[str]) -> dict[int, float]:
     """Redshift bin (1-based) -> M500 cut [Msun] of a mass-cut table (columns bin, M500_cut; written by
     :func:`szmass.mocks.mass_cuts`)."""

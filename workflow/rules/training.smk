@@ -16,10 +16,12 @@ TRAIN_OPTIONS = {
     key: TRAIN[key]
     for key in ("init_output_bias", "deterministic", "jit_compile", "mixed_precision", "patience", "augment")
 }
-# the warm-up, the learning rate's decay and the loss weights only where they are on: runs trained without them
-# keep their recorded params
+# the warm-up, the learning rate's decay, the loss weights and the training margin below the mass cut only where
+# they are on: runs trained without them keep their recorded params
 if TRAIN["start_from_epoch"] > 0:
     TRAIN_OPTIONS["start_from_epoch"] = TRAIN["start_from_epoch"]
+if TRAIN["mass_cut_margin_dex"] > 0:
+    TRAIN_OPTIONS["mass_cut_margin_dex"] = TRAIN["mass_cut_margin_dex"]
 if TRAIN["lr_decay_patience"] is not None:
     TRAIN_OPTIONS |= {key: TRAIN[key] for key in ("lr_decay_patience", "lr_decay_factor")}
 if TRAIN["sample_weights"] != "none":

@@ -3,8 +3,11 @@
 One run (params ``seed``) with szmass.train.train_run, or K runs at once (params ``seeds`` and ``run_dirs``,
 rule training.seeds_per_job) with the vectorised szmass.ensemble.train_ensemble; the same outputs per run.
 Optional params: ``init_output_bias``, ``deterministic``, ``jit_compile``, ``mixed_precision``, ``patience``,
-``augment``, ``start_from_epoch``, ``lr_decay_patience``, ``lr_decay_factor``, ``sample_weights``, ``fractions`` (training options, defaults as in szmass.train.train_run), ``target_mass`` (the mass trained on: M500, the default,
-or M200; the mass cut stays on M500). Also the training job of the studies
+``augment``, ``start_from_epoch``, ``lr_decay_patience``, ``lr_decay_factor``, ``sample_weights``,
+``fractions`` (training options, defaults as in szmass.train.train_run), ``target_mass`` (the mass trained
+on: M500, the default, or M200; the mass cut stays on M500), ``mass_cut_margin_dex`` (train and validate
+down to that many dex below the mass cut, test above it: szmass.splits.training_maps_with_margin).
+Also the training job of the studies
 (workflow/rules/studies.smk): ``zbin`` (else the wildcard), ``models`` (gas models to keep), ``test_scope``
 ("bin": the bin's own test draw; "all": one test set drawn over every redshift), ``architecture``
 (a mapping of szmass.model.Architecture fields) and ``train_fraction`` (train on that fraction of the
@@ -17,7 +20,8 @@ from szmass.ensemble import train_ensemble
 from szmass.logs import configure
 from szmass.mapstore import open_maps
 from szmass.provenance import stamp_job
-from szmass.splits import DEFAULT_FRACTIONS, check_trainable, cluster_identity, read_mass_cuts, test_identities, training_maps
+from szmass.splits import (DEFAULT_FRACTIONS, check_trainable, cluster_identity, read_mass_cuts, test_identities,
+                           training_maps, training_maps_with_margin)
 from szmass.studies import select_gas_models, training_subset
 from szmass.train import DEFAULT_LR_DECAY_FACTOR, train_run
 
@@ -34,7 +38,13 @@ if p.get("test_scope", "bin") == "all":
     log.info("test set over all redshifts: %d cluster identities", len(test_ids))
 cuts = sm.input.get("cuts")  # by name (the Planck mocks' S/N mass cuts)
 cut = read_mass_cuts(cuts)[zbin] if cuts else None
-ds = training_maps(maps, zbin, p.edges, cut)
+margin = p.get("mass_cut_margin_dex", 0.0)  # train and validate below the cut, test above it (the main runs only)
+if margin > 0 and cut is not None and test_ids is None:
+    ds, test_ids = training_maps_with_margin(maps, zbin, p.edges, cut, margin_dex=margin, identity=p.identity,
+                                             test_seed=p.test_seed, fractions=fractions)
+    log.info("training and validation down to %.2f dex below the mass cut", margin)
+else:
+    ds = training_maps(maps, zbin, p.edges, cut)
 check_trainable(ds, zbin, p.edges, p.identity, store=sm.input.maps, m500_cut=cut, cuts=cuts)
 if cut is not None:
     log.info("mass cut M500 >= %.3g Msun: %d maps kept", cut, ds.sizes["map"])
