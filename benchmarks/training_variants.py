@@ -4,7 +4,8 @@ The bin's seeded runs are trained again with the seeds, splits and test set of t
 seeds, :func:`szmass.splits.run_seed` and :func:`szmass.splits.bin_test_seed`) and the config's
 ``training`` settings changed by ``--set KEY=VALUE`` (e.g. ``lr_decay_patience=5``,
 ``sample_weights=flat_log_mass`` or ``mass_cut_margin_dex=0.2``, which trains on more clusters and tests
-the same). Both sets of runs predict the same test maps, so the comparison is paired. Printed, for the run's networks ("baseline") and the new ones ("variant"):
+the same). Both sets of runs predict the same test maps, so the comparison is paired. Printed, for the
+run's networks ("baseline") and the new ones ("variant"):
 
 * per seed: epochs trained, best epoch, the std of r = log10(M_CNN / M_true) [dex] on the test maps;
 * for the bin: the run picked by the paper's selection rule (the config's threshold and bins) and the mean

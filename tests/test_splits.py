@@ -18,6 +18,8 @@ from szmass.splits import (
     split_maps,
     training_maps,
 )
+from szmass.synthsky import unseen_maps
+from szmass.train import split_given_test
 
 
 def store(
@@ -149,9 +151,6 @@ def test_mass_cut_table_and_trainable_checks(tmp_path) -> None:
 
 
 def test_a_margin_below_the_cut_trains_on_more_clusters_and_tests_the_same_maps() -> None:
-    from szmass.synthsky import unseen_maps
-    from szmass.train import split_given_test
-
     ds = with_masses(store(n_regions=12))  # masses per map: a cluster's lines of sight straddle the cut
     edges, cut, margin = (0.0, 0.1, 0.2, 0.4), 10.0**14.4, 0.3
     above = training_maps(ds, 2, edges, cut)
